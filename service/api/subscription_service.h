@@ -1,0 +1,31 @@
+// The gRPC face of SubscriptionService: translates protos to the plain handler's types and back,
+// and ties the RPC's deadline and cancellation to the handler's call. No business logic here.
+//
+// Thread-safety: gRPC calls Create() concurrently from its callback threads; it never blocks.
+#ifndef GATEWAY_API_SUBSCRIPTION_SERVICE_H_
+#define GATEWAY_API_SUBSCRIPTION_SERVICE_H_
+
+#include "subscriptions/create_subscription.h"
+#include "twilio_gateway/v1/subscription_service.grpc.pb.h"
+
+namespace gateway {
+
+class SubscriptionService final : public twilio_gateway::v1::SubscriptionService::CallbackService {
+ public:
+  explicit SubscriptionService(CreateSubscriptionHandler& handler) : handler_(handler) {}
+
+  grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* context,
+                                   const twilio_gateway::v1::CreateSubscriptionRequest* request,
+                                   twilio_gateway::v1::Subscription* response) override;
+
+ private:
+  CreateSubscriptionHandler& handler_;
+};
+
+// Conversions, exposed for unit tests.
+CreateSubscriptionInput FromProto(const twilio_gateway::v1::CreateSubscriptionRequest& request);
+void ToProto(const Subscription& subscription, twilio_gateway::v1::Subscription* out);
+
+}  // namespace gateway
+
+#endif  // GATEWAY_API_SUBSCRIPTION_SERVICE_H_

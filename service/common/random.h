@@ -1,0 +1,35 @@
+// Randomness as an injected dependency (backoff jitter, generated idempotency keys), so tests
+// can fix it.
+//
+// Thread-safety: SystemRandom is safe from any thread (one generator per thread).
+#ifndef GATEWAY_COMMON_RANDOM_H_
+#define GATEWAY_COMMON_RANDOM_H_
+
+#include <string>
+
+#include "absl/random/bit_gen_ref.h"
+
+namespace gateway {
+
+class Random {
+ public:
+  virtual ~Random() = default;
+  // Uniform in [0, 1).
+  virtual double Uniform01() = 0;
+  // A random (version 4) UUID in its canonical lowercase 8-4-4-4-12 form.
+  virtual std::string UuidV4() = 0;
+};
+
+// Seeded from the operating system's entropy; one generator per thread.
+class SystemRandom final : public Random {
+ public:
+  double Uniform01() override;
+  std::string UuidV4() override;
+};
+
+// Formats 128 random bits from `gen` as a version 4, variant 1 UUID.
+std::string UuidV4From(absl::BitGenRef gen);
+
+}  // namespace gateway
+
+#endif  // GATEWAY_COMMON_RANDOM_H_

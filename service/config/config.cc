@@ -1,0 +1,263 @@
+#include "config/config.h"
+
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "validation/request_validator.h"
+
+namespace gateway {
+namespace {
+
+struct Setting {
+  const char* flag;  // Without the leading "--".
+  const char* env;
+  const char* help;
+  // Applies a value; returns an explanation of what is wrong with it, or "".
+  std::string (*apply)(absl::string_view value, GatewayConfig& config);
+};
+
+std::string ApplyDuration(absl::string_view value, absl::Duration* out) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+    return "must be a positive duration such as 250ms, 5s or 1m";
+  }
+  *out = d;
+  return "";
+}
+
+std::string ApplyInt(absl::string_view value, long min, long max, long* out) {
+  long v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < min || v > max) {
+    return absl::StrCat("must be an integer from ", min, " to ", max);
+  }
+  *out = v;
+  return "";
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
+// https anywhere; plain http only to this machine (the simulator), so credentials never cross a
+// network in the clear.
+std::string ApplyBaseUrl(absl::string_view value, GatewayConfig& config) {
+  std::string url(absl::StripSuffix(value, "/"));
+  absl::string_view rest = url;
+  const bool https = absl::ConsumePrefix(&rest, "https://");
+  if (!https && !absl::ConsumePrefix(&rest, "http://")) {
+    return "must start with https:// (or http:// for a loopback simulator)";
+  }
+  if (rest.empty() || rest.find_first_of("/?#@ ") != absl::string_view::npos) {
+    return "must be a scheme and host[:port] with no path, query or user name";
+  }
+  absl::string_view host = rest;
+  if (host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  if (!https && !IsLoopbackHost(host)) {
+    return "plain http is allowed only for loopback hosts; use https";
+  }
+  config.twilio_base_url = std::move(url);
+  return "";
+}
+
+const Setting kSettings[] = {
+    {"listen", "GATEWAY_LISTEN", "gRPC listen address, host:port (default 0.0.0.0:50051)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       if (v.empty() || v.find(':') == absl::string_view::npos) return "must be host:port";
+       c.listen_address = std::string(v);
+       return "";
+     }},
+    {"twilio-base-url", "TWILIO_BASE_URL",
+     "Twilio REST base URL (default https://api.twilio.com, or built from TWILIO_EDGE and "
+     "TWILIO_REGION)",
+     &ApplyBaseUrl},
+    {"default-deadline", "GATEWAY_DEFAULT_DEADLINE",
+     "deadline for RPCs that arrive without one (default 10s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.default_deadline); }},
+    {"attempt-timeout", "GATEWAY_ATTEMPT_TIMEOUT",
+     "longest single upstream attempt (default 5s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.attempt_timeout); }},
+    {"connect-timeout", "GATEWAY_CONNECT_TIMEOUT",
+     "TCP and TLS connect timeout to Twilio (default 3s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.connect_timeout); }},
+    {"max-attempts", "GATEWAY_MAX_ATTEMPTS", "upstream attempts per RPC, 1 to 20 (default 5)",
+     [](absl::string_view v, GatewayConfig& c) {
+       long n = 0;
+       std::string problem = ApplyInt(v, 1, 20, &n);
+       if (problem.empty()) c.retry.max_attempts = static_cast<int>(n);
+       return problem;
+     }},
+    {"backoff-base", "GATEWAY_BACKOFF_BASE", "first retry backoff ceiling (default 100ms)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.retry.backoff_base); }},
+    {"backoff-cap", "GATEWAY_BACKOFF_CAP", "largest retry backoff ceiling (default 2s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.retry.backoff_cap); }},
+    {"retry-after-cap", "GATEWAY_RETRY_AFTER_CAP", "longest Retry-After honoured (default 5s)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyDuration(v, &c.retry.retry_after_cap);
+     }},
+    {"retry-ambiguous", "GATEWAY_RETRY_AMBIGUOUS",
+     "retry 5xx and lost responses with the same idempotency key: true or false (default true)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       if (v == "true") {
+         c.retry.retry_ambiguous = true;
+       } else if (v == "false") {
+         c.retry.retry_ambiguous = false;
+       } else {
+         return "must be true or false";
+       }
+       return "";
+     }},
+    {"max-upstream-connections", "GATEWAY_MAX_UPSTREAM_CONNECTIONS",
+     "connections to Twilio at most, 0 for no limit (default 0)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 0, 100000, &c.max_upstream_connections);
+     }},
+    {"twilio-ca-file", "GATEWAY_TWILIO_CA_FILE",
+     "extra CA bundle for verifying Twilio's certificate (default: the system's)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       c.ca_file = std::string(v);
+       return "";
+     }},
+    {"log-level", "GATEWAY_LOG_LEVEL", "debug, info, warning or error (default info)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       return ParseLogLevel(v, &c.log_level) ? "" : "must be debug, info, warning or error";
+     }},
+};
+
+absl::Status Invalid(absl::string_view name, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(name, " ", problem));
+}
+
+absl::Status ApplyCredentials(const Environment& env, GatewayConfig& config) {
+  std::optional<std::string> account = env("TWILIO_ACCOUNT_SID");
+  if (!account || account->empty()) return Invalid("TWILIO_ACCOUNT_SID", "is not set");
+  if (!IsSid(*account, "AC")) {
+    return Invalid("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hexadecimal digits");
+  }
+  config.account_sid = *account;
+  std::optional<std::string> key = env("TWILIO_API_KEY");
+  if (key && !key->empty()) {
+    if (!IsSid(*key, "SK")) {
+      return Invalid("TWILIO_API_KEY", "must be SK followed by 32 hexadecimal digits");
+    }
+    std::optional<std::string> secret = env("TWILIO_API_SECRET");
+    if (!secret || secret->empty()) {
+      return Invalid("TWILIO_API_SECRET", "is not set (required with TWILIO_API_KEY)");
+    }
+    config.credentials = {*key, *secret};
+    config.using_api_key = true;
+    return absl::OkStatus();
+  }
+  std::optional<std::string> token = env("TWILIO_AUTH_TOKEN");
+  if (!token || token->empty()) {
+    return Invalid("TWILIO_AUTH_TOKEN",
+                   "is not set (or set TWILIO_API_KEY and TWILIO_API_SECRET, recommended)");
+  }
+  config.credentials = {*account, *token};
+  return absl::OkStatus();
+}
+
+// api.{edge}.{region}.twilio.com, region us1 when only an edge is given. Region-only hosts
+// (api.ie1.twilio.com) stopped working on 2026-04-28, so a region alone is refused rather
+// than silently built the way the helper libraries still do.
+absl::Status ApplyEdgeAndRegion(const Environment& env, GatewayConfig& config) {
+  const std::string edge = env("TWILIO_EDGE").value_or("");
+  const std::string region = env("TWILIO_REGION").value_or("");
+  if (edge.empty() && region.empty()) return absl::OkStatus();
+  auto is_name = [](absl::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-';
+    });
+  };
+  if (!edge.empty() && !is_name(edge)) return Invalid("TWILIO_EDGE", "must be a name like ashburn");
+  if (!region.empty() && !is_name(region)) return Invalid("TWILIO_REGION", "must be a name like us1");
+  if (edge.empty()) {
+    return Invalid("TWILIO_REGION",
+                   "needs TWILIO_EDGE too: region-only hosts no longer work (since 2026-04-28)");
+  }
+  config.twilio_base_url =
+      absl::StrCat("https://api.", edge, ".", region.empty() ? "us1" : region, ".twilio.com");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<std::string> ProcessEnvironment(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
+                                          const Environment& env) {
+  GatewayConfig config;
+  if (absl::Status s = ApplyEdgeAndRegion(env, config); !s.ok()) return s;
+
+  // Environment first, so flags override it.
+  for (const Setting& setting : kSettings) {
+    std::optional<std::string> value = env(setting.env);
+    if (!value.has_value()) continue;
+    if (std::string problem = setting.apply(*value, config); !problem.empty()) {
+      return Invalid(setting.env, problem);
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--help" || arg == "-h") return absl::NotFoundError("help requested");
+    if (!absl::ConsumePrefix(&arg, "--")) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
+    }
+    std::string name(arg);
+    std::optional<std::string> value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    }
+    const Setting* setting = nullptr;
+    for (const Setting& s : kSettings) {
+      if (name == s.flag) setting = &s;
+    }
+    if (setting == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (!value.has_value()) {
+      if (i + 1 >= args.size()) return Invalid(absl::StrCat("--", name), "needs a value");
+      value = args[++i];
+    }
+    if (std::string problem = setting->apply(*value, config); !problem.empty()) {
+      return Invalid(absl::StrCat("--", name), problem);
+    }
+  }
+  if (config.retry.backoff_cap < config.retry.backoff_base) {
+    return Invalid("--backoff-cap", "must not be smaller than --backoff-base");
+  }
+  if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
+  return config;
+}
+
+std::string Usage() {
+  std::string out =
+      "twilio-gateway: gRPC gateway to Twilio user-defined message subscriptions.\n\n"
+      "Usage: twilio-gateway [--flag=value ...]\n\n"
+      "Flags (each also read from the environment variable shown; flags win):\n";
+  for (const Setting& s : kSettings) {
+    absl::StrAppend(&out, "  --", s.flag, " (", s.env, ")\n      ", s.help, "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "\nCredentials (environment only, never flags):\n"
+      "  TWILIO_ACCOUNT_SID                 the account (AC...) used when a request names none\n"
+      "  TWILIO_API_KEY + TWILIO_API_SECRET recommended; or\n"
+      "  TWILIO_AUTH_TOKEN                  the account's auth token\n"
+      "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n");
+  return out;
+}
+
+}  // namespace gateway

@@ -1,0 +1,52 @@
+// Gateway settings from command-line flags with environment fallbacks. Parsing is a pure
+// function of (arguments, environment) so it is unit-tested without touching the process.
+//
+// Secrets (auth token, API secret) come from the environment only: command lines are readable
+// by every user through /proc/<pid>/cmdline.
+#ifndef GATEWAY_CONFIG_CONFIG_H_
+#define GATEWAY_CONFIG_CONFIG_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "retry/retry_policy.h"
+#include "twilio/twilio_api.h"
+
+namespace gateway {
+
+struct GatewayConfig {
+  std::string listen_address = "0.0.0.0:50051";
+  std::string twilio_base_url = "https://api.twilio.com";
+  std::string account_sid;
+  TwilioCredentials credentials;
+  bool using_api_key = false;
+  absl::Duration default_deadline = absl::Seconds(10);
+  absl::Duration attempt_timeout = absl::Seconds(5);
+  absl::Duration connect_timeout = absl::Seconds(3);
+  RetryOptions retry;
+  long max_upstream_connections = 0;  // Per host; 0 = no limit.
+  std::string ca_file;
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+using Environment = std::function<std::optional<std::string>(const std::string& name)>;
+
+// Environment lookup through getenv().
+std::optional<std::string> ProcessEnvironment(const std::string& name);
+
+// Parses `args` (without the program name). A missing or malformed setting yields
+// INVALID_ARGUMENT whose message names the flag or variable; "--help" yields NOT_FOUND (the
+// caller prints Usage()).
+absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
+                                          const Environment& env);
+
+std::string Usage();
+
+}  // namespace gateway
+
+#endif  // GATEWAY_CONFIG_CONFIG_H_

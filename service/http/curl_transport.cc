@@ -1,0 +1,332 @@
+#include "http/curl_transport.h"
+
+#include <curl/curl.h>
+
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace gateway {
+namespace {
+
+// libcurl needs one global init per process before any thread uses it.
+void GlobalInitOnce() {
+  static const bool initialized = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)initialized;
+}
+
+struct Transfer {
+  HttpTransport::TransferId id = 0;
+  HttpRequest request;
+  HttpTransport::Callback done;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  HttpResponse response;
+  size_t max_response_bytes = 0;
+  bool too_large = false;
+  char error[CURL_ERROR_SIZE] = {};
+};
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  if (t->response.body.size() + n > t->max_response_bytes) {
+    t->too_large = true;
+    return 0;  // Aborts the transfer with CURLE_WRITE_ERROR.
+  }
+  t->response.body.append(data, n);
+  return n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  absl::string_view line(data, n);
+  // A new status line (after 100-continue or on a redirect) starts a fresh header set.
+  if (absl::StartsWith(line, "HTTP/")) {
+    t->response.retry_after.reset();
+    t->response.request_id.reset();
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == absl::string_view::npos) return n;
+  absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, colon));
+  std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  if (absl::EqualsIgnoreCase(name, "Retry-After")) {
+    t->response.retry_after = std::move(value);
+  } else if (absl::EqualsIgnoreCase(name, "Twilio-Request-Id")) {
+    t->response.request_id = std::move(value);
+  }
+  return n;
+}
+
+TransportFailure FailureFor(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+      return TransportFailure::kConnect;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportFailure::kTimeout;
+    default:
+      return TransportFailure::kIo;
+  }
+}
+
+}  // namespace
+
+class CurlTransport::Loop {
+ public:
+  explicit Loop(CurlTransportOptions options) : options_(std::move(options)) {
+    GlobalInitOnce();
+    multi_ = curl_multi_init();
+    curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    if (options_.max_host_connections > 0) {
+      curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_host_connections);
+    }
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~Loop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    curl_multi_wakeup(multi_);
+    thread_.join();
+    for (CURL* easy : spare_) curl_easy_cleanup(easy);
+    curl_multi_cleanup(multi_);
+  }
+
+  TransferId Send(HttpRequest request, Callback done) {
+    auto transfer = std::make_unique<Transfer>();
+    transfer->request = std::move(request);
+    transfer->done = std::move(done);
+    transfer->max_response_bytes = options_.max_response_bytes;
+    TransferId id;
+    {
+      absl::MutexLock lock(&mu_);
+      id = next_id_++;
+      transfer->id = id;
+      incoming_.push_back(std::move(transfer));
+    }
+    curl_multi_wakeup(multi_);
+    return id;
+  }
+
+  void Cancel(TransferId id) {
+    {
+      absl::MutexLock lock(&mu_);
+      cancels_.push_back(id);
+    }
+    curl_multi_wakeup(multi_);
+  }
+
+  bool Running() const { return running_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run() {
+    running_ = true;
+    std::vector<std::unique_ptr<Transfer>> incoming;
+    std::vector<TransferId> cancels;
+    bool stopping = false;
+    while (!stopping) {
+      {
+        absl::MutexLock lock(&mu_);
+        incoming.swap(incoming_);
+        cancels.swap(cancels_);
+        stopping = stopping_;
+      }
+      for (auto& t : incoming) Start(std::move(t));
+      incoming.clear();
+      for (TransferId id : cancels) Abandon(id, "cancelled");
+      cancels.clear();
+      if (stopping) break;
+
+      int still_running = 0;
+      curl_multi_perform(multi_, &still_running);
+      int queued = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
+        if (msg->msg == CURLMSG_DONE) Complete(msg->easy_handle, msg->data.result);
+      }
+      // Sleeps until a socket is ready, libcurl's next internal timeout, or a wakeup.
+      curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+    }
+    // Drop everything still in flight or queued.
+    {
+      absl::MutexLock lock(&mu_);
+      incoming.swap(incoming_);
+    }
+    for (auto& t : incoming) Finish(std::move(t), CancelledResult("transport stopped"));
+    std::vector<TransferId> ids;
+    for (auto& [id, t] : active_) ids.push_back(id);
+    for (TransferId id : ids) Abandon(id, "transport stopped");
+    running_ = false;
+  }
+
+  static HttpResult CancelledResult(std::string why) {
+    HttpResult result;
+    result.failure = TransportFailure::kCancelled;
+    result.error = std::move(why);
+    return result;
+  }
+
+  void Start(std::unique_ptr<Transfer> t) {
+    CURL* easy = TakeEasy();
+    t->easy = easy;
+    const HttpRequest& r = t->request;
+    curl_easy_setopt(easy, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    // HTTP/2 when TLS negotiates it; HTTP/1.1 in the clear (libcurl 7.88 mishandles h2c reuse).
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     std::max<long>(1, absl::ToInt64Milliseconds(r.timeout)));
+    if (!options_.user_agent.empty()) {
+      curl_easy_setopt(easy, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    }
+    if (r.method == "POST") {
+      curl_easy_setopt(easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, r.body.data());
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    } else {
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
+    }
+    // No "Expect: 100-continue": it costs a round trip for a body this small.
+    t->headers = curl_slist_append(t->headers, "Expect:");
+    for (const auto& [name, value] : r.headers) {
+      t->headers = curl_slist_append(t->headers, absl::StrCat(name, ": ", value).c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+    curl_multi_add_handle(multi_, easy);
+    active_.emplace(t->id, std::move(t));
+  }
+
+  void Complete(CURL* easy, CURLcode code) {
+    Transfer* raw = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &raw);
+    auto it = active_.find(raw->id);
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    active_.erase(it);
+
+    HttpResult result;
+    long request_size = 0;
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+    result.request_sent = request_size > 0;
+    if (code == CURLE_OK) {
+      long status = 0;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      result.response = std::move(t->response);
+      result.response.status = static_cast<int>(status);
+      result.request_sent = true;
+    } else {
+      result.failure = FailureFor(code);
+      if (result.failure == TransportFailure::kConnect) result.request_sent = false;
+      result.error = t->too_large ? std::string("response body too large")
+                     : t->error[0] ? std::string(t->error)
+                                   : std::string(curl_easy_strerror(code));
+    }
+    Finish(std::move(t), std::move(result));
+  }
+
+  void Abandon(TransferId id, const char* why) {
+    auto it = active_.find(id);
+    if (it == active_.end()) return;  // Already completed.
+    std::unique_ptr<Transfer> t = std::move(it->second);
+    active_.erase(it);
+    HttpResult result = CancelledResult(why);
+    long request_size = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
+    result.request_sent = request_size > 0;
+    Finish(std::move(t), std::move(result));
+  }
+
+  void Finish(std::unique_ptr<Transfer> t, HttpResult result) {
+    if (t->easy != nullptr) {
+      curl_multi_remove_handle(multi_, t->easy);
+      ReturnEasy(t->easy);
+    }
+    curl_slist_free_all(t->headers);
+    std::move(t->done)(std::move(result));
+  }
+
+  // Easy handles are recycled: creating one allocates several buffers.
+  CURL* TakeEasy() {
+    if (spare_.empty()) return curl_easy_init();
+    CURL* easy = spare_.back();
+    spare_.pop_back();
+    return easy;
+  }
+
+  void ReturnEasy(CURL* easy) {
+    curl_easy_reset(easy);
+    if (spare_.size() < 256) {
+      spare_.push_back(easy);
+    } else {
+      curl_easy_cleanup(easy);
+    }
+  }
+
+  const CurlTransportOptions options_;
+  CURLM* multi_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  TransferId next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<std::unique_ptr<Transfer>> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<TransferId> cancels_ ABSL_GUARDED_BY(mu_);
+
+  // Owned by the loop thread.
+  std::unordered_map<TransferId, std::unique_ptr<Transfer>> active_;
+  std::vector<CURL*> spare_;
+};
+
+CurlTransport::CurlTransport(CurlTransportOptions options)
+    : loop_(std::make_unique<Loop>(std::move(options))) {}
+
+CurlTransport::~CurlTransport() {
+  loop_.reset();
+}
+
+HttpTransport::TransferId CurlTransport::Send(HttpRequest request, Callback done) {
+  return loop_->Send(std::move(request), std::move(done));
+}
+
+void CurlTransport::Cancel(TransferId id) { loop_->Cancel(id); }
+
+bool CurlTransport::Running() const { return loop_->Running(); }
+
+}  // namespace gateway

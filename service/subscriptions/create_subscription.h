@@ -1,0 +1,75 @@
+// Creates a subscription: validates, picks the idempotency key, and runs the retry loop over an
+// HttpTransport within the caller's deadline. Knows nothing of gRPC.
+//
+// Usage:
+//   CreateSubscriptionHandler handler(options, endpoint, transport, timer, clock, random);
+//   auto call = handler.Create(input, deadline, [](absl::StatusOr<Subscription> result) {...});
+//   call->Cancel();  // optional: the caller went away
+//
+// Thread-safety: Create() and Cancel() are safe from any thread. `done` runs exactly once, on
+// the transport's or the timer's thread, or inline inside Create() for invalid input; it must
+// not block.
+#ifndef GATEWAY_SUBSCRIPTIONS_CREATE_SUBSCRIPTION_H_
+#define GATEWAY_SUBSCRIPTIONS_CREATE_SUBSCRIPTION_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "http/http_transport.h"
+#include "retry/retry_policy.h"
+#include "subscriptions/subscription.h"
+#include "twilio/twilio_api.h"
+
+namespace gateway {
+
+struct CreateSubscriptionOptions {
+  // The account used when a request names none.
+  std::string default_account_sid;
+  // Deadline for requests that arrive without one.
+  absl::Duration default_deadline = absl::Seconds(10);
+  // Longest single attempt; each attempt also ends at the overall deadline.
+  absl::Duration attempt_timeout = absl::Seconds(5);
+  RetryOptions retry;
+};
+
+// A call in progress; Cancel() ends it with CANCELLED and abandons its upstream transfer.
+class PendingCreate {
+ public:
+  virtual ~PendingCreate() = default;
+  virtual void Cancel() = 0;
+};
+
+class CreateSubscriptionHandler {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<Subscription>) &&>;
+
+  // All references must outlive the handler and every call it started.
+  CreateSubscriptionHandler(CreateSubscriptionOptions options, TwilioEndpoint endpoint,
+                            HttpTransport& transport, Timer& timer, const Clock& clock,
+                            Random& random);
+
+  // `deadline` is absl::InfiniteFuture() when the caller set none.
+  std::shared_ptr<PendingCreate> Create(const CreateSubscriptionInput& input,
+                                        absl::Time deadline, Done done);
+
+  const CreateSubscriptionOptions& options() const { return options_; }
+
+ private:
+  class Operation;
+
+  const CreateSubscriptionOptions options_;
+  const TwilioEndpoint endpoint_;
+  HttpTransport& transport_;
+  Timer& timer_;
+  const Clock& clock_;
+  Random& random_;
+};
+
+}  // namespace gateway
+
+#endif  // GATEWAY_SUBSCRIPTIONS_CREATE_SUBSCRIPTION_H_

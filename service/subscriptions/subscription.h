@@ -1,0 +1,46 @@
+// Plain C++ types for creating a UserDefinedMessageSubscription, independent of gRPC and of
+// the HTTP wire format. The api/ layer converts protos to and from these.
+#ifndef GATEWAY_SUBSCRIPTIONS_SUBSCRIPTION_H_
+#define GATEWAY_SUBSCRIPTIONS_SUBSCRIPTION_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace gateway {
+
+// How Twilio calls the callback URL.
+enum class CallbackMethod { kPost, kGet };
+
+// A create request as the caller sent it, before validation. `method` stays the raw enum number
+// so that values unknown to this build can be rejected rather than silently mapped.
+struct CreateSubscriptionInput {
+  std::string account_sid;  // Empty: the gateway's own account.
+  std::string call_sid;
+  std::string callback;
+  int method = 0;  // twilio_gateway.v1.CallbackMethod
+  std::string idempotency_key;  // Empty: the gateway generates one.
+};
+
+// A validated request, with defaults applied; only this reaches Twilio.
+struct CreateSubscriptionRequest {
+  std::string account_sid;
+  std::string call_sid;
+  std::string callback;
+  CallbackMethod method = CallbackMethod::kPost;
+  std::string idempotency_key;
+};
+
+struct Subscription {
+  std::string account_sid;
+  std::string call_sid;
+  std::string sid;
+  std::optional<absl::Time> date_created;
+  std::string uri;
+  std::string idempotency_key;
+};
+
+}  // namespace gateway
+
+#endif  // GATEWAY_SUBSCRIPTIONS_SUBSCRIPTION_H_

@@ -1,0 +1,219 @@
+#include "twilio/twilio_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/error_details.h"
+#include "twilio/rfc2822.h"
+
+namespace gateway {
+namespace {
+
+using Json = nlohmann::json;
+
+// Reads an optional string property: missing or null become empty; other types are errors.
+absl::Status ReadString(const Json& object, const char* name, std::string* out) {
+  auto it = object.find(name);
+  if (it == object.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_string()) {
+    return absl::InternalError(absl::StrCat("Twilio response property ", name, " is not a string"));
+  }
+  *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+// Chosen by what the caller should do next; the README's error table mirrors this.
+struct Mapping {
+  absl::StatusCode code;
+  const char* reason;
+};
+
+Mapping MapHttpError(int http_status, int twilio_code) {
+  // Call exists but is not ringing or in progress: only a state change can help.
+  if (twilio_code == 21220 || twilio_code == 31211) {
+    return {absl::StatusCode::kFailedPrecondition, "CALL_NOT_ACTIVE"};
+  }
+  switch (http_status) {
+    case 400:
+    case 413:
+    case 422:
+      return {absl::StatusCode::kInvalidArgument, "TWILIO_REJECTED_REQUEST"};
+    case 401:
+      // The gateway's own credentials failed; the caller cannot fix that, the operator can.
+      return {absl::StatusCode::kInternal, "GATEWAY_CREDENTIALS_REJECTED"};
+    case 403:
+      return {absl::StatusCode::kPermissionDenied, "TWILIO_FORBIDDEN"};
+    case 404:
+      return {absl::StatusCode::kNotFound, "CALL_NOT_FOUND"};
+    case 409:
+      return {absl::StatusCode::kAborted, "TWILIO_CONFLICT"};
+    case 429:
+      return {absl::StatusCode::kResourceExhausted, "TWILIO_THROTTLED"};
+    default:
+      break;
+  }
+  if (http_status >= 500) return {absl::StatusCode::kUnavailable, "TWILIO_UNAVAILABLE"};
+  if (http_status >= 400) return {absl::StatusCode::kFailedPrecondition, "TWILIO_REJECTED_REQUEST"};
+  // 1xx/3xx: never expected from this API (redirects are not followed).
+  return {absl::StatusCode::kInternal, "UNEXPECTED_TWILIO_RESPONSE"};
+}
+
+}  // namespace
+
+std::string SubscriptionsPath(absl::string_view account_sid, absl::string_view call_sid) {
+  return absl::StrCat("/2010-04-01/Accounts/", account_sid, "/Calls/", call_sid,
+                      "/UserDefinedMessageSubscriptions.json");
+}
+
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const auto& [name, value] : fields) {
+    if (!out.empty()) out.push_back('&');
+    for (const std::string* part : {&name, &value}) {
+      for (char c : *part) {
+        const auto u = static_cast<unsigned char>(c);
+        if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '*') {
+          out.push_back(c);
+        } else if (c == ' ') {
+          out.push_back('+');
+        } else {
+          out.push_back('%');
+          out.push_back(kHex[u >> 4]);
+          out.push_back(kHex[u & 0xf]);
+        }
+      }
+      if (part == &name) out.push_back('=');
+    }
+  }
+  return out;
+}
+
+std::string BasicAuthorization(const TwilioCredentials& credentials) {
+  return absl::StrCat(
+      "Basic ", absl::Base64Escape(absl::StrCat(credentials.username, ":", credentials.password)));
+}
+
+HttpRequest BuildCreateSubscriptionRequest(const TwilioEndpoint& endpoint,
+                                           const CreateSubscriptionRequest& request,
+                                           absl::Duration timeout) {
+  HttpRequest http;
+  http.method = "POST";
+  http.url = absl::StrCat(endpoint.base_url, SubscriptionsPath(request.account_sid, request.call_sid));
+  http.headers = {
+      {"Authorization", BasicAuthorization(endpoint.credentials)},
+      {"Accept", "application/json"},
+      {"Accept-Charset", "utf-8"},
+      {"Content-Type", "application/x-www-form-urlencoded"},
+  };
+  http.body = FormEncode({
+      {"Callback", request.callback},
+      {"Method", request.method == CallbackMethod::kGet ? "GET" : "POST"},
+      {"IdempotencyKey", request.idempotency_key},
+  });
+  http.timeout = timeout;
+  return http;
+}
+
+absl::StatusOr<Subscription> ParseSubscriptionJson(absl::string_view body) {
+  Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return absl::InternalError("Twilio response is not valid JSON");
+  if (!json.is_object()) return absl::InternalError("Twilio response is not a JSON object");
+  Subscription out;
+  std::string date;
+  for (absl::Status s : {ReadString(json, "account_sid", &out.account_sid),
+                         ReadString(json, "call_sid", &out.call_sid),
+                         ReadString(json, "sid", &out.sid), ReadString(json, "uri", &out.uri),
+                         ReadString(json, "date_created", &date)}) {
+    if (!s.ok()) return s;
+  }
+  if (!date.empty()) {
+    absl::StatusOr<absl::Time> parsed = ParseRfc2822Date(date);
+    if (!parsed.ok()) {
+      return absl::InternalError(
+          absl::StrCat("Twilio response date_created: ", parsed.status().message()));
+    }
+    out.date_created = *parsed;
+  }
+  return out;
+}
+
+absl::Status StatusFromHttpResponse(const HttpResponse& response) {
+  if (response.status >= 200 && response.status < 300) return absl::OkStatus();
+  TwilioErrorInfo error;
+  error.http_status = response.status;
+  Json json = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_object()) {
+    if (auto it = json.find("code"); it != json.end() && it->is_number_integer()) {
+      error.code = it->get<int>();
+    }
+    if (auto it = json.find("message"); it != json.end() && it->is_string()) {
+      error.message = it->get<std::string>();
+    }
+    if (auto it = json.find("more_info"); it != json.end() && it->is_string()) {
+      error.more_info = it->get<std::string>();
+    }
+  }
+  const Mapping mapping = MapHttpError(response.status, error.code);
+  std::string message = absl::StrCat("Twilio answered HTTP ", response.status);
+  if (error.code != 0) absl::StrAppend(&message, " (error ", error.code, ")");
+  if (!error.message.empty()) absl::StrAppend(&message, ": ", error.message);
+  absl::Status status(mapping.code, message);
+  SetTwilioError(status, error);
+  SetErrorInfo(status, mapping.reason);
+  if (response.retry_after.has_value()) {
+    if (auto delay = ParseRetryAfter(*response.retry_after, absl::Now())) {
+      SetRetryDelay(status, *delay);
+    }
+  }
+  return status;
+}
+
+absl::Status StatusFromTransportFailure(const HttpResult& result) {
+  switch (result.failure) {
+    case TransportFailure::kNone:
+      return absl::OkStatus();
+    case TransportFailure::kConnect: {
+      absl::Status s = absl::UnavailableError(absl::StrCat("could not reach Twilio: ", result.error));
+      SetErrorInfo(s, "TWILIO_UNREACHABLE");
+      return s;
+    }
+    case TransportFailure::kTimeout: {
+      absl::Status s = absl::DeadlineExceededError(
+          absl::StrCat("Twilio did not answer in time: ", result.error));
+      SetErrorInfo(s, "TWILIO_TIMEOUT");
+      return s;
+    }
+    case TransportFailure::kIo: {
+      absl::Status s = absl::UnavailableError(
+          absl::StrCat("connection to Twilio failed: ", result.error));
+      SetErrorInfo(s, "TWILIO_CONNECTION_FAILED");
+      return s;
+    }
+    case TransportFailure::kCancelled:
+      return absl::CancelledError("request cancelled");
+  }
+  return absl::UnknownError("unknown transport failure");
+}
+
+std::optional<absl::Duration> ParseRetryAfter(absl::string_view value, absl::Time now) {
+  value = absl::StripAsciiWhitespace(value);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), absl::ascii_isdigit)) {
+    int64_t seconds = 0;
+    if (value.size() > 9 || !absl::SimpleAtoi(value, &seconds)) return std::nullopt;
+    return absl::Seconds(seconds);
+  }
+  absl::Time when;
+  std::string error;
+  // IMF-fixdate, the form RFC 9110 requires senders to use.
+  if (!absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", value, absl::UTCTimeZone(), &when, &error)) {
+    return std::nullopt;
+  }
+  return std::max(absl::ZeroDuration(), when - now);
+}
+
+}  // namespace gateway

@@ -1,0 +1,149 @@
+#include "validation/request_validator.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/error_details.h"
+
+namespace gateway {
+namespace {
+
+bool IsHostLabel(absl::string_view label) {
+  if (label.empty() || label.size() > 63) return false;
+  if (label.front() == '-' || label.back() == '-') return false;
+  for (char c : label) {
+    if (!absl::ascii_isalnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+// RFC 3986 characters allowed after the authority (path, query, fragment), '%' included for
+// percent-encoded octets; everything else (spaces, controls, quotes, non-ASCII) must be encoded.
+bool IsUrlTailChar(char c) {
+  if (absl::ascii_isalnum(c)) return true;
+  return absl::string_view("-._~:/?#[]@!$&'()*+,;=%").find(c) != absl::string_view::npos;
+}
+
+std::string HostProblem(absl::string_view host) {
+  if (host.empty()) return "must have a hostname";
+  if (host.front() == '[') return "must use a hostname, not an IPv6 literal";
+  if (host.size() > 253) return "hostname is longer than 253 characters";
+  if (host.find('_') != absl::string_view::npos) {
+    return "hostname must not contain underscores";
+  }
+  absl::ConsumeSuffix(&host, ".");  // A fully qualified name may end with a dot.
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (!IsHostLabel(label)) {
+      return "hostname must be dot-separated labels of letters, digits and hyphens";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+bool IsSid(absl::string_view value, absl::string_view prefix) {
+  if (value.size() != prefix.size() + 32 || !absl::StartsWith(value, prefix)) return false;
+  for (char c : value.substr(prefix.size())) {
+    if (!absl::ascii_isxdigit(c)) return false;
+  }
+  return true;
+}
+
+std::string CallbackProblem(absl::string_view url) {
+  if (url.empty()) return "is required";
+  if (url.size() > kMaxCallbackLength) {
+    return absl::StrCat("must be at most ", kMaxCallbackLength, " characters");
+  }
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      return "must not contain spaces, control or non-ASCII characters (percent-encode them)";
+    }
+  }
+  absl::string_view rest = url;
+  const size_t scheme_end = rest.find("://");
+  if (scheme_end == absl::string_view::npos) return "must be an absolute http or https URL";
+  const std::string scheme = absl::AsciiStrToLower(rest.substr(0, scheme_end));
+  if (scheme != "http" && scheme != "https") return "scheme must be http or https";
+  rest.remove_prefix(scheme_end + 3);
+
+  const size_t authority_end = rest.find_first_of("/?#");
+  absl::string_view authority = rest.substr(0, authority_end);
+  absl::string_view tail =
+      authority_end == absl::string_view::npos ? absl::string_view() : rest.substr(authority_end);
+  if (authority.find('@') != absl::string_view::npos) {
+    return "must not contain a user name or password";
+  }
+  absl::string_view host = authority;
+  const size_t colon = authority.rfind(':');
+  if (colon != absl::string_view::npos && authority.front() != '[') {
+    host = authority.substr(0, colon);
+    absl::string_view port_text = authority.substr(colon + 1);
+    int port = 0;
+    if (port_text.empty() || port_text.size() > 5 ||
+        !std::all_of(port_text.begin(), port_text.end(), absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
+      return "port must be a number from 1 to 65535";
+    }
+  }
+  if (std::string problem = HostProblem(host); !problem.empty()) return problem;
+  for (char c : tail) {
+    if (!IsUrlTailChar(c)) return "path or query contains a character that must be percent-encoded";
+  }
+  return "";
+}
+
+absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
+    const CreateSubscriptionInput& input, absl::string_view default_account_sid) {
+  std::vector<FieldViolation> violations;
+  if (input.call_sid.empty()) {
+    violations.push_back({"call_sid", "is required"});
+  } else if (!IsSid(input.call_sid, "CA")) {
+    violations.push_back({"call_sid", "must be CA followed by 32 hexadecimal digits"});
+  }
+  if (!input.account_sid.empty() && !IsSid(input.account_sid, "AC")) {
+    violations.push_back(
+        {"account_sid", "must be empty or AC followed by 32 hexadecimal digits"});
+  }
+  if (std::string problem = CallbackProblem(input.callback); !problem.empty()) {
+    violations.push_back({"callback", std::move(problem)});
+  }
+  CallbackMethod method = CallbackMethod::kPost;
+  switch (input.method) {
+    case 0:  // CALLBACK_METHOD_UNSPECIFIED: Twilio's default.
+    case 1:
+      break;
+    case 2:
+      method = CallbackMethod::kGet;
+      break;
+    default:
+      violations.push_back({"method", absl::StrCat("unknown value ", input.method,
+                                                   "; use CALLBACK_METHOD_POST or _GET")});
+  }
+  const std::string& key = input.idempotency_key;
+  if (key.size() > kMaxIdempotencyKeyLength) {
+    violations.push_back(
+        {"idempotency_key", absl::StrCat("must be at most ", kMaxIdempotencyKeyLength,
+                                         " characters")});
+  } else if (!std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    violations.push_back(
+        {"idempotency_key", "must be printable ASCII without spaces or control characters"});
+  }
+  if (!violations.empty()) return InvalidArgument(violations);
+
+  CreateSubscriptionRequest out;
+  out.account_sid = input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
+  out.call_sid = input.call_sid;
+  out.callback = input.callback;
+  out.method = method;
+  out.idempotency_key = input.idempotency_key;
+  return out;
+}
+
+}  // namespace gateway

@@ -1,0 +1,1003 @@
+#!/usr/bin/python3
+"""A local stand-in for Twilio's REST API, for integration tests, demos and load benchmarks.
+
+It serves exactly one Twilio operation,
+
+    POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions.json
+
+with Twilio's validation order, error bodies and headers, and lets a test script its failures
+(errors, stalls, dropped connections, lost responses, truncated bodies) through a small JSON admin
+API under /_sim/ on the same port. See README.md next to this file for the flags, the admin API and
+the fault rule format.
+
+Why it is built this way:
+- Python 3 standard library only, so it runs anywhere the tests run (Debian 12's /usr/bin/python3).
+- One asyncio event loop with a hand-written HTTP/1.1 parser instead of http.server: a thread per
+  connection cannot hold 1,000+ keep-alive connections that each sleep for an injected delay.
+- All state lives in one Simulator object touched only from the event loop thread, so no locks.
+- Log lines go to stderr through a bounded queue drained by a thread: a parent that never reads our
+  stderr pipe must not be able to stall the event loop.
+"""
+
+import argparse
+import asyncio
+import base64
+import collections
+import datetime
+import email.utils
+import hmac
+import http
+import ipaddress
+import json
+import os
+import queue
+import random
+import re
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+MAX_LOGGED_BODY_CHARS = 64 * 1024
+MAX_FORM_FIELDS = 1000
+MAX_CALLBACK_CHARS = 4000
+REQUEST_LOG_SIZE = 10_000
+SUBSCRIPTION_LOG_SIZE = 10_000
+LISTEN_BACKLOG = 4096
+
+DEFAULT_ACCOUNT_SID = "AC" + "a" * 32
+DEFAULT_AUTH_TOKEN = "simulator-auth-token"
+DEFAULT_API_KEY = "SK" + "a" * 32
+DEFAULT_API_SECRET = "simulator-api-secret"
+
+API_ROUTE = re.compile(
+    r"^/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)/UserDefinedMessageSubscriptions\.json$")
+ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
+CALL_SID_RE = re.compile(r"^CA[0-9a-fA-F]{32}$")
+TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Control characters other than HTAB, and any CR or LF that is not part of a CRLF pair.
+BAD_HEAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
+TARGET_RE = re.compile(r"^[\x21-\x7e]+$")
+URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+DNS_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+ACTIVE_CALL_STATES = ("in-progress", "ringing")
+MISSING_CALL_STATE = "missing"
+DEFAULT_FAULT_CODES = {429: 20429, 500: 20500, 503: 20503}
+
+FAULT_RULE_KEYS = {
+    "call_sid", "idempotency_key", "count", "share", "status", "code", "message", "retry_after",
+    "after_record", "delay_ms", "drop", "malformed", "comment", "name",
+}
+CONFIG_KEYS = {"delay_ms", "default_call_state"}
+
+
+_REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+_SID_RANDOM = random.Random()  # SIDs must be unique, not secret; this avoids a syscall each.
+
+
+def _reason(status):
+    return _REASONS.get(status, "Unknown")
+
+
+def _twilio_error(status, code, message):
+    return {
+        "code": code,
+        "message": message,
+        "more_info": "https://www.twilio.com/docs/errors/%d" % code,
+        "status": status,
+    }
+
+
+def _json_bytes(obj):
+    return json.dumps(obj).encode("utf-8")
+
+
+def _new_sid(prefix):
+    return "%s%032x" % (prefix, _SID_RANDOM.getrandbits(128))
+
+
+_date_created_cache = [None, ""]
+
+
+def _rfc2822_now():
+    now = int(time.time())
+    if _date_created_cache[0] != now:
+        # usegmt=False on an aware UTC datetime yields Twilio's "+0000" form rather than "GMT".
+        _date_created_cache[0] = now
+        _date_created_cache[1] = email.utils.format_datetime(
+            datetime.datetime.fromtimestamp(now, datetime.timezone.utc), usegmt=False)
+    return _date_created_cache[1]
+
+
+def is_valid_callback(url):
+    """An absolute http(s) URI whose host is an IP literal or an LDH host name (no underscores)."""
+    if len(url) > MAX_CALLBACK_CHARS or URL_FORBIDDEN.search(url) or not url.isascii():
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # Raises ValueError for a non-numeric or out-of-range port.
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in ("http", "https"):
+        return False
+    netloc = parts.netloc
+    if not netloc or "@" in netloc:
+        return False
+    host = parts.hostname
+    if not host:
+        return False
+    if netloc.startswith("["):
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return False
+        return True
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        return False
+    return all(DNS_LABEL.match(label) for label in name.split("."))
+
+
+def parse_basic_auth(value):
+    """Returns (user, password); user is None if absent or malformed, password None if unusable."""
+    if not value:
+        return None, None
+    scheme, _, param = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(param.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    user, sep, password = decoded.partition(":")
+    return user, (password if sep else None)
+
+
+def parse_form(body):
+    """Parses an x-www-form-urlencoded body; the first occurrence of a name wins.
+
+    Returns (form, error). On a strict-parsing error the form is a best-effort lenient parse, so the
+    request log and fault filters still see what the client sent.
+    """
+    def first_values(pairs):
+        form = {}
+        for name, value in pairs:
+            form.setdefault(name, value)
+        return form
+
+    if not body:
+        return {}, None
+    try:
+        # Same result as parse_qsl(strict_parsing=True, keep_blank_values=True, errors="strict"),
+        # but only unquotes fields that need it: this runs on every request of a benchmark.
+        text = body.decode("utf-8")
+        fields = text.split("&")
+        if len(fields) > MAX_FORM_FIELDS:
+            raise ValueError("too many fields")
+        form = {}
+        for field in fields:
+            name, sep, value = field.partition("=")
+            if not sep:
+                raise ValueError("bad query field: %r" % field)
+            if "%" in name or "+" in name:
+                name = urllib.parse.unquote_plus(name, errors="strict")
+            if "%" in value or "+" in value:
+                value = urllib.parse.unquote_plus(value, errors="strict")
+            form.setdefault(name, value)
+        return form, None
+    except ValueError as e:  # UnicodeDecodeError is a ValueError.
+        try:
+            pairs = urllib.parse.parse_qsl(body.decode("utf-8", "replace"),
+                                           keep_blank_values=True,
+                                           max_num_fields=MAX_FORM_FIELDS)
+        except ValueError:
+            pairs = []
+        return first_values(pairs), str(e) or "invalid form body"
+
+
+class HttpError(Exception):
+    """A request the HTTP layer rejects before routing; the connection is closed after replying."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Request:
+    __slots__ = ("method", "target", "path", "query", "version", "headers", "keep_alive",
+                 "content_length", "expect_continue")
+
+
+def parse_request_head(head):
+    """Parses a request line and header block (bytes ending in CRLF CRLF) into a Request."""
+    text = head.decode("latin-1")
+    if BAD_HEAD_CHARS.search(text):
+        raise HttpError(400, "invalid characters in request head")
+    lines = text.split("\r\n")
+    i = 0
+    while i < len(lines) and lines[i] == "":
+        i += 1  # RFC 9112 2.2: ignore empty lines before the request line.
+    if i >= len(lines):
+        raise HttpError(400, "empty request")
+    parts = lines[i].split(" ")
+    if len(parts) != 3:
+        raise HttpError(400, "malformed request line")
+    method, target, version = parts
+    if not TOKEN_RE.match(method):
+        raise HttpError(400, "malformed method")
+    if version not in ("HTTP/1.1", "HTTP/1.0"):
+        raise HttpError(400 if not version.startswith("HTTP/") else 505, "unsupported version")
+    if not TARGET_RE.match(target):
+        raise HttpError(400, "malformed request target")
+    if target.startswith("/"):
+        path_query = target
+    elif target.lower().startswith(("http://", "https://")):
+        split = urllib.parse.urlsplit(target)
+        path_query = (split.path or "/") + ("?" + split.query if split.query else "")
+    else:
+        raise HttpError(400, "unsupported request target form")
+    path_query = path_query.partition("#")[0]
+    path, _, query = path_query.partition("?")
+
+    headers = {}
+    for line in lines[i + 1:]:
+        if line == "":
+            break
+        if line[0] in " \t":
+            raise HttpError(400, "obsolete header line folding")
+        name, sep, value = line.partition(":")
+        if not sep or not TOKEN_RE.match(name):
+            raise HttpError(400, "malformed header line")
+        name = name.lower()
+        value = value.strip(" \t")
+        if name in headers:
+            headers[name] = headers[name] + ", " + value
+        else:
+            headers[name] = value
+
+    content_length = 0
+    if "transfer-encoding" in headers:
+        if "content-length" in headers:
+            raise HttpError(400, "both Transfer-Encoding and Content-Length")
+        raise HttpError(411, "Transfer-Encoding is not supported; send Content-Length")
+    if "content-length" in headers:
+        values = {v.strip() for v in headers["content-length"].split(",")}
+        if len(values) != 1:
+            raise HttpError(400, "conflicting Content-Length")
+        value = values.pop()
+        if not value.isdigit() or not value.isascii() or len(value) > 18:
+            raise HttpError(400, "invalid Content-Length")
+        content_length = int(value)
+        if content_length > MAX_BODY_BYTES:
+            raise HttpError(413, "request body too large")
+
+    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
+    if version == "HTTP/1.1":
+        keep_alive = "close" not in tokens
+    else:
+        keep_alive = "keep-alive" in tokens and "close" not in tokens
+
+    req = Request()
+    req.method = method
+    req.target = target
+    req.path = path
+    req.query = query
+    req.version = version
+    req.headers = headers
+    req.keep_alive = keep_alive
+    req.content_length = content_length
+    req.expect_continue = headers.get("expect", "").lower() == "100-continue"
+    return req
+
+
+class FaultRule:
+    """One validated fault rule; see README.md for the JSON format."""
+
+    def __init__(self, index, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("rule %d: must be an object" % index)
+        unknown = set(spec) - FAULT_RULE_KEYS
+        if unknown:
+            raise ValueError("rule %d: unknown keys %s" % (index, sorted(unknown)))
+
+        def opt(key, types, what):
+            value = spec.get(key)
+            if value is None:
+                return None
+            if isinstance(value, bool) and bool not in types:
+                raise ValueError("rule %d: %s must be %s" % (index, key, what))
+            if not isinstance(value, types):
+                raise ValueError("rule %d: %s must be %s" % (index, key, what))
+            return value
+
+        self.index = index
+        self.spec = spec
+        self.call_sid = opt("call_sid", (str,), "a string")
+        self.idempotency_key = opt("idempotency_key", (str,), "a string")
+        self.count = opt("count", (int,), "an integer or null")
+        if self.count is not None and self.count < 0:
+            raise ValueError("rule %d: count must be >= 0" % index)
+        self.remaining = self.count
+        share = opt("share", (int, float), "a number in [0, 1]")
+        self.share = 1.0 if share is None else float(share)
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError("rule %d: share must be in [0, 1]" % index)
+        self.status = opt("status", (int,), "an integer")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError("rule %d: status must be in [100, 599]" % index)
+        self.code = opt("code", (int,), "an integer")
+        self.message = opt("message", (str,), "a string")
+        retry_after = opt("retry_after", (str, int, float), "a string or number")
+        self.retry_after = None if retry_after is None else str(retry_after)
+        if self.retry_after is not None and BAD_HEAD_CHARS.search(self.retry_after + "\r\n"):
+            raise ValueError("rule %d: retry_after contains control characters" % index)
+        self.after_record = bool(opt("after_record", (bool,), "a boolean"))
+        delay = opt("delay_ms", (int, float), "a number >= 0")
+        self.delay_ms = 0.0 if delay is None else float(delay)
+        if self.delay_ms < 0:
+            raise ValueError("rule %d: delay_ms must be >= 0" % index)
+        self.drop = opt("drop", (str,), '"before" or "after"')
+        if self.drop not in (None, "before", "after"):
+            raise ValueError('rule %d: drop must be "before" or "after"' % index)
+        self.malformed = bool(opt("malformed", (bool,), "a boolean"))
+        for key in ("comment", "name"):
+            opt(key, (str,), "a string")
+
+        effects = sum([self.status is not None, self.drop is not None, self.malformed])
+        if effects > 1:
+            raise ValueError("rule %d: status, drop and malformed are mutually exclusive" % index)
+        if effects == 0 and delay is None:
+            raise ValueError("rule %d: needs status, drop, malformed or delay_ms" % index)
+        if self.after_record and self.status is None:
+            raise ValueError("rule %d: after_record needs status" % index)
+        for key in ("code", "message", "retry_after"):
+            if spec.get(key) is not None and self.status is None:
+                raise ValueError("rule %d: %s needs status" % (index, key))
+        self.applied = 0
+        self.description = self._describe()
+
+    def _describe(self):
+        parts = []
+        if self.delay_ms:
+            parts.append("delay %gms" % self.delay_ms)
+        if self.status is not None:
+            parts.append("status %d" % self.status + (" after_record" if self.after_record else ""))
+        if self.drop:
+            parts.append("drop %s" % self.drop)
+        if self.malformed:
+            parts.append("malformed")
+        return "rule %d: %s" % (self.index, ", ".join(parts))
+
+    def matches(self, call_sid, idempotency_key, rng):
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.call_sid is not None and self.call_sid != call_sid:
+            return False
+        if self.idempotency_key is not None and self.idempotency_key != idempotency_key:
+            return False
+        if self.share < 1.0 and rng.random() >= self.share:
+            return False
+        return True
+
+    def to_json(self):
+        out = dict(self.spec)
+        out["index"] = self.index
+        out["remaining"] = self.remaining
+        out["applied"] = self.applied
+        out["description"] = self.description
+        return out
+
+
+class StderrLog:
+    """Non-blocking logging: a bounded queue drained to stderr by a daemon thread."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self.dropped = 0
+        self._queue = queue.Queue(maxsize=10_000)
+        if enabled:
+            threading.Thread(target=self._drain, name="stderr-log", daemon=True).start()
+
+    def __call__(self, line):
+        if not self.enabled:
+            return
+        try:
+            self._queue.put_nowait(line)
+        except queue.Full:
+            self.dropped += 1
+
+    def _drain(self):
+        while True:
+            line = self._queue.get()
+            try:
+                sys.stderr.write(line + "\n")
+                if self._queue.empty():
+                    sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+
+    def flush(self, timeout=1.0):
+        deadline = time.monotonic() + timeout
+        while self.enabled and not self._queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class Simulator:
+    def __init__(self, args, log):
+        self.account_sid = args.account_sid
+        self.auth_token = args.auth_token.encode("utf-8")
+        self.api_key = args.api_key or None
+        self.api_secret = (args.api_secret or "").encode("utf-8")
+        self.startup_delay_ms = float(args.delay_ms)
+        self.startup_call_state = args.default_call_state
+        self.rng = random.Random(args.seed)
+        self.log = log
+        self.connections = set()
+        self.in_flight = 0
+        self._date_second = -1
+        self._date_header = b""
+        self.reset()
+
+    def reset(self):
+        self.delay_ms = self.startup_delay_ms
+        self.default_call_state = self.startup_call_state
+        self.rules = []
+        self.call_states = {}
+        self.request_log = collections.deque(maxlen=REQUEST_LOG_SIZE)
+        self.subscription_log = collections.deque(maxlen=SUBSCRIPTION_LOG_SIZE)
+        # "<account>/<call>/<key>" -> [requests seen, subscriptions created, subscription or None]
+        self.by_key = {}
+        self.requests_total = 0
+        self.subscriptions_total = 0
+        self.without_key = 0
+        self.idempotent_replays = 0
+        self.faults_applied = 0
+        self.max_in_flight = self.in_flight
+
+    # ---------------------------------------------------------------- HTTP connection handling
+
+    async def handle_connection(self, reader, writer):
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.connections.add(writer)
+        try:
+            while True:
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError:
+                    break  # Peer closed, possibly mid-head; nobody to answer.
+                except asyncio.LimitOverrunError:
+                    await self._send_http_error(writer, 431, "request header block too large")
+                    break
+                if not head.strip():
+                    continue  # Stray CRLFs between pipelined requests.
+                try:
+                    req = parse_request_head(head)
+                except HttpError as e:
+                    await self._send_http_error(writer, e.status, e.message)
+                    break
+                if req.expect_continue and req.content_length:
+                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                body = await reader.readexactly(req.content_length) if req.content_length else b""
+                if req.path == "/_sim" or req.path.startswith("/_sim/"):
+                    keep = await self._handle_admin(req, body, writer)
+                else:
+                    keep = await self._handle_api(req, body, writer)
+                if not keep or writer.transport.is_closing():
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            pass
+        except Exception as e:  # Never let one bad request take the server down.
+            self.log("internal error: %s: %s" % (type(e).__name__, e))
+            try:
+                await self._send_http_error(writer, 500, "internal simulator error")
+            except Exception:
+                pass
+        finally:
+            self.connections.discard(writer)
+            writer.close()
+
+    def _date(self):
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_second = now
+            self._date_header = email.utils.formatdate(now, usegmt=True).encode("ascii")
+        return self._date_header
+
+    def _response_bytes(self, status, body, keep_alive, version="HTTP/1.1", head_only=False,
+                        extra_headers=(), content_type=b"application/json",
+                        content_length=None):
+        lines = [
+            b"HTTP/1.1 %d %s" % (status, _reason(status).encode("ascii")),
+            b"Date: " + self._date(),
+            b"Content-Type: " + content_type,
+            b"Content-Length: %d" % (len(body) if content_length is None else content_length),
+            b"Twilio-Request-Id: " + _new_sid("RQ").encode("ascii"),
+            b"Twilio-Concurrent-Requests: %d" % self.in_flight,
+        ]
+        for name, value in extra_headers:
+            lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
+        if not keep_alive:
+            lines.append(b"Connection: close")
+        elif version == "HTTP/1.0":
+            lines.append(b"Connection: keep-alive")
+        lines.append(b"")
+        lines.append(b"" if head_only or status in (204, 304) or status < 200 else body)
+        return b"\r\n".join(lines)
+
+    async def _write(self, writer, data):
+        if writer.transport.is_closing():
+            return False
+        writer.write(data)
+        if writer.transport.get_write_buffer_size() > 65536:
+            await writer.drain()
+        return True
+
+    async def _send_http_error(self, writer, status, message):
+        body = _json_bytes(_twilio_error(status, 20001 if status == 400 else status,
+                                         "Bad Request: " + message if status == 400 else message))
+        await self._write(writer, self._response_bytes(status, body, keep_alive=False))
+
+    # ------------------------------------------------------------------------ the Twilio API
+
+    async def _handle_api(self, req, body, writer):
+        started = time.monotonic()
+        self.requests_total += 1
+        self.in_flight += 1
+        if self.in_flight > self.max_in_flight:
+            self.max_in_flight = self.in_flight
+        try:
+            return await self._handle_api_inner(req, body, writer, started)
+        finally:
+            self.in_flight -= 1
+
+    async def _handle_api_inner(self, req, body, writer, started):
+        headers = req.headers
+        route = API_ROUTE.match(req.path)
+        account_in_path, call_in_path = route.groups() if route else (None, None)
+        content_type = headers.get("content-type", "")
+        is_form = content_type.split(";", 1)[0].strip().lower() == \
+            "application/x-www-form-urlencoded"
+        form, form_error = parse_form(body) if is_form else ({}, None)
+        key = form.get("IdempotencyKey") or None
+
+        auth_user, password = parse_basic_auth(headers.get("authorization"))
+        auth_ok = self._check_credentials(auth_user, password)
+
+        logged_headers = dict(headers)
+        if "authorization" in logged_headers:
+            logged_headers["authorization"] = "<redacted>"
+        # Mirrored inside headers too, so either place a reader looks finds them.
+        logged_headers["auth_user"] = auth_user
+        logged_headers["auth_ok"] = auth_ok
+        raw_body = body.decode("utf-8", "replace")
+        entry = {
+            "method": req.method,
+            "path": req.path,
+            "query": req.query,
+            "headers": logged_headers,
+            "auth_user": auth_user,
+            "auth_ok": auth_ok,
+            "form": form,
+            "raw_body": raw_body[:MAX_LOGGED_BODY_CHARS],
+            "raw_body_truncated": len(raw_body) > MAX_LOGGED_BODY_CHARS,
+            "response_status": None,
+            "fault": None,
+            "subscription_sid": None,
+            "time": time.time(),
+        }
+        self.request_log.append(entry)
+
+        key_stats = None
+        if route and req.method == "POST" and key is not None:
+            stats_key = "%s/%s/%s" % (account_in_path, call_in_path, key)
+            key_stats = self.by_key.get(stats_key)
+            if key_stats is None:
+                key_stats = self.by_key[stats_key] = [0, 0, None]
+            key_stats[0] += 1
+
+        rule = self._pick_fault(call_in_path, key)
+        if rule is not None:
+            entry["fault"] = rule.description
+        delay_ms = self.delay_ms + (rule.delay_ms if rule is not None else 0.0)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000.0)
+
+        head_only = req.method == "HEAD"
+        keep_alive = req.keep_alive
+
+        # Faults that act before the request is processed.
+        if rule is not None and rule.drop == "before":
+            self._log_api(req, entry, started)
+            return False
+        if rule is not None and rule.status is not None and not rule.after_record:
+            return await self._send_fault_status(req, rule, entry, writer, started)
+
+        status, payload, extra = self._process(req, route, is_form, form, form_error, key,
+                                               auth_ok, key_stats, entry)
+
+        # Faults that act after the request was processed (and possibly recorded).
+        if rule is not None and rule.drop == "after":
+            self._log_api(req, entry, started)
+            return False
+        if rule is not None and rule.status is not None:
+            return await self._send_fault_status(req, rule, entry, writer, started)
+
+        body_out = payload
+        if rule is not None and rule.malformed:
+            body_out = payload[:max(1, min(20, len(payload) // 2))]
+        entry["response_status"] = status
+        self._log_api(req, entry, started)
+        data = self._response_bytes(status, body_out, keep_alive, req.version, head_only, extra)
+        return await self._write(writer, data) and keep_alive
+
+    def _check_credentials(self, user, password):
+        if user is None or password is None:
+            return False
+        secret = password.encode("utf-8")
+        if user == self.account_sid:
+            return hmac.compare_digest(secret, self.auth_token)
+        if self.api_key is not None and user == self.api_key:
+            return hmac.compare_digest(secret, self.api_secret)
+        return False
+
+    def _pick_fault(self, call_sid, idempotency_key):
+        for rule in self.rules:
+            if rule.matches(call_sid, idempotency_key, self.rng):
+                if rule.remaining is not None:
+                    rule.remaining -= 1
+                rule.applied += 1
+                self.faults_applied += 1
+                return rule
+        return None
+
+    async def _send_fault_status(self, req, rule, entry, writer, started):
+        status = rule.status
+        code = rule.code if rule.code is not None else DEFAULT_FAULT_CODES.get(status, status)
+        message = rule.message if rule.message is not None else _reason(status)
+        extra = [("Retry-After", rule.retry_after)] if rule.retry_after is not None else []
+        entry["response_status"] = status
+        self._log_api(req, entry, started)
+        data = self._response_bytes(status, _json_bytes(_twilio_error(status, code, message)),
+                                    req.keep_alive, req.version, req.method == "HEAD", extra)
+        return await self._write(writer, data) and req.keep_alive
+
+    def _process(self, req, route, is_form, form, form_error, key, auth_ok, key_stats, entry):
+        """Twilio's checks in order; returns (status, body bytes, extra headers)."""
+        def error(status, code, message, extra=()):
+            return status, _json_bytes(_twilio_error(status, code, message)), list(extra)
+
+        not_found = "The requested resource %s was not found" % req.path
+        if route is None:
+            return error(404, 20404, not_found)
+        if req.method != "POST":
+            return error(405, 20004, "Method not allowed", [("Allow", "POST")])
+        if not auth_ok:
+            return error(401, 20003, "Authenticate",
+                         [("WWW-Authenticate", 'Basic realm="Twilio API"')])
+        account_sid, call_sid = route.groups()
+        if not ACCOUNT_SID_RE.match(account_sid) or not CALL_SID_RE.match(call_sid):
+            return error(404, 20404, not_found)
+        if account_sid != self.account_sid:
+            return error(401, 20003, "Authenticate",
+                         [("WWW-Authenticate", 'Basic realm="Twilio API"')])
+        if not is_form:
+            return error(400, 20001, "Invalid Content-Type")
+        if form_error is not None:
+            return error(400, 20001, "Invalid form body")
+        callback = form.get("Callback")
+        if not callback:
+            return error(400, 20001, "Missing required parameter Callback in the post body")
+        if not is_valid_callback(callback):
+            return error(400, 20001, "Invalid Callback URL")
+        method = form.get("Method")
+        if method is not None and method not in ("GET", "POST"):
+            return error(400, 20001, "Method must be GET or POST")
+
+        state = self.call_states.get(call_sid, self.default_call_state)
+        if state == MISSING_CALL_STATE:
+            return error(404, 20404, "The requested resource /2010-04-01/Accounts/%s/Calls/%s.json"
+                         " was not found" % (account_sid, call_sid))
+        if state not in ACTIVE_CALL_STATES:
+            return error(400, 21220, "Call is not in-progress. Cannot create subscription.")
+
+        if key_stats is not None and key_stats[2] is not None:
+            subscription = key_stats[2]
+            self.idempotent_replays += 1
+            entry["idempotent_replay"] = True
+        else:
+            sid = _new_sid("ZY")
+            public = {
+                "account_sid": account_sid,
+                "call_sid": call_sid,
+                "sid": sid,
+                "date_created": _rfc2822_now(),
+                "uri": "/2010-04-01/Accounts/%s/Calls/%s/UserDefinedMessageSubscriptions/%s.json"
+                       % (account_sid, call_sid, sid),
+            }
+            subscription = {
+                "public": public,
+                "body": _json_bytes(public),
+                "callback": callback,
+                "method": method or "POST",
+                "idempotency_key": key,
+            }
+            self.subscriptions_total += 1
+            if key_stats is not None:
+                key_stats[1] += 1
+                key_stats[2] = subscription
+            else:
+                self.without_key += 1
+            self.subscription_log.append(subscription)
+        entry["subscription_sid"] = subscription["public"]["sid"]
+        return 201, subscription["body"], []
+
+    def _log_api(self, req, entry, started):
+        if not self.log.enabled:
+            return
+        status = entry["response_status"]
+        self.log("%s %s -> %s%s (%.1f ms)" % (
+            req.method, req.path, "dropped" if status is None else status,
+            " [%s]" % entry["fault"] if entry["fault"] else "",
+            (time.monotonic() - started) * 1000.0))
+
+    # ------------------------------------------------------------------------ the admin API
+
+    async def _handle_admin(self, req, body, writer):
+        try:
+            status, obj = self._admin(req, body)
+        except HttpError as e:
+            status, obj = e.status, {"error": e.message}
+        if self.log.enabled:
+            self.log("admin %s %s -> %d" % (req.method, req.path, status))
+        data = self._response_bytes(status, _json_bytes(obj), req.keep_alive, req.version,
+                                    req.method == "HEAD")
+        return await self._write(writer, data) and req.keep_alive
+
+    @staticmethod
+    def _json_body(body, required=True):
+        if not body.strip():
+            if required:
+                raise HttpError(400, "a JSON body is required")
+            return None
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise HttpError(400, "invalid JSON body: %s" % e)
+
+    def _admin(self, req, body):
+        path = req.path.rstrip("/") or "/"
+        method = req.method
+        query = urllib.parse.parse_qs(req.query)
+
+        def allow(*methods):
+            if method not in methods:
+                raise HttpError(405, "method not allowed; use %s" % ", ".join(methods))
+
+        if path == "/_sim/faults":
+            allow("GET", "POST", "PUT", "DELETE")
+            if method in ("POST", "PUT"):
+                spec = self._json_body(body)
+                rules = spec.get("rules") if isinstance(spec, dict) else spec
+                if not isinstance(rules, list):
+                    raise HttpError(400, 'body must be {"rules": [ ... ]}')
+                try:
+                    self.rules = [FaultRule(i, r) for i, r in enumerate(rules)]
+                except ValueError as e:
+                    raise HttpError(400, str(e))
+            elif method == "DELETE":
+                self.rules = []
+            return 200, {"rules": [r.to_json() for r in self.rules]}
+
+        if path == "/_sim/calls":
+            allow("GET", "DELETE")
+            if method == "DELETE":
+                self.call_states = {}
+            return 200, {"default_call_state": self.default_call_state, "calls": self.call_states}
+
+        if path.startswith("/_sim/calls/"):
+            call_sid = path[len("/_sim/calls/"):]
+            if not CALL_SID_RE.match(call_sid):
+                raise HttpError(400, "CallSid must match ^CA[0-9a-fA-F]{32}$")
+            allow("GET", "PUT", "POST", "DELETE")
+            if method in ("PUT", "POST"):
+                spec = self._json_body(body)
+                state = spec.get("state") if isinstance(spec, dict) else None
+                if not isinstance(state, str) or not state:
+                    raise HttpError(400, 'body must be {"state": "<call state>"}')
+                self.call_states[call_sid] = state
+            elif method == "DELETE":
+                self.call_states.pop(call_sid, None)
+            return 200, {"call_sid": call_sid,
+                         "state": self.call_states.get(call_sid, self.default_call_state)}
+
+        if path == "/_sim/config":
+            allow("GET", "POST", "PUT")
+            if method in ("POST", "PUT"):
+                spec = self._json_body(body)
+                if not isinstance(spec, dict):
+                    raise HttpError(400, "body must be a JSON object")
+                unknown = set(spec) - CONFIG_KEYS
+                if unknown:
+                    raise HttpError(400, "unknown keys %s" % sorted(unknown))
+                if "delay_ms" in spec:
+                    delay = spec["delay_ms"]
+                    if delay is None:
+                        delay = 0
+                    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+                        raise HttpError(400, "delay_ms must be a number >= 0")
+                    self.delay_ms = float(delay)
+                if "default_call_state" in spec:
+                    state = spec["default_call_state"]
+                    if not isinstance(state, str) or not state:
+                        raise HttpError(400, "default_call_state must be a non-empty string")
+                    self.default_call_state = state
+            return 200, {"delay_ms": self.delay_ms, "default_call_state": self.default_call_state}
+
+        if path == "/_sim/requests":
+            allow("GET", "DELETE")
+            if method == "DELETE":
+                self.request_log.clear()
+            entries = list(self.request_log)
+            limit = query.get("limit")
+            if limit and limit[0].isdigit():
+                entries = entries[-int(limit[0]):] if int(limit[0]) else []
+            return 200, {"requests": entries}
+
+        if path == "/_sim/subscriptions":
+            allow("GET")
+            return 200, {"subscriptions": [
+                dict(s["public"], callback=s["callback"], method=s["method"],
+                     idempotency_key=s["idempotency_key"]) for s in self.subscription_log]}
+
+        if path == "/_sim/stats":
+            allow("GET")
+            stats = {
+                "requests": self.requests_total,
+                "subscriptions": self.subscriptions_total,
+                "without_key": self.without_key,
+                "idempotent_replays": self.idempotent_replays,
+                "faults_applied": self.faults_applied,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "connections": len(self.connections),
+                "delay_ms": self.delay_ms,
+                "log_lines_dropped": self.log.dropped,
+            }
+            if query.get("by_key", ["1"])[0].lower() not in ("0", "false", "no"):
+                stats["by_key"] = {k: {"requests": v[0], "subscriptions": v[1]}
+                                   for k, v in self.by_key.items()}
+            return 200, stats
+
+        if path == "/_sim/reset":
+            allow("POST")
+            self.reset()
+            return 200, {"reset": True}
+
+        if path == "/_sim/health":
+            allow("GET")
+            return 200, {"ok": True}
+
+        raise HttpError(404, "unknown admin path %s" % req.path)
+
+
+def _write_port_file(path, port):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".twilio-sim-port-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _listen_socket(host, port):
+    # One socket for the first resolved address: with port 0 and a host name resolving to both
+    # IPv4 and IPv6, asyncio would bind two sockets on two different ports.
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, socktype, proto, _, address = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def _serve(args, log):
+    sim = Simulator(args, log)
+    sock = _listen_socket(args.host, args.port)
+    server = await asyncio.start_server(sim.handle_connection, sock=sock,
+                                        limit=MAX_HEADER_BYTES, backlog=LISTEN_BACKLOG)
+    port = sock.getsockname()[1]
+    if args.port_file:
+        _write_port_file(args.port_file, port)
+    host = "[%s]" % args.host if ":" in args.host else args.host
+    sys.stdout.write("twilio-simulator listening on http://%s:%d\n" % (host, port))
+    sys.stdout.flush()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    server.close()
+    for writer in list(sim.connections):
+        writer.transport.abort()
+    await asyncio.sleep(0)
+    log("twilio-simulator stopped")
+
+
+def _parse_args(argv):
+    p = argparse.ArgumentParser(description="Local simulator of Twilio's "
+                                "UserDefinedMessageSubscriptions create API, with fault injection.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
+    p.add_argument("--auth-token", default=DEFAULT_AUTH_TOKEN)
+    p.add_argument("--api-key", default=DEFAULT_API_KEY, help="empty disables API key auth")
+    p.add_argument("--api-secret", default=DEFAULT_API_SECRET)
+    p.add_argument("--port-file", help="write the bound port here (atomically)")
+    p.add_argument("--delay-ms", type=float, default=0.0,
+                   help="fixed delay added to every Twilio API request")
+    p.add_argument("--default-call-state", default="in-progress",
+                   help="state of calls not set through the admin API")
+    p.add_argument("--seed", type=int, default=None, help="seed for fault share sampling")
+    p.add_argument("--quiet", action="store_true", help="no per-request log lines on stderr")
+    args = p.parse_args(argv)
+    if not ACCOUNT_SID_RE.match(args.account_sid):
+        p.error("--account-sid must match ^AC[0-9a-fA-F]{32}$")
+    if args.delay_ms < 0:
+        p.error("--delay-ms must be >= 0")
+    if not 0 <= args.port <= 65535:
+        p.error("--port must be in [0, 65535]")
+    return args
+
+
+def main(argv=None):
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    log = StderrLog(enabled=not args.quiet)
+    try:
+        asyncio.run(_serve(args, log))
+    except KeyboardInterrupt:  # SIGINT before the signal handlers were installed.
+        pass
+    except OSError as e:
+        sys.stderr.write("twilio-simulator: cannot listen on %s:%d: %s\n"
+                         % (args.host, args.port, e))
+        return 1
+    finally:
+        log.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
