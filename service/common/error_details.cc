@@ -35,6 +35,14 @@ std::string TypeUrl(const google::protobuf::Message& message) {
   return absl::StrCat("type.googleapis.com/", message.GetDescriptor()->full_name());
 }
 
+absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
+  absl::Status out(status.code(), message);
+  status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
+    out.SetPayload(type_url, payload);
+  });
+  return out;
+}
+
 absl::Status InvalidArgument(const std::vector<FieldViolation>& violations) {
   google::rpc::BadRequest bad_request;
   std::vector<std::string> parts;

@@ -49,6 +49,9 @@ std::optional<absl::Duration> GetRetryDelay(const absl::Status& status);
 std::optional<std::string> GetErrorReason(const absl::Status& status);
 std::map<std::string, std::string> GetErrorMetadata(const absl::Status& status);
 
+// `status` with a new message and the same code and details.
+absl::Status WithMessage(const absl::Status& status, absl::string_view message);
+
 std::string TypeUrl(const google::protobuf::Message& message);
 
 }  // namespace gateway

@@ -120,7 +120,7 @@ const Setting kSettings[] = {
        return ApplyInt(v, 0, 100000, &c.max_upstream_connections);
      }},
     {"twilio-ca-file", "GATEWAY_TWILIO_CA_FILE",
-     "extra CA bundle for verifying Twilio's certificate (default: the system's)",
+     "CA bundle to verify Twilio's certificate with, instead of the system's",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
        c.ca_file = std::string(v);
        return "";

@@ -24,7 +24,7 @@ struct CurlTransportOptions {
   long max_host_connections = 0;
   // Responses larger than this are cut off and reported as kIo.
   size_t max_response_bytes = 1 << 20;
-  // Extra CA bundle for TLS peer verification (tests with a local TLS server); empty = system.
+  // CA bundle used instead of the system one for TLS peer verification; empty = system.
   std::string ca_file;
 };
 

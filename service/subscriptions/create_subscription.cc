@@ -131,9 +131,10 @@ class CreateSubscriptionHandler::Operation final
       return FinishLocked(DecorateLocked(std::move(status)));
     }
     if (attempts_ >= handler_.options_.retry.max_attempts) {
-      return FinishLocked(DecorateLocked(absl::Status(
-          status.code(), absl::StrCat(status.message(), " (gave up after ", attempts_,
-                                      " attempts: ", absl::StrJoin(attempt_log_, "; "), ")"))));
+      return FinishLocked(DecorateLocked(
+          WithMessage(status, absl::StrCat(status.message(), " (gave up after ", attempts_,
+                                           " attempts: ", absl::StrJoin(attempt_log_, "; "),
+                                           ")"))));
     }
     std::optional<absl::Duration> retry_after;
     if (http.response.retry_after.has_value()) {

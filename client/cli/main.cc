@@ -1,0 +1,135 @@
+// subscription-cli: calls SubscriptionService.Create on a gateway and prints the result as JSON.
+#include <google/protobuf/util/json_util.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "subscription_client.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(subscription-cli: subscribe a live Voice SDK call to Twilio user-defined messages
+through the gateway, which holds the Twilio credentials.
+
+Usage:
+  subscription-cli --call-sid CA... --callback https://example.com/messages [options]
+
+Options:
+  --target HOST:PORT       gateway address (default localhost:50051)
+  --call-sid SID           the call to subscribe: CA followed by 32 hex digits (required)
+  --callback URL           where Twilio sends the messages, http or https (required)
+  --method POST|GET        how Twilio calls the callback (default POST)
+  --idempotency-key KEY    reuse a key to retry a create safely; generated when omitted
+  --account-sid SID        a subaccount (AC...); default: the gateway's account
+  --timeout SECONDS        deadline for the whole call, retries included (default 10)
+  --help                   this text
+
+On success prints the subscription as JSON and exits 0. On failure prints the gRPC status,
+its details (which field is wrong, what Twilio said, the idempotency key to retry with) as
+JSON on stderr, and exits 1. Usage errors exit 2.
+
+Example:
+  subscription-cli --target localhost:50051 \
+    --call-sid CA0123456789abcdef0123456789abcdef \
+    --callback https://example.com/twilio/messages
+)";
+
+int UsageError(const std::string& message) {
+  std::cerr << "subscription-cli: " << message << "\n(see --help)\n";
+  return 2;
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok()) {
+    return message.ShortDebugString();
+  }
+  return out;
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS", "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::map<std::string, std::string> flags = {{"target", "localhost:50051"}, {"timeout", "10"}};
+  static const char* const kKnown[] = {"target", "call-sid", "callback", "method",
+                                       "idempotency-key", "account-sid", "timeout"};
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (arg.rfind("--", 0) != 0) return UsageError("unexpected argument \"" + arg + "\"");
+    std::string name = arg.substr(2);
+    std::string value;
+    if (size_t eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return UsageError("--" + name + " needs a value");
+    }
+    bool known = false;
+    for (const char* k : kKnown) known = known || name == k;
+    if (!known) return UsageError("unknown flag --" + name);
+    flags[name] = value;
+  }
+  if (!flags.count("call-sid")) return UsageError("--call-sid is required");
+  if (!flags.count("callback")) return UsageError("--callback is required");
+
+  twilio_gateway::v1::CreateSubscriptionRequest request;
+  request.set_call_sid(flags["call-sid"]);
+  request.set_callback(flags["callback"]);
+  if (flags.count("method")) {
+    const std::string& m = flags["method"];
+    if (m == "POST" || m == "post") {
+      request.set_method(twilio_gateway::v1::CALLBACK_METHOD_POST);
+    } else if (m == "GET" || m == "get") {
+      request.set_method(twilio_gateway::v1::CALLBACK_METHOD_GET);
+    } else {
+      return UsageError("--method must be POST or GET");
+    }
+  }
+  if (flags.count("idempotency-key")) request.set_idempotency_key(flags["idempotency-key"]);
+  if (flags.count("account-sid")) request.set_account_sid(flags["account-sid"]);
+  char* end = nullptr;
+  const double seconds = std::strtod(flags["timeout"].c_str(), &end);
+  if (end == flags["timeout"].c_str() || *end != '\0' || !(seconds > 0) || seconds > 3600) {
+    return UsageError("--timeout must be a number of seconds between 0 and 3600");
+  }
+
+  twilio_gateway::client::SubscriptionClient client(
+      grpc::CreateChannel(flags["target"], grpc::InsecureChannelCredentials()));
+  const auto result = client.Create(
+      request, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
+  if (result.status.ok()) {
+    std::cout << ToJson(result.subscription) << "\n";
+    return 0;
+  }
+  google::rpc::Status printed = result.details.rich_status;
+  printed.set_code(result.status.error_code());
+  printed.set_message(result.status.error_message());
+  std::cerr << "error: " << CodeName(result.status.error_code()) << ": " << result.status.error_message()
+            << "\nidempotency_key: " << result.idempotency_key
+            << " (retry with it to repeat this create safely)\n"
+            << ToJson(printed) << "\n";
+  return 1;
+}

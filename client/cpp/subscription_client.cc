@@ -1,0 +1,60 @@
+#include "subscription_client.h"
+
+#include <random>
+
+namespace twilio_gateway::client {
+
+ErrorDetails DecodeErrorDetails(const grpc::Status& status) {
+  ErrorDetails out;
+  if (status.error_details().empty() || !out.rich_status.ParseFromString(status.error_details())) {
+    return out;
+  }
+  for (const google::protobuf::Any& any : out.rich_status.details()) {
+    if (any.Is<google::rpc::ErrorInfo>()) {
+      any.UnpackTo(&out.error_info.emplace());
+    } else if (any.Is<google::rpc::BadRequest>()) {
+      any.UnpackTo(&out.bad_request.emplace());
+    } else if (any.Is<google::rpc::RetryInfo>()) {
+      any.UnpackTo(&out.retry_info.emplace());
+    } else if (any.Is<v1::TwilioError>()) {
+      any.UnpackTo(&out.twilio_error.emplace());
+    }
+  }
+  return out;
+}
+
+std::string NewIdempotencyKey() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  thread_local std::mt19937_64 gen{std::random_device{}()};
+  unsigned char bytes[16];
+  for (int i = 0; i < 16; i += 8) {
+    const uint64_t r = gen();
+    for (int j = 0; j < 8; ++j) bytes[i + j] = static_cast<unsigned char>(r >> (8 * j));
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);
+  std::string key;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) key.push_back('-');
+    key.push_back(kHex[bytes[i] >> 4]);
+    key.push_back(kHex[bytes[i] & 0xf]);
+  }
+  return key;
+}
+
+SubscriptionClient::SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel)
+    : stub_(v1::SubscriptionService::NewStub(std::move(channel))) {}
+
+CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
+                                        std::chrono::milliseconds timeout) {
+  if (request.idempotency_key().empty()) request.set_idempotency_key(NewIdempotencyKey());
+  CreateResult result;
+  result.idempotency_key = request.idempotency_key();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  result.status = stub_->Create(&context, request, &result.subscription);
+  if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
+  return result;
+}
+
+}  // namespace twilio_gateway::client

@@ -1,0 +1,69 @@
+// C++ client for the gateway's SubscriptionService: one call per Create, with a deadline, and
+// the error's rich details decoded.
+//
+// Usage:
+//   auto channel = grpc::CreateChannel("gateway:50051", grpc::InsecureChannelCredentials());
+//   twilio_gateway::client::SubscriptionClient client(channel);
+//   twilio_gateway::v1::CreateSubscriptionRequest request;
+//   request.set_call_sid("CA...");
+//   request.set_callback("https://example.com/messages");
+//   auto result = client.Create(request, std::chrono::seconds(10));
+//   if (!result.status.ok()) { ... result.details.twilio_error, result.idempotency_key ... }
+//
+// When the request has no idempotency key the client generates one before sending, so the
+// caller knows the key even if the RPC times out and can retry the same create safely.
+//
+// Thread-safety: Create() may be called concurrently; the class holds only the stub.
+#ifndef TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_
+#define TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "twilio_gateway/v1/subscription_service.grpc.pb.h"
+
+namespace twilio_gateway::client {
+
+// The details of a failed call, decoded from the grpc-status-details-bin trailer.
+struct ErrorDetails {
+  std::optional<google::rpc::ErrorInfo> error_info;
+  std::optional<google::rpc::BadRequest> bad_request;
+  std::optional<google::rpc::RetryInfo> retry_info;
+  std::optional<v1::TwilioError> twilio_error;
+  // Everything, for printing: the full google.rpc.Status (empty when the server sent none).
+  google::rpc::Status rich_status;
+};
+
+struct CreateResult {
+  grpc::Status status;
+  v1::Subscription subscription;  // Set when status.ok().
+  ErrorDetails details;           // Set when !status.ok().
+  std::string idempotency_key;    // The key this call used, whatever the outcome.
+};
+
+// Decodes a status's details; unknown detail types are kept only in rich_status.
+ErrorDetails DecodeErrorDetails(const grpc::Status& status);
+
+// A random version 4 UUID.
+std::string NewIdempotencyKey();
+
+class SubscriptionClient {
+ public:
+  explicit SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel);
+
+  CreateResult Create(v1::CreateSubscriptionRequest request, std::chrono::milliseconds timeout);
+
+ private:
+  std::unique_ptr<v1::SubscriptionService::Stub> stub_;
+};
+
+}  // namespace twilio_gateway::client
+
+#endif  // TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_

@@ -1,0 +1,406 @@
+// End-to-end tests: the real gateway binary against the Twilio simulator, over loopback.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <regex>
+
+#include "harness.h"
+#include "subscription_client.h"
+
+namespace gateway::testing {
+namespace {
+
+namespace pb = twilio_gateway::v1;
+using twilio_gateway::client::CreateResult;
+using twilio_gateway::client::SubscriptionClient;
+
+constexpr char kCallSid[] = "CA0123456789abcdef0123456789abcdef";
+constexpr char kCallback[] = "https://example.com/twilio/messages?tenant=7";
+const std::regex kUuidV4("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+
+pb::CreateSubscriptionRequest Request(const std::string& key = "") {
+  pb::CreateSubscriptionRequest request;
+  request.set_call_sid(kCallSid);
+  request.set_callback(kCallback);
+  request.set_idempotency_key(key);
+  return request;
+}
+
+std::string Reason(const CreateResult& result) {
+  return result.details.error_info ? result.details.error_info->reason() : "";
+}
+
+std::string Meta(const CreateResult& result, const std::string& key) {
+  if (!result.details.error_info) return "";
+  const auto& m = result.details.error_info->metadata();
+  auto it = m.find(key);
+  return it == m.end() ? "" : it->second;
+}
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sim_ = new Simulator(LogDir());
+    // Short backoff keeps retry tests fast; the retry count and deadline logic are unchanged.
+    gateway_ = new Gateway(sim_->base_url(),
+                           {"--backoff-base", "5ms", "--backoff-cap", "50ms", "--max-attempts",
+                            "4", "--log-level", "debug"},
+                           {}, LogDir() + "/gateway.log");
+  }
+  static void TearDownTestSuite() {
+    delete gateway_;
+    delete sim_;
+  }
+  void SetUp() override { sim_->Reset(); }
+
+  static SubscriptionClient Client(const std::string& target) {
+    return SubscriptionClient(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  }
+  CreateResult Create(const pb::CreateSubscriptionRequest& request,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    return Client(gateway_->target()).Create(request, timeout);
+  }
+
+  static Simulator* sim_;
+  static Gateway* gateway_;
+};
+
+Simulator* GatewayTest::sim_ = nullptr;
+Gateway* GatewayTest::gateway_ = nullptr;
+
+TEST_F(GatewayTest, CreateReturnsTheSubscriptionTwilioCreated) {
+  const CreateResult result = Create(Request("key-success-1"));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  const pb::Subscription& s = result.subscription;
+  EXPECT_EQ(s.account_sid(), kSimAccountSid);
+  EXPECT_EQ(s.call_sid(), kCallSid);
+  EXPECT_TRUE(std::regex_match(s.sid(), std::regex("^ZY[0-9a-f]{32}$"))) << s.sid();
+  EXPECT_EQ(s.uri(), "/2010-04-01/Accounts/" + std::string(kSimAccountSid) + "/Calls/" +
+                         kCallSid + "/UserDefinedMessageSubscriptions/" + s.sid() + ".json");
+  EXPECT_EQ(s.idempotency_key(), "key-success-1");
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  EXPECT_NEAR(s.date_created().seconds(),
+              std::chrono::duration_cast<std::chrono::seconds>(now).count(), 120);
+
+  const nlohmann::json requests = sim_->Requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const nlohmann::json& r = requests[0];
+  EXPECT_EQ(r["method"], "POST");
+  EXPECT_EQ(r["path"], "/2010-04-01/Accounts/" + std::string(kSimAccountSid) + "/Calls/" +
+                           kCallSid + "/UserDefinedMessageSubscriptions.json");
+  EXPECT_EQ(r["form"]["Callback"], kCallback);
+  EXPECT_EQ(r["form"]["Method"], "POST");
+  EXPECT_EQ(r["form"]["IdempotencyKey"], "key-success-1");
+  EXPECT_EQ(r["auth_user"], kSimAccountSid);
+  EXPECT_EQ(r["auth_ok"], true);
+  EXPECT_EQ(r["headers"]["accept"], "application/json");
+  EXPECT_EQ(r["headers"]["content-type"], "application/x-www-form-urlencoded");
+  EXPECT_EQ(r["headers"]["user-agent"].get<std::string>().rfind("twilio-subscription-gateway/", 0),
+            0u);
+  EXPECT_EQ(r["headers"]["authorization"], "<redacted>");
+}
+
+TEST_F(GatewayTest, GeneratesAUuidKeyWhenTheCallerSendsNone) {
+  // The raw stub, because the client library would generate a key itself.
+  auto stub = pb::SubscriptionService::NewStub(
+      grpc::CreateChannel(gateway_->target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::Subscription response;
+  const grpc::Status status = stub->Create(&context, Request(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(std::regex_match(response.idempotency_key(), kUuidV4)) << response.idempotency_key();
+  EXPECT_EQ(sim_->Requests()[0]["form"]["IdempotencyKey"], response.idempotency_key());
+}
+
+TEST_F(GatewayTest, SendsMethodGetAndAnExplicitAccount) {
+  pb::CreateSubscriptionRequest request = Request("key-get");
+  request.set_method(pb::CALLBACK_METHOD_GET);
+  request.set_account_sid(kSimAccountSid);
+  const CreateResult result = Create(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(sim_->Requests()[0]["form"]["Method"], "GET");
+}
+
+struct BadInput {
+  const char* name;
+  void (*mutate)(pb::CreateSubscriptionRequest&);
+  const char* field;
+};
+
+class ValidationTest : public GatewayTest, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(ValidationTest, RejectsBadFieldWithoutCallingTwilio) {
+  pb::CreateSubscriptionRequest request = Request("key-validation");
+  GetParam().mutate(request);
+  const CreateResult result = Create(request);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(result.details.bad_request.has_value());
+  ASSERT_GE(result.details.bad_request->field_violations_size(), 1);
+  EXPECT_EQ(result.details.bad_request->field_violations(0).field(), GetParam().field);
+  EXPECT_EQ(sim_->Stats()["requests"], 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, ValidationTest,
+    ::testing::Values(
+        BadInput{"MissingCallSid", [](auto& r) { r.clear_call_sid(); }, "call_sid"},
+        BadInput{"ShortCallSid", [](auto& r) { r.set_call_sid("CA0123"); }, "call_sid"},
+        BadInput{"PathTraversalCallSid",
+                 [](auto& r) { r.set_call_sid("CA../../../Accounts/x/Calls/y/zzzzzzzz"); },
+                 "call_sid"},
+        BadInput{"BadAccountSid", [](auto& r) { r.set_account_sid("ACnothex"); }, "account_sid"},
+        BadInput{"MissingCallback", [](auto& r) { r.clear_callback(); }, "callback"},
+        BadInput{"RelativeCallback", [](auto& r) { r.set_callback("/messages"); }, "callback"},
+        BadInput{"FtpCallback", [](auto& r) { r.set_callback("ftp://example.com/x"); },
+                 "callback"},
+        BadInput{"UnderscoreHost", [](auto& r) { r.set_callback("https://my_host.example.com/"); },
+                 "callback"},
+        BadInput{"UserInfo", [](auto& r) { r.set_callback("https://u:p@example.com/"); },
+                 "callback"},
+        BadInput{"TooLongCallback",
+                 [](auto& r) { r.set_callback("https://example.com/" + std::string(4000, 'a')); },
+                 "callback"},
+        BadInput{"UnknownMethod", [](auto& r) { r.set_method(static_cast<pb::CallbackMethod>(7)); },
+                 "method"},
+        BadInput{"LongKey", [](auto& r) { r.set_idempotency_key(std::string(256, 'k')); },
+                 "idempotency_key"},
+        BadInput{"KeyWithNewline", [](auto& r) { r.set_idempotency_key("a\nb"); },
+                 "idempotency_key"}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+TEST_F(GatewayTest, UnknownCallIsNotFoundWithTwilioDetails) {
+  sim_->SetCallState(kCallSid, "missing");
+  const CreateResult result = Create(Request("key-404"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(result.details.twilio_error.has_value());
+  EXPECT_EQ(result.details.twilio_error->code(), 20404);
+  EXPECT_EQ(result.details.twilio_error->http_status(), 404);
+  EXPECT_EQ(result.details.twilio_error->more_info(), "https://www.twilio.com/docs/errors/20404");
+  EXPECT_EQ(Reason(result), "CALL_NOT_FOUND");
+  EXPECT_EQ(Meta(result, "idempotency_key"), "key-404");
+  EXPECT_EQ(sim_->Stats()["requests"], 1);  // A definite answer is not retried.
+}
+
+TEST_F(GatewayTest, CallNotInProgressIsFailedPrecondition) {
+  sim_->SetCallState(kCallSid, "completed");
+  const CreateResult result = Create(Request("key-21220"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_TRUE(result.details.twilio_error.has_value());
+  EXPECT_EQ(result.details.twilio_error->code(), 21220);
+  EXPECT_EQ(Reason(result), "CALL_NOT_ACTIVE");
+}
+
+TEST_F(GatewayTest, TwilioForbiddenIsPermissionDenied) {
+  sim_->SetFaults({{{"status", 403}, {"code", 20403}, {"message", "Account suspended"}}});
+  const CreateResult result = Create(Request("key-403"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(result.details.twilio_error->code(), 20403);
+}
+
+TEST_F(GatewayTest, PersistentThrottlingIsResourceExhaustedAfterRetries) {
+  sim_->SetFaults({{{"status", 429}}});
+  const CreateResult result = Create(Request("key-429"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(result.details.twilio_error->code(), 20429);
+  EXPECT_EQ(Meta(result, "attempts"), "4");
+  EXPECT_EQ(Meta(result, "subscription_may_exist"), "false");
+  EXPECT_EQ(sim_->Stats()["requests"], 4);
+}
+
+TEST_F(GatewayTest, PersistentServerErrorsAreUnavailableAndMayHaveCreated) {
+  sim_->SetFaults({{{"status", 500}}});
+  const CreateResult result = Create(Request("key-500"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Reason(result), "TWILIO_UNAVAILABLE");
+  EXPECT_EQ(Meta(result, "attempts"), "4");
+  EXPECT_EQ(Meta(result, "subscription_may_exist"), "true");
+}
+
+TEST_F(GatewayTest, RejectedGatewayCredentialsAreInternal) {
+  Gateway bad(sim_->base_url(), {}, {{"TWILIO_AUTH_TOKEN", "wrong-token"}},
+              LogDir() + "/gateway-bad-credentials.log");
+  const CreateResult result = Client(bad.target()).Create(Request("key-401"), std::chrono::seconds(10));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(result.details.twilio_error->code(), 20003);
+  EXPECT_EQ(Reason(result), "GATEWAY_CREDENTIALS_REJECTED");
+  EXPECT_EQ(result.status.error_message().find("wrong-token"), std::string::npos);
+}
+
+TEST_F(GatewayTest, ApiKeyCredentialsAreUsedWhenGiven) {
+  Gateway keyed(sim_->base_url(), {},
+                {{"TWILIO_API_KEY", kSimApiKey}, {"TWILIO_API_SECRET", kSimApiSecret}},
+                LogDir() + "/gateway-api-key.log");
+  const CreateResult result =
+      Client(keyed.target()).Create(Request("key-api-key"), std::chrono::seconds(10));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(sim_->Requests()[0]["auth_user"], kSimApiKey);
+}
+
+struct RecoverableFault {
+  const char* name;
+  nlohmann::json rule;
+  int expected_requests;
+};
+
+class RetryTest : public GatewayTest, public ::testing::WithParamInterface<RecoverableFault> {};
+
+TEST_P(RetryTest, RecoversAndCreatesExactlyOneSubscription) {
+  sim_->SetFaults(nlohmann::json::array({GetParam().rule}));
+  const std::string key = std::string("key-retry-") + GetParam().name;
+  const CreateResult result = Create(Request(key));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(sim_->SubscriptionsForKey(kSimAccountSid, kCallSid, key), 1);
+  EXPECT_EQ(sim_->Stats()["subscriptions"], 1);
+  EXPECT_EQ(sim_->Stats()["requests"], GetParam().expected_requests);
+  for (const auto& request : sim_->Requests()) EXPECT_EQ(request["form"]["IdempotencyKey"], key);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, RetryTest,
+    ::testing::Values(
+        RecoverableFault{"ServiceUnavailableTwice", {{"status", 503}, {"count", 2}}, 3},
+        RecoverableFault{"ThrottledTwice", {{"status", 429}, {"count", 2}}, 3},
+        RecoverableFault{"ThrottledWithRetryAfter",
+                         {{"status", 429}, {"count", 1}, {"retry_after", "1"}},
+                         2},
+        RecoverableFault{"DroppedBeforeRecording", {{"drop", "before"}, {"count", 1}}, 2},
+        RecoverableFault{"DroppedAfterRecording", {{"drop", "after"}, {"count", 1}}, 2},
+        RecoverableFault{"ServerErrorAfterRecording",
+                         {{"status", 500}, {"after_record", true}, {"count", 1}},
+                         2},
+        RecoverableFault{"TruncatedSuccessBody", {{"malformed", true}, {"count", 1}}, 2}),
+    [](const ::testing::TestParamInfo<RecoverableFault>& info) { return info.param.name; });
+
+TEST_F(GatewayTest, StalledTwilioEndsOnTimeWithDeadlineExceeded) {
+  sim_->SetFaults({{{"delay_ms", 5000}}});
+  const auto start = std::chrono::steady_clock::now();
+  const CreateResult result = Create(Request("key-stall"), std::chrono::milliseconds(700));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(elapsed, std::chrono::milliseconds(2000));
+}
+
+TEST_F(GatewayTest, RetryAfterLongerThanTheDeadlineEndsEarlyWithDeadlineExceeded) {
+  sim_->SetFaults({{{"status", 503}, {"retry_after", "3"}}});
+  const auto start = std::chrono::steady_clock::now();
+  const CreateResult result = Create(Request("key-retry-after"), std::chrono::milliseconds(1500));
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The gateway answers as soon as it knows no retry fits, not at the deadline.
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1500));
+  EXPECT_EQ(Meta(result, "attempts"), "1");
+  EXPECT_EQ(Meta(result, "subscription_may_exist"), "true");
+  ASSERT_TRUE(result.details.twilio_error.has_value());
+  EXPECT_EQ(result.details.twilio_error->http_status(), 503);
+}
+
+TEST_F(GatewayTest, GatewayStaysHealthyAfterCancelledCalls) {
+  sim_->SetFaults({{{"delay_ms", 3000}, {"count", 5}}});
+  for (int i = 0; i < 5; ++i) {
+    const CreateResult result =
+        Create(Request("key-cancel-" + std::to_string(i)), std::chrono::milliseconds(100));
+    EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  const CreateResult after = Create(Request("key-after-cancel"));
+  EXPECT_TRUE(after.status.ok()) << after.status.error_message();
+}
+
+// A unary call through the generic stub: no generated code needed for grpc.health.v1.
+std::string GenericUnary(const std::string& target, const std::string& method,
+                         const std::string& request_bytes, grpc::Status* status) {
+  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(s); });
+  *status = done.get_future().get();
+  std::vector<grpc::Slice> slices;
+  std::string out;
+  if (status->ok() && response.Dump(&slices).ok()) {
+    for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return out;
+}
+
+TEST_F(GatewayTest, HealthServiceReportsServing) {
+  grpc::Status status;
+  // HealthCheckRequest{} is empty; HealthCheckResponse{status: SERVING} is field 1 = 1.
+  const std::string reply = GenericUnary(gateway_->target(), "/grpc.health.v1.Health/Check", "", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply, std::string("\x08\x01", 2));
+}
+
+TEST_F(GatewayTest, ReflectionListsTheService) {
+  auto channel = grpc::CreateChannel(gateway_->target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+  grpc::Slice slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer request(&slice, 1);
+  call->Write(request, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_NE(bytes.find("twilio_gateway.v1.SubscriptionService"), std::string::npos);
+  context.TryCancel();
+  grpc::Status finished;
+  call->Finish(&finished, reinterpret_cast<void*>(4));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(GatewayTest, CliPrintsTheSubscriptionAsJson) {
+  const CommandResult run =
+      RunCommand({CLI_BINARY, "--target", gateway_->target(), "--call-sid", kCallSid,
+                  "--callback", kCallback, "--method", "GET", "--idempotency-key", "cli-key-1"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const nlohmann::json printed = nlohmann::json::parse(run.out);
+  EXPECT_EQ(printed["call_sid"], kCallSid);
+  EXPECT_EQ(printed["idempotency_key"], "cli-key-1");
+  EXPECT_EQ(printed["sid"].get<std::string>().substr(0, 2), "ZY");
+  EXPECT_EQ(sim_->Requests()[0]["form"]["Method"], "GET");
+}
+
+TEST_F(GatewayTest, CliPrintsErrorDetailsAndFails) {
+  const CommandResult run = RunCommand({CLI_BINARY, "--target", gateway_->target(), "--call-sid",
+                                        "CAnope", "--callback", kCallback});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("INVALID_ARGUMENT"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("\"field\": \"call_sid\""), std::string::npos) << run.err;
+  EXPECT_TRUE(run.out.empty());
+}
+
+TEST_F(GatewayTest, CliHelpAndUsageErrors) {
+  const CommandResult help = RunCommand({CLI_BINARY, "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--call-sid"), std::string::npos);
+  const CommandResult missing = RunCommand({CLI_BINARY, "--callback", kCallback});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("--call-sid"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gateway::testing

@@ -1,0 +1,94 @@
+// Integration-test harness: starts the real gateway binary and the Twilio simulator on loopback
+// ports, and reads back what the simulator received through its admin API.
+#ifndef GATEWAY_TESTS_INTEGRATION_HARNESS_H_
+#define GATEWAY_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gateway::testing {
+
+// A child process whose stdout is scanned for "<marker> <host>:<port>"; stderr goes to a file.
+// Killed (SIGTERM, then SIGKILL) when destroyed.
+class ChildProcess {
+ public:
+  ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env,
+               const std::string& log_path);
+  ~ChildProcess();
+
+  // Waits (up to 20 s) for a stdout line containing `marker` and returns the text after it.
+  std::string WaitForLine(const std::string& marker);
+  // Sends `signal` and waits for exit; returns the exit status as from waitpid.
+  int Stop(int signal);
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffer_;
+  std::string log_path_;
+};
+
+// Runs a command to completion, capturing stdout and stderr separately.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult RunCommand(const std::vector<std::string>& argv);
+
+// Minimal blocking HTTP for the simulator's admin API.
+struct HttpReply {
+  long status = 0;
+  std::string body;
+};
+HttpReply HttpCall(const std::string& method, const std::string& url, const std::string& body = "");
+
+inline constexpr char kSimAccountSid[] = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+inline constexpr char kSimAuthToken[] = "simulator-auth-token";
+inline constexpr char kSimApiKey[] = "SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+inline constexpr char kSimApiSecret[] = "simulator-api-secret";
+
+class Simulator {
+ public:
+  explicit Simulator(const std::string& log_dir);
+  const std::string& base_url() const { return base_url_; }
+
+  void Reset();
+  void SetFaults(const nlohmann::json& rules);
+  void SetCallState(const std::string& call_sid, const std::string& state);
+  nlohmann::json Requests();
+  nlohmann::json Stats();
+  // Subscriptions recorded for one idempotency key (0 if the key was never seen).
+  int SubscriptionsForKey(const std::string& account_sid, const std::string& call_sid,
+                          const std::string& key);
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  std::string base_url_;
+};
+
+class Gateway {
+ public:
+  Gateway(const std::string& twilio_base_url, const std::vector<std::string>& extra_flags,
+          const std::map<std::string, std::string>& extra_env, const std::string& log_path);
+  const std::string& target() const { return target_; }
+  ChildProcess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  std::string target_;
+};
+
+// Directory for this test run's logs (created on first use).
+std::string LogDir();
+
+}  // namespace gateway::testing
+
+#endif  // GATEWAY_TESTS_INTEGRATION_HARNESS_H_
