@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
-scripts/build.sh
+scripts/build.sh twilio-gateway subscription-cli
 
 listen="${GATEWAY_LISTEN:-127.0.0.1:50051}"
 pids=()
