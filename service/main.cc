@@ -19,6 +19,10 @@
 #include "common/timer_thread.h"
 #include "config/config.h"
 #include "http/curl_transport.h"
+#include "idempotency/idempotency_guard.h"
+#include "idempotency/memory_store.h"
+#include "limits/concurrency_limiter.h"
+#include "retry/retry_budget.h"
 #include "subscriptions/create_subscription.h"
 
 #ifndef GATEWAY_VERSION
@@ -34,6 +38,22 @@ std::string UserAgent() {
   return absl::StrCat("twilio-subscription-gateway/", GATEWAY_VERSION, " (",
                       absl::AsciiStrToLower(uts.sysname), " ", uts.machine, ") libcurl/",
                       curl_version_info(CURLVERSION_NOW)->version);
+}
+
+std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& config,
+                                                       const Clock& clock, Random& random) {
+  switch (config.idempotency_store) {
+    case GatewayConfig::IdempotencyStoreKind::kNone:
+      return nullptr;
+    case GatewayConfig::IdempotencyStoreKind::kMemory:
+      return std::make_unique<MemoryIdempotencyStore>(
+          MemoryStoreOptions{.max_entries = static_cast<size_t>(config.idempotency_max_entries),
+                             .max_bytes = static_cast<size_t>(config.idempotency_max_mb) << 20},
+          clock, random);
+    case GatewayConfig::IdempotencyStoreKind::kRedis:
+      return nullptr;  // REDIS_STORE_PLACEHOLDER
+  }
+  return nullptr;
 }
 
 int Run(int argc, char** argv) {
@@ -63,13 +83,25 @@ int Run(int argc, char** argv) {
   TimerThread timer;
   SystemClock clock;
   SystemRandom random;
+
+  std::unique_ptr<IdempotencyStore> store = MakeIdempotencyStore(*config, clock, random);
+  std::unique_ptr<IdempotencyGuard> guard;
+  if (store != nullptr) {
+    guard = std::make_unique<IdempotencyGuard>(
+        IdempotencyOptions{.retention = config->idempotency_retention}, *store, timer, clock);
+  }
+  ConcurrencyLimiter limiter(
+      {.max_in_flight_per_account = static_cast<int>(config->max_upstream_in_flight),
+       .max_queued_per_account = static_cast<int>(config->max_upstream_queue)},
+      timer);
+  RetryBudget budget(config->retry_budget_tokens, config->retry_budget_ratio);
   CreateSubscriptionHandler handler(
       {.default_account_sid = config->account_sid,
        .default_deadline = config->default_deadline,
        .attempt_timeout = config->attempt_timeout,
        .retry = config->retry},
       TwilioEndpoint{config->twilio_base_url, config->credentials}, transport, timer, clock,
-      random);
+      random, {.idempotency = guard.get(), .limiter = &limiter, .retry_budget = &budget});
   SubscriptionService service(handler);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -95,7 +127,9 @@ int Run(int argc, char** argv) {
       {{"listen", absl::StrCat(host, ":", port)},
        {"twilio_base_url", config->twilio_base_url},
        {"account_sid", config->account_sid},
-       {"auth", config->using_api_key ? "api_key" : "auth_token"}});
+       {"auth", config->using_api_key ? "api_key" : "auth_token"},
+       {"idempotency_store", store == nullptr ? "none" : config->idempotency_store ==
+                                 GatewayConfig::IdempotencyStoreKind::kRedis ? "redis" : "memory"}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

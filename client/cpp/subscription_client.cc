@@ -54,6 +54,13 @@ CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
   context.set_deadline(std::chrono::system_clock::now() + timeout);
   result.status = stub_->Create(&context, request, &result.subscription);
   if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto replay = trailers.find("idempotent-replay");
+  result.replayed = replay != trailers.end() && replay->second == "true";
+  if (!result.status.ok() && result.details.error_info.has_value()) {
+    auto it = result.details.error_info->metadata().find("replayed");
+    result.replayed = it != result.details.error_info->metadata().end() && it->second == "true";
+  }
   return result;
 }
 

@@ -46,6 +46,9 @@ struct CreateResult {
   v1::Subscription subscription;  // Set when status.ok().
   ErrorDetails details;           // Set when !status.ok().
   std::string idempotency_key;    // The key this call used, whatever the outcome.
+  // True when the gateway replayed the stored outcome of an earlier call with the same key
+  // (no new subscription was created).
+  bool replayed = false;
 };
 
 // Decodes a status's details; unknown detail types are kept only in rich_status.

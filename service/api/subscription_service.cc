@@ -27,8 +27,12 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
                 twilio_gateway::v1::Subscription* response) {
     std::shared_ptr<PendingCreate> pending = handler.Create(
         FromProto(request), DeadlineOf(*context),
-        [this, response](absl::StatusOr<Subscription> result) {
-          if (result.ok()) ToProto(*result, response);
+        [this, context, response](absl::StatusOr<Subscription> result) {
+          if (result.ok()) {
+            ToProto(*result, response);
+            // Tells the caller no new subscription was made: this is the stored one.
+            if (result->replayed) context->AddTrailingMetadata("idempotent-replay", "true");
+          }
           Finish(ToGrpcStatus(result.status()));
         });
     absl::MutexLock lock(&mu_);

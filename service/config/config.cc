@@ -125,6 +125,77 @@ const Setting kSettings[] = {
        c.ca_file = std::string(v);
        return "";
      }},
+    {"idempotency-store", "GATEWAY_IDEMPOTENCY_STORE",
+     "where idempotency records live: memory, redis or none (default memory)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       using Kind = GatewayConfig::IdempotencyStoreKind;
+       if (v == "memory") {
+         c.idempotency_store = Kind::kMemory;
+       } else if (v == "redis") {
+         c.idempotency_store = Kind::kRedis;
+       } else if (v == "none") {
+         c.idempotency_store = Kind::kNone;
+       } else {
+         return "must be memory, redis or none";
+       }
+       return "";
+     }},
+    {"idempotency-retention", "GATEWAY_IDEMPOTENCY_RETENTION",
+     "how long a final outcome is replayed for its key (default 24h)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyDuration(v, &c.idempotency_retention);
+     }},
+    {"idempotency-max-entries", "GATEWAY_IDEMPOTENCY_MAX_ENTRIES",
+     "memory store: records kept at most (default 100000)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 100000000, &c.idempotency_max_entries);
+     }},
+    {"idempotency-max-mb", "GATEWAY_IDEMPOTENCY_MAX_MB",
+     "memory store: megabytes of records kept at most (default 64)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 65536, &c.idempotency_max_mb);
+     }},
+    {"redis-address", "GATEWAY_REDIS_ADDRESS",
+     "redis store: host:port (default 127.0.0.1:6379); password from GATEWAY_REDIS_PASSWORD",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       const size_t colon = v.rfind(':');
+       long port = 0;
+       if (colon == absl::string_view::npos || colon == 0 ||
+           !ApplyInt(v.substr(colon + 1), 1, 65535, &port).empty()) {
+         return "must be host:port";
+       }
+       c.redis_host = std::string(v.substr(0, colon));
+       c.redis_port = static_cast<int>(port);
+       return "";
+     }},
+    {"max-upstream-in-flight", "GATEWAY_MAX_UPSTREAM_IN_FLIGHT",
+     "upstream requests in flight per Twilio account; more wait in a queue (default 25)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 10000, &c.max_upstream_in_flight);
+     }},
+    {"max-upstream-queue", "GATEWAY_MAX_UPSTREAM_QUEUE",
+     "requests queued per account before RESOURCE_EXHAUSTED (default 1000)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 0, 1000000, &c.max_upstream_queue);
+     }},
+    {"retry-budget-ratio", "GATEWAY_RETRY_BUDGET_RATIO",
+     "retries allowed per successful attempt once the budget is drained, 0.01 to 1 (default 0.1)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       double ratio = 0;
+       if (!absl::SimpleAtod(v, &ratio) || ratio < 0.01 || ratio > 1) {
+         return "must be a number from 0.01 to 1";
+       }
+       c.retry_budget_ratio = ratio;
+       return "";
+     }},
+    {"retry-budget-tokens", "GATEWAY_RETRY_BUDGET_TOKENS",
+     "retry budget size: failed attempts absorbed before retries are throttled (default 100)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       long tokens = 0;
+       std::string problem = ApplyInt(v, 2, 1000, &tokens);
+       if (problem.empty()) c.retry_budget_tokens = static_cast<double>(tokens);
+       return problem;
+     }},
     {"log-level", "GATEWAY_LOG_LEVEL", "debug, info, warning or error (default info)",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
        return ParseLogLevel(v, &c.log_level) ? "" : "must be debug, info, warning or error";
@@ -239,6 +310,7 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
     return Invalid("--backoff-cap", "must not be smaller than --backoff-base");
   }
   if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
+  config.redis_password = env("GATEWAY_REDIS_PASSWORD").value_or("");
   return config;
 }
 
@@ -256,7 +328,8 @@ std::string Usage() {
       "  TWILIO_ACCOUNT_SID                 the account (AC...) used when a request names none\n"
       "  TWILIO_API_KEY + TWILIO_API_SECRET recommended; or\n"
       "  TWILIO_AUTH_TOKEN                  the account's auth token\n"
-      "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n");
+      "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n"
+      "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store\n");
   return out;
 }
 

@@ -32,6 +32,20 @@ struct GatewayConfig {
   long max_upstream_connections = 0;  // Per host; 0 = no limit.
   std::string ca_file;
   LogLevel log_level = LogLevel::kInfo;
+
+  enum class IdempotencyStoreKind { kNone, kMemory, kRedis };
+  IdempotencyStoreKind idempotency_store = IdempotencyStoreKind::kMemory;
+  absl::Duration idempotency_retention = absl::Hours(24);
+  long idempotency_max_entries = 100000;
+  long idempotency_max_mb = 64;
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::string redis_password;  // Secret: environment only.
+
+  long max_upstream_in_flight = 25;  // Per account.
+  long max_upstream_queue = 1000;    // Per account.
+  double retry_budget_tokens = 100;
+  double retry_budget_ratio = 0.1;
 };
 
 using Environment = std::function<std::optional<std::string>(const std::string& name)>;

@@ -23,11 +23,15 @@ class AlreadyDone final : public PendingCreate {
   void Cancel() override {}
 };
 
+using Result = std::optional<absl::StatusOr<Subscription>>;
+
 }  // namespace
 
-// One Create call: a small state machine driven by transport and timer callbacks.
-// States: attempt in flight (transfer_id_ set) -> waiting to retry (timer_id_ set) -> ... ->
-// finished (done_ consumed). Every transition happens under mu_; `done` runs outside it.
+// One upstream Create: a small state machine driven by limiter, transport and timer callbacks.
+//   waiting for a permit (ticket_) -> attempt in flight (transfer_id_) -> waiting to retry
+//   (timer_id_) -> ... -> finished (done_ consumed).
+// Transitions happen under mu_; `done`, limiter Release() and Cancel() run outside it, because
+// they may call into other operations.
 class CreateSubscriptionHandler::Operation final
     : public PendingCreate,
       public std::enable_shared_from_this<Operation> {
@@ -40,32 +44,78 @@ class CreateSubscriptionHandler::Operation final
         deadline_(deadline),
         done_(std::move(done)) {}
 
-  void Start() {
-    std::optional<absl::StatusOr<Subscription>> result;
-    {
-      absl::MutexLock lock(&mu_);
-      result = StartAttemptLocked();
-    }
-    Deliver(std::move(result));
-  }
+  void Start() { BeginAttempt(); }
 
   void Cancel() override {
-    std::optional<absl::StatusOr<Subscription>> result;
+    Result result;
+    std::optional<ConcurrencyLimiter::Ticket> ticket;
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       if (transfer_id_.has_value()) handler_.transport_.Cancel(*transfer_id_);
       if (timer_id_.has_value()) handler_.timer_.Cancel(*timer_id_);
+      ticket = std::exchange(ticket_, std::nullopt);
       result = FinishLocked(absl::CancelledError("the caller cancelled the request"));
     }
+    if (ticket.has_value()) handler_.controls_.limiter->Cancel(*ticket);
     Deliver(std::move(result));
   }
 
  private:
-  // Returns a result when no attempt can start in time.
-  std::optional<absl::StatusOr<Subscription>> StartAttemptLocked()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    timer_id_.reset();
+  ConcurrencyLimiter* limiter() const { return handler_.controls_.limiter; }
+
+  // Gets an upstream permit, then sends. Called with no lock held.
+  void BeginAttempt() {
+    if (limiter() == nullptr || limiter()->TryAcquire(request_.account_sid)) {
+      OnPermit(absl::OkStatus());
+      return;
+    }
+    Result result;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      const ConcurrencyLimiter::Ticket ticket = limiter()->Enqueue(
+          request_.account_sid, deadline_,
+          [self = shared_from_this()](absl::Status granted) mutable {
+            self->OnPermit(std::move(granted));
+          });
+      if (ticket != 0) {
+        ticket_ = ticket;
+        return;
+      }
+      absl::Status status = absl::ResourceExhaustedError(
+          "too many requests queued for this account's upstream concurrency limit");
+      SetErrorInfo(status, "GATEWAY_QUEUE_FULL");
+      result = FinishLocked(DecorateLocked(std::move(status)));
+    }
+    Deliver(std::move(result));
+  }
+
+  void OnPermit(absl::Status granted) {
+    Result result;
+    bool give_back = false;
+    {
+      absl::MutexLock lock(&mu_);
+      ticket_.reset();
+      if (finished_) {
+        give_back = granted.ok();
+      } else if (!granted.ok()) {
+        if (absl::IsDeadlineExceeded(granted)) {
+          result = FinishLocked(DeadlineStatusLocked(granted.message()));
+        } else {
+          result = FinishLocked(DecorateLocked(std::move(granted)));
+        }
+      } else {
+        result = SendLocked();
+        give_back = result.has_value();
+      }
+    }
+    if (give_back && limiter() != nullptr) limiter()->Release(request_.account_sid);
+    Deliver(std::move(result));
+  }
+
+  // Sends one attempt while holding a permit; returns a result when no attempt fits.
+  Result SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const absl::Duration remaining = deadline_ - handler_.clock_.Now();
     if (remaining < kMinAttemptTime) return FinishLocked(DeadlineStatusLocked());
     const absl::Duration attempt_timeout = std::min(handler_.options_.attempt_timeout, remaining);
@@ -82,7 +132,8 @@ class CreateSubscriptionHandler::Operation final
   }
 
   void OnAttemptDone(HttpResult http) {
-    std::optional<absl::StatusOr<Subscription>> result;
+    if (limiter() != nullptr) limiter()->Release(request_.account_sid);
+    Result result;
     {
       absl::MutexLock lock(&mu_);
       transfer_id_.reset();
@@ -93,8 +144,7 @@ class CreateSubscriptionHandler::Operation final
   }
 
   // Returns a result when the call is over, std::nullopt when a retry was scheduled.
-  std::optional<absl::StatusOr<Subscription>> HandleAttemptLocked(HttpResult http)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  Result HandleAttemptLocked(HttpResult http) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::StatusOr<Subscription> parsed = absl::UnknownError("no response");
     absl::Status status = StatusFromTransportFailure(http);
     if (status.ok()) {
@@ -108,7 +158,9 @@ class CreateSubscriptionHandler::Operation final
       }
     }
     const AttemptClass attempt = ClassifyAttempt(http, parsed.ok());
+    RetryBudget* budget = handler_.controls_.retry_budget;
     if (attempt.outcome == AttemptOutcome::kSucceeded) {
+      if (budget != nullptr) budget->RecordSuccess();
       parsed->idempotency_key = request_.idempotency_key;
       return FinishLocked(std::move(parsed));
     }
@@ -124,17 +176,19 @@ class CreateSubscriptionHandler::Operation final
          {"attempt", absl::StrCat(attempts_)},
          {"why", std::string(attempt.why)}});
 
-    const bool timed_out_at_deadline =
-        http.failure == TransportFailure::kTimeout && attempt_bounded_by_deadline_;
-    if (timed_out_at_deadline) return FinishLocked(DeadlineStatusLocked());
+    if (http.failure == TransportFailure::kTimeout && attempt_bounded_by_deadline_) {
+      return FinishLocked(DeadlineStatusLocked());
+    }
     if (!ShouldRetry(attempt.outcome, handler_.options_.retry)) {
       return FinishLocked(DecorateLocked(std::move(status)));
     }
+    if (budget != nullptr) budget->RecordFailure();
     if (attempts_ >= handler_.options_.retry.max_attempts) {
-      return FinishLocked(DecorateLocked(
-          WithMessage(status, absl::StrCat(status.message(), " (gave up after ", attempts_,
-                                           " attempts: ", absl::StrJoin(attempt_log_, "; "),
-                                           ")"))));
+      return FinishLocked(DecorateLocked(GiveUp(status, "gave up after")));
+    }
+    if (budget != nullptr && !budget->AllowRetry()) {
+      // Twilio is failing broadly: retrying now would only add load.
+      return FinishLocked(DecorateLocked(GiveUp(status, "retry budget exhausted after")));
     }
     std::optional<absl::Duration> retry_after;
     if (http.response.retry_after.has_value()) {
@@ -148,23 +202,28 @@ class CreateSubscriptionHandler::Operation final
       return FinishLocked(DeadlineStatusLocked());
     }
     timer_id_ = handler_.timer_.Schedule(next, [self = shared_from_this()]() mutable {
-      std::optional<absl::StatusOr<Subscription>> result;
       {
         absl::MutexLock lock(&self->mu_);
-        if (!self->finished_) result = self->StartAttemptLocked();
+        self->timer_id_.reset();
+        if (self->finished_) return;
       }
-      self->Deliver(std::move(result));
+      self->BeginAttempt();
     });
     return std::nullopt;
   }
 
-  absl::Status DeadlineStatusLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::string message =
-        absl::StrCat("deadline of ", absl::FormatDuration(deadline_ - started_),
-                     " reached after ", attempts_, " attempt(s)");
-    if (!attempt_log_.empty()) {
-      absl::StrAppend(&message, ": ", absl::StrJoin(attempt_log_, "; "));
-    }
+  absl::Status GiveUp(const absl::Status& status, absl::string_view why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return WithMessage(status, absl::StrCat(status.message(), " (", why, " ", attempts_,
+                                            " attempts: ", absl::StrJoin(attempt_log_, "; "), ")"));
+  }
+
+  absl::Status DeadlineStatusLocked(absl::string_view why = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::string message = absl::StrCat("deadline of ", absl::FormatDuration(deadline_ - started_),
+                                       " reached after ", attempts_, " attempt(s)");
+    if (!why.empty()) absl::StrAppend(&message, " (", why, ")");
+    if (!attempt_log_.empty()) absl::StrAppend(&message, ": ", absl::StrJoin(attempt_log_, "; "));
     absl::Status status = absl::DeadlineExceededError(message);
     // Keep what Twilio said last, so the caller sees why the attempts failed.
     if (auto twilio = GetTwilioError(last_status_)) SetTwilioError(status, *twilio);
@@ -185,9 +244,7 @@ class CreateSubscriptionHandler::Operation final
   absl::StatusOr<Subscription> FinishLocked(absl::StatusOr<Subscription> result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     finished_ = true;
-    if (result.status().code() == absl::StatusCode::kCancelled) {
-      result = DecorateLocked(result.status());
-    }
+    if (absl::IsCancelled(result.status())) result = DecorateLocked(result.status());
     const absl::Duration latency = handler_.clock_.Now() - started_;
     Log(result.ok() ? LogLevel::kDebug : LogLevel::kInfo, "create finished",
         {{"account_sid", request_.account_sid},
@@ -199,7 +256,7 @@ class CreateSubscriptionHandler::Operation final
     return result;
   }
 
-  void Deliver(std::optional<absl::StatusOr<Subscription>> result) {
+  void Deliver(Result result) {
     if (!result.has_value()) return;
     Done done = std::move(done_);
     std::move(done)(*std::move(result));
@@ -218,6 +275,7 @@ class CreateSubscriptionHandler::Operation final
   bool attempt_bounded_by_deadline_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_status_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> attempt_log_ ABSL_GUARDED_BY(mu_);
+  std::optional<ConcurrencyLimiter::Ticket> ticket_ ABSL_GUARDED_BY(mu_);
   std::optional<HttpTransport::TransferId> transfer_id_ ABSL_GUARDED_BY(mu_);
   std::optional<Timer::TimerId> timer_id_ ABSL_GUARDED_BY(mu_);
 };
@@ -225,13 +283,23 @@ class CreateSubscriptionHandler::Operation final
 CreateSubscriptionHandler::CreateSubscriptionHandler(CreateSubscriptionOptions options,
                                                      TwilioEndpoint endpoint,
                                                      HttpTransport& transport, Timer& timer,
-                                                     const Clock& clock, Random& random)
+                                                     const Clock& clock, Random& random,
+                                                     CreateSubscriptionControls controls)
     : options_(std::move(options)),
       endpoint_(std::move(endpoint)),
       transport_(transport),
       timer_(timer),
       clock_(clock),
-      random_(random) {}
+      random_(random),
+      controls_(controls) {}
+
+std::shared_ptr<PendingCreate> CreateSubscriptionHandler::StartUpstream(
+    CreateSubscriptionRequest request, absl::Time deadline, Done done) {
+  auto operation =
+      std::make_shared<Operation>(*this, std::move(request), deadline, std::move(done));
+  operation->Start();
+  return operation;
+}
 
 std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
     const CreateSubscriptionInput& input, absl::Time deadline, Done done) {
@@ -241,12 +309,22 @@ std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
     std::move(done)(request.status());
     return std::make_shared<AlreadyDone>();
   }
-  if (request->idempotency_key.empty()) request->idempotency_key = random_.UuidV4();
   if (deadline == absl::InfiniteFuture()) deadline = clock_.Now() + options_.default_deadline;
-  auto operation =
-      std::make_shared<Operation>(*this, *std::move(request), deadline, std::move(done));
-  operation->Start();
-  return operation;
+  if (request->idempotency_key.empty()) {
+    // A key nobody else knows cannot be repeated, so it needs no record.
+    request->idempotency_key = random_.UuidV4();
+    return StartUpstream(*std::move(request), deadline, std::move(done));
+  }
+  if (controls_.idempotency == nullptr) {
+    return StartUpstream(*std::move(request), deadline, std::move(done));
+  }
+  const std::string scope = request->account_sid;
+  return controls_.idempotency->Run(
+      *request, scope, deadline,
+      [this, request = *request, deadline](Done upstream_done) mutable {
+        return StartUpstream(std::move(request), deadline, std::move(upstream_done));
+      },
+      std::move(done));
 }
 
 }  // namespace gateway

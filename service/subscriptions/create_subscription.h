@@ -1,14 +1,17 @@
-// Creates a subscription: validates, picks the idempotency key, and runs the retry loop over an
-// HttpTransport within the caller's deadline. Knows nothing of gRPC.
+// Creates a subscription: validates, picks the idempotency key, applies the idempotency guard,
+// and runs the retry loop over an HttpTransport within the caller's deadline, one upstream
+// permit per attempt. Knows nothing of gRPC.
 //
 // Usage:
-//   CreateSubscriptionHandler handler(options, endpoint, transport, timer, clock, random);
+//   CreateSubscriptionHandler handler(options, endpoint, transport, timer, clock, random,
+//                                     {.idempotency = &guard, .limiter = &limiter,
+//                                      .retry_budget = &budget});
 //   auto call = handler.Create(input, deadline, [](absl::StatusOr<Subscription> result) {...});
 //   call->Cancel();  // optional: the caller went away
 //
 // Thread-safety: Create() and Cancel() are safe from any thread. `done` runs exactly once, on
-// the transport's or the timer's thread, or inline inside Create() for invalid input; it must
-// not block.
+// a transport, timer or store thread, or inline inside Create() for invalid input or a
+// deadline already past; it must not block.
 #ifndef GATEWAY_SUBSCRIPTIONS_CREATE_SUBSCRIPTION_H_
 #define GATEWAY_SUBSCRIPTIONS_CREATE_SUBSCRIPTION_H_
 
@@ -21,6 +24,9 @@
 #include "common/clock.h"
 #include "common/random.h"
 #include "http/http_transport.h"
+#include "idempotency/idempotency_guard.h"
+#include "limits/concurrency_limiter.h"
+#include "retry/retry_budget.h"
 #include "retry/retry_policy.h"
 #include "subscriptions/subscription.h"
 #include "twilio/twilio_api.h"
@@ -37,11 +43,11 @@ struct CreateSubscriptionOptions {
   RetryOptions retry;
 };
 
-// A call in progress; Cancel() ends it with CANCELLED and abandons its upstream transfer.
-class PendingCreate {
- public:
-  virtual ~PendingCreate() = default;
-  virtual void Cancel() = 0;
+// Optional collaborators; each may be null (no idempotency record, no limit, no budget).
+struct CreateSubscriptionControls {
+  IdempotencyGuard* idempotency = nullptr;
+  ConcurrencyLimiter* limiter = nullptr;
+  RetryBudget* retry_budget = nullptr;
 };
 
 class CreateSubscriptionHandler {
@@ -51,7 +57,7 @@ class CreateSubscriptionHandler {
   // All references must outlive the handler and every call it started.
   CreateSubscriptionHandler(CreateSubscriptionOptions options, TwilioEndpoint endpoint,
                             HttpTransport& transport, Timer& timer, const Clock& clock,
-                            Random& random);
+                            Random& random, CreateSubscriptionControls controls = {});
 
   // `deadline` is absl::InfiniteFuture() when the caller set none.
   std::shared_ptr<PendingCreate> Create(const CreateSubscriptionInput& input,
@@ -62,12 +68,16 @@ class CreateSubscriptionHandler {
  private:
   class Operation;
 
+  std::shared_ptr<PendingCreate> StartUpstream(CreateSubscriptionRequest request,
+                                               absl::Time deadline, Done done);
+
   const CreateSubscriptionOptions options_;
   const TwilioEndpoint endpoint_;
   HttpTransport& transport_;
   Timer& timer_;
   const Clock& clock_;
   Random& random_;
+  const CreateSubscriptionControls controls_;
 };
 
 }  // namespace gateway

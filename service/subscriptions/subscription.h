@@ -3,6 +3,7 @@
 #ifndef GATEWAY_SUBSCRIPTIONS_SUBSCRIPTION_H_
 #define GATEWAY_SUBSCRIPTIONS_SUBSCRIPTION_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,6 +40,15 @@ struct Subscription {
   std::optional<absl::Time> date_created;
   std::string uri;
   std::string idempotency_key;
+  // True when this is a stored outcome replayed for a repeated idempotency key.
+  bool replayed = false;
+};
+
+// A call in progress; Cancel() ends it with CANCELLED and abandons its upstream work.
+class PendingCreate {
+ public:
+  virtual ~PendingCreate() = default;
+  virtual void Cancel() = 0;
 };
 
 }  // namespace gateway

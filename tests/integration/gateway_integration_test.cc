@@ -6,6 +6,7 @@
 #include <chrono>
 #include <future>
 #include <regex>
+#include <thread>
 
 #include "harness.h"
 #include "subscription_client.h"
@@ -307,6 +308,94 @@ TEST_F(GatewayTest, GatewayStaysHealthyAfterCancelledCalls) {
   }
   const CreateResult after = Create(Request("key-after-cancel"));
   EXPECT_TRUE(after.status.ok()) << after.status.error_message();
+}
+
+TEST_F(GatewayTest, RepeatedKeyReplaysTheStoredSubscriptionWithoutCallingTwilio) {
+  const CreateResult first = Create(Request("key-replay"));
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  EXPECT_FALSE(first.replayed);
+  const CreateResult second = Create(Request("key-replay"));
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  EXPECT_TRUE(second.replayed);
+  EXPECT_EQ(second.subscription.sid(), first.subscription.sid());
+  EXPECT_EQ(second.subscription.date_created().seconds(), first.subscription.date_created().seconds());
+  EXPECT_EQ(sim_->Stats()["requests"], 1);
+}
+
+TEST_F(GatewayTest, KeyReusedForADifferentRequestIsRefused) {
+  ASSERT_TRUE(Create(Request("key-reused")).status.ok());
+  pb::CreateSubscriptionRequest other = Request("key-reused");
+  other.set_callback("https://example.com/another");
+  const CreateResult result = Create(other);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Reason(result), "IDEMPOTENCY_KEY_REUSED");
+  EXPECT_EQ(sim_->Stats()["requests"], 1);
+}
+
+TEST_F(GatewayTest, ConcurrentCallsWithOneKeyShareOneUpstreamCall) {
+  sim_->SetFaults({{{"delay_ms", 400}, {"count", 1}}});
+  auto a = std::async(std::launch::async, [&] { return Create(Request("key-concurrent")); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto b = std::async(std::launch::async, [&] { return Create(Request("key-concurrent")); });
+  const CreateResult ra = a.get();
+  const CreateResult rb = b.get();
+  ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
+  ASSERT_TRUE(rb.status.ok()) << rb.status.error_message();
+  EXPECT_EQ(ra.subscription.sid(), rb.subscription.sid());
+  EXPECT_TRUE(rb.replayed);
+  EXPECT_EQ(sim_->Stats()["requests"], 1);
+}
+
+TEST_F(GatewayTest, UnresolvedOutcomeIsNotStoredSoARetryTriesAgain) {
+  sim_->SetFaults({{{"status", 503}}});
+  const CreateResult failed = Create(Request("key-unresolved"));
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  sim_->SetFaults(nlohmann::json::array());
+  const CreateResult retried = Create(Request("key-unresolved"));
+  ASSERT_TRUE(retried.status.ok()) << retried.status.error_message();
+  EXPECT_FALSE(retried.replayed);
+  EXPECT_EQ(sim_->SubscriptionsForKey(kSimAccountSid, kCallSid, "key-unresolved"), 1);
+}
+
+TEST_F(GatewayTest, FinalErrorIsReplayedForTheSameKey) {
+  sim_->SetCallState(kCallSid, "missing");
+  EXPECT_EQ(Create(Request("key-final-404")).status.error_code(), grpc::StatusCode::NOT_FOUND);
+  const CreateResult again = Create(Request("key-final-404"));
+  EXPECT_EQ(again.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(sim_->Stats()["requests"], 1);
+}
+
+TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
+  Gateway limited(sim_->base_url(), {"--max-upstream-in-flight", "2", "--max-upstream-queue", "2"},
+                  {}, LogDir() + "/gateway-limited.log");
+  // Stalled requests abandoned by earlier tests still count as in flight at the simulator.
+  for (int i = 0; i < 100 && sim_->Stats()["in_flight"].get<int>() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  sim_->Reset();
+  sim_->SetFaults({{{"delay_ms", 300}}});
+  std::vector<std::future<CreateResult>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      return Client(limited.target())
+          .Create(Request("key-limit-" + std::to_string(i)), std::chrono::seconds(10));
+    }));
+  }
+  int ok = 0;
+  int shed = 0;
+  for (auto& call : calls) {
+    const CreateResult result = call.get();
+    if (result.status.ok()) ++ok;
+    if (result.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      EXPECT_EQ(Reason(result), "GATEWAY_QUEUE_FULL");
+      ++shed;
+    }
+  }
+  EXPECT_EQ(ok + shed, 8);
+  EXPECT_GE(ok, 4);  // 2 in flight + 2 queued at any moment.
+  EXPECT_GE(shed, 1);
+  EXPECT_LE(sim_->Stats()["max_in_flight"].get<int>(), 2);
 }
 
 // A unary call through the generic stub: no generated code needed for grpc.health.v1.

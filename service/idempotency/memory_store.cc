@@ -1,0 +1,131 @@
+#include "idempotency/memory_store.h"
+
+#include <utility>
+
+namespace gateway {
+
+MemoryIdempotencyStore::MemoryIdempotencyStore(MemoryStoreOptions options, const Clock& clock,
+                                               Random& random)
+    : options_(options), clock_(clock), random_(random) {}
+
+size_t MemoryIdempotencyStore::Cost(const std::string& key, const Entry& entry) {
+  // Strings plus a rough fixed overhead for the map slot, list node and Entry.
+  return key.size() * 2 + entry.fingerprint.size() + entry.token.size() + entry.outcome.size() +
+         160;
+}
+
+void MemoryIdempotencyStore::EraseLocked(absl::flat_hash_map<std::string, Entry>::iterator it) {
+  bytes_ -= Cost(it->first, it->second);
+  age_.erase(it->second.age);
+  entries_.erase(it);
+}
+
+bool MemoryIdempotencyStore::MakeRoomLocked(size_t incoming) {
+  const absl::Time now = clock_.Now();
+  auto full = [&] {
+    return entries_.size() + 1 > options_.max_entries || bytes_ + incoming > options_.max_bytes;
+  };
+  // Oldest first: expired entries of any kind and, while still full, done records. Stops at
+  // the first live entry once there is room.
+  for (auto it = age_.begin(); it != age_.end();) {
+    auto entry = entries_.find(*it);
+    ++it;
+    if (entry->second.expires <= now || (full() && entry->second.done)) {
+      EraseLocked(entry);
+    } else if (!full()) {
+      break;
+    }
+  }
+  return !full();
+}
+
+void MemoryIdempotencyStore::Claim(const std::string& key, const std::string& fingerprint,
+                                   absl::Duration lease, ClaimCallback done) {
+  absl::StatusOr<ClaimResult> result;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && it->second.expires <= clock_.Now()) {
+      EraseLocked(it);
+      it = entries_.end();
+    }
+    if (it != entries_.end()) {
+      ClaimResult found;
+      if (it->second.fingerprint != fingerprint) {
+        found.state = ClaimResult::State::kConflict;
+      } else if (it->second.done) {
+        found.state = ClaimResult::State::kDone;
+        found.outcome = it->second.outcome;
+      } else {
+        found.state = ClaimResult::State::kInFlight;
+      }
+      result = std::move(found);
+    } else {
+      Entry entry;
+      entry.fingerprint = fingerprint;
+      entry.token = random_.UuidV4();
+      entry.expires = clock_.Now() + lease;
+      const size_t cost = Cost(key, entry);
+      if (!MakeRoomLocked(cost)) {
+        result = absl::ResourceExhaustedError(
+            "idempotency store is full of requests in flight; retry later");
+      } else {
+        ClaimResult claimed;
+        claimed.token = entry.token;
+        age_.push_back(key);
+        entry.age = std::prev(age_.end());
+        bytes_ += cost;
+        entries_.emplace(key, std::move(entry));
+        result = std::move(claimed);
+      }
+    }
+  }
+  std::move(done)(std::move(result));
+}
+
+void MemoryIdempotencyStore::Complete(const std::string& key, const std::string& token,
+                                      const std::string& outcome, absl::Duration retention,
+                                      DoneCallback done) {
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.done || it->second.token != token) {
+      status = absl::FailedPreconditionError("idempotency claim lost (its lease expired)");
+    } else {
+      Entry& entry = it->second;
+      bytes_ -= Cost(key, entry);
+      entry.done = true;
+      entry.outcome = outcome;
+      entry.expires = clock_.Now() + retention;
+      bytes_ += Cost(key, entry);
+      // Re-queue by age: retention starts now.
+      age_.erase(entry.age);
+      age_.push_back(key);
+      entry.age = std::prev(age_.end());
+    }
+  }
+  std::move(done)(status);
+}
+
+void MemoryIdempotencyStore::Release(const std::string& key, const std::string& token,
+                                     DoneCallback done) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && !it->second.done && it->second.token == token) EraseLocked(it);
+  }
+  std::move(done)(absl::OkStatus());
+}
+
+size_t MemoryIdempotencyStore::size() const {
+  absl::MutexLock lock(&mu_);
+  return entries_.size();
+}
+
+size_t MemoryIdempotencyStore::bytes() const {
+  absl::MutexLock lock(&mu_);
+  return bytes_;
+}
+
+}  // namespace gateway

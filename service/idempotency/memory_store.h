@@ -1,0 +1,68 @@
+// IdempotencyStore in process memory: the default for a single replica. Bounded by entry count
+// and bytes; done records expire after their retention, in-flight claims after their lease.
+// When full, the oldest done records are evicted first; if only in-flight claims remain, new
+// claims fail with RESOURCE_EXHAUSTED rather than forget a claim (which could duplicate).
+//
+// Thread-safety: safe from any thread; callbacks run inline, after the lock is released.
+#ifndef GATEWAY_IDEMPOTENCY_MEMORY_STORE_H_
+#define GATEWAY_IDEMPOTENCY_MEMORY_STORE_H_
+
+#include <cstdint>
+#include <list>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/random.h"
+#include "idempotency/idempotency_store.h"
+
+namespace gateway {
+
+struct MemoryStoreOptions {
+  size_t max_entries = 100000;
+  size_t max_bytes = 64 << 20;
+};
+
+class MemoryIdempotencyStore final : public IdempotencyStore {
+ public:
+  MemoryIdempotencyStore(MemoryStoreOptions options, const Clock& clock, Random& random);
+
+  void Claim(const std::string& key, const std::string& fingerprint, absl::Duration lease,
+             ClaimCallback done) override;
+  void Complete(const std::string& key, const std::string& token, const std::string& outcome,
+                absl::Duration retention, DoneCallback done) override;
+  void Release(const std::string& key, const std::string& token, DoneCallback done) override;
+
+  size_t size() const;
+  size_t bytes() const;
+
+ private:
+  struct Entry {
+    bool done = false;
+    std::string fingerprint;
+    std::string token;
+    std::string outcome;
+    absl::Time expires;
+    std::list<std::string>::iterator age;  // Position in age_ (oldest first).
+  };
+
+  static size_t Cost(const std::string& key, const Entry& entry);
+  void EraseLocked(absl::flat_hash_map<std::string, Entry>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops expired entries and, past the bounds, the oldest done ones. False if still full.
+  bool MakeRoomLocked(size_t incoming) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const MemoryStoreOptions options_;
+  const Clock& clock_;
+  Random& random_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> age_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace gateway
+
+#endif  // GATEWAY_IDEMPOTENCY_MEMORY_STORE_H_

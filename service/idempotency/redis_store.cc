@@ -1,0 +1,402 @@
+#include "idempotency/redis_store.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log.h"
+
+namespace gateway {
+namespace {
+
+// KEYS[1] record; ARGV fingerprint, token, lease_ms. The fingerprint is compared first so that a
+// key reused for another request is reported as such whatever state it is in.
+constexpr char kClaimScript[] = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'outcome')
+if not r[1] then
+  redis.call('HSET', KEYS[1], 'state', 'inflight', 'fp', ARGV[1], 'token', ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'claimed'}
+end
+if r[2] ~= ARGV[1] then return {'conflict'} end
+if r[1] == 'done' then return {'done', r[3] or ''} end
+return {'inflight'}
+)lua";
+
+// KEYS[1] record; ARGV token, outcome, retention_ms. Returns 0, changing nothing, when the record
+// is gone or belongs to a later claim (this claim's lease ran out).
+constexpr char kCompleteScript[] = R"lua(
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+)lua";
+
+// KEYS[1] record; ARGV token. Only an in-flight claim is dropped: a done record holds an outcome
+// that retries must replay.
+constexpr char kReleaseScript[] = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'state', 'token')
+if r[1] == 'inflight' and r[2] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua";
+
+struct Script {
+  const char* source;
+  std::string sha;  // From SCRIPT LOAD; empty until loaded once.
+};
+
+struct ReplyDeleter {
+  void operator()(redisReply* reply) const { freeReplyObject(reply); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+struct ContextDeleter {
+  void operator()(redisContext* context) const { redisFree(context); }
+};
+using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
+
+absl::string_view ReplyText(const redisReply& reply) {
+  return reply.str == nullptr ? absl::string_view() : absl::string_view(reply.str, reply.len);
+}
+
+// PEXPIRE deletes a key at once for a TTL <= 0 and rejects one that overflows Redis' clock.
+std::string TtlMillis(absl::Duration ttl) {
+  constexpr int64_t kMaxMillis = int64_t{100} * 365 * 24 * 3600 * 1000;
+  return absl::StrCat(std::clamp<int64_t>(absl::ToInt64Milliseconds(ttl), 1, kMaxMillis));
+}
+
+struct ClaimOp {
+  std::string key;
+  std::string fingerprint;
+  absl::Duration lease;
+  IdempotencyStore::ClaimCallback done;
+};
+struct CompleteOp {
+  std::string key;
+  std::string token;
+  std::string outcome;
+  absl::Duration retention;
+  IdempotencyStore::DoneCallback done;
+};
+struct ReleaseOp {
+  std::string key;
+  std::string token;
+  IdempotencyStore::DoneCallback done;
+};
+using Op = std::variant<ClaimOp, CompleteOp, ReleaseOp>;
+
+void Fail(Op& op, const absl::Status& status) {
+  std::visit([&status](auto& o) { std::move(o.done)(status); }, op);
+}
+
+}  // namespace
+
+class RedisIdempotencyStore::Worker {
+ public:
+  explicit Worker(RedisStoreOptions options)
+      : options_(std::move(options)),
+        where_(absl::StrCat("redis at ", options_.host, ":", options_.port)),
+        thread_([this] { Run(); }) {}
+
+  ~Worker() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+
+  void Submit(Op op) {
+    absl::Status refused;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) {
+        refused = Unavailable("store shutting down");
+      } else if (queue_.size() >= options_.max_pending) {
+        refused = Unavailable(absl::StrCat("too many pending calls (", options_.max_pending, ")"));
+      } else {
+        queue_.push_back(std::move(op));
+        return;
+      }
+    }
+    Fail(op, refused);
+  }
+
+  const std::string& key_prefix() const { return options_.key_prefix; }
+
+ private:
+  enum class Health { kUnknown, kUp, kDown };
+
+  void Run() {
+    // hiredis writes with write(), which raises SIGPIPE on a connection Redis reset; blocked in
+    // this thread, the write fails with EPIPE instead of killing the process.
+    sigset_t sigpipe;
+    sigemptyset(&sigpipe);
+    sigaddset(&sigpipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
+
+    std::deque<Op> abandoned;
+    while (true) {
+      std::optional<Op> op;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Worker* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return self->stopping_ || !self->queue_.empty();
+            },
+            this));
+        if (stopping_) {
+          abandoned.swap(queue_);
+          break;
+        }
+        op.emplace(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      std::visit([this](auto& o) { Execute(o); }, *op);
+      DiscardPendingSigpipe(sigpipe);
+    }
+    const absl::Status shutting_down = Unavailable("store shutting down");
+    for (Op& op : abandoned) Fail(op, shutting_down);
+    context_.reset();
+  }
+
+  void Execute(ClaimOp& op) {
+    const std::string token = NewToken();
+    absl::StatusOr<ReplyPtr> reply =
+        Eval(claim_, {op.key, op.fingerprint, token, TtlMillis(op.lease)});
+    if (!reply.ok()) {
+      std::move(op.done)(reply.status());
+      return;
+    }
+    const redisReply& r = **reply;
+    const absl::string_view verdict =
+        r.type == REDIS_REPLY_ARRAY && r.elements >= 1 && r.element[0]->type == REDIS_REPLY_STRING
+            ? ReplyText(*r.element[0])
+            : absl::string_view();
+    ClaimResult result;
+    if (verdict == "claimed") {
+      result.state = ClaimResult::State::kClaimed;
+      result.token = token;
+    } else if (verdict == "inflight") {
+      result.state = ClaimResult::State::kInFlight;
+    } else if (verdict == "conflict") {
+      result.state = ClaimResult::State::kConflict;
+    } else if (verdict == "done" && r.elements >= 2 && r.element[1]->type == REDIS_REPLY_STRING) {
+      result.state = ClaimResult::State::kDone;
+      result.outcome = std::string(ReplyText(*r.element[1]));
+    } else {
+      std::move(op.done)(absl::InternalError(
+          absl::StrCat("idempotency store (", where_, "): unexpected reply to the claim script")));
+      return;
+    }
+    std::move(op.done)(std::move(result));
+  }
+
+  void Execute(CompleteOp& op) {
+    absl::StatusOr<ReplyPtr> reply =
+        Eval(complete_, {op.key, op.token, op.outcome, TtlMillis(op.retention)});
+    if (!reply.ok()) {
+      std::move(op.done)(reply.status());
+    } else if ((*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer == 1) {
+      std::move(op.done)(absl::OkStatus());
+    } else {
+      std::move(op.done)(absl::FailedPreconditionError(
+          "idempotency claim lost: the record no longer holds this claim (its lease expired)"));
+    }
+  }
+
+  void Execute(ReleaseOp& op) {
+    absl::StatusOr<ReplyPtr> reply = Eval(release_, {op.key, op.token});
+    std::move(op.done)(reply.ok() ? absl::OkStatus() : reply.status());
+  }
+
+  // Runs `script` with one key (args[0]) and the remaining args as ARGV. EVALSHA saves sending
+  // the script each time; NOSCRIPT (Redis restarted or flushed its cache) falls back to EVAL,
+  // which caches the script again.
+  absl::StatusOr<ReplyPtr> Eval(Script& script, const std::vector<std::string>& args) {
+    if (absl::Status connected = EnsureConnected(); !connected.ok()) return connected;
+    if (script.sha.empty()) {
+      absl::StatusOr<ReplyPtr> loaded = RoundTrip({"SCRIPT", "LOAD", script.source});
+      if (!loaded.ok()) return loaded.status();
+      if ((*loaded)->type != REDIS_REPLY_STRING) return ReplyError(**loaded, "SCRIPT LOAD");
+      script.sha = std::string(ReplyText(**loaded));
+    }
+    std::vector<absl::string_view> argv = {"EVALSHA", script.sha, "1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<ReplyPtr> reply = RoundTrip(argv);
+    if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+        absl::StartsWith(ReplyText(**reply), "NOSCRIPT")) {
+      argv[0] = "EVAL";
+      argv[1] = script.source;
+      reply = RoundTrip(argv);
+    }
+    if (!reply.ok()) return reply;
+    if ((*reply)->type == REDIS_REPLY_ERROR) return ReplyError(**reply, "script");
+    MarkUp();
+    return reply;
+  }
+
+  absl::Status EnsureConnected() {
+    if (context_ != nullptr) return absl::OkStatus();
+    const auto now = std::chrono::steady_clock::now();
+    if (last_connect_attempt_.has_value() &&
+        now - *last_connect_attempt_ < absl::ToChronoNanoseconds(options_.reconnect_interval)) {
+      // Fails fast instead of hammering a Redis that just refused us.
+      return Unavailable(absl::StrCat(last_error_, " (will reconnect)"));
+    }
+    last_connect_attempt_ = now;
+
+    ContextPtr context(redisConnectWithTimeout(options_.host.c_str(), options_.port,
+                                               absl::ToTimeval(options_.connect_timeout)));
+    if (context == nullptr) return MarkDown("cannot allocate a connection");
+    if (context->err != 0) return MarkDown(absl::StrCat("connect failed: ", context->errstr));
+    if (redisSetTimeout(context.get(), absl::ToTimeval(options_.command_timeout)) != REDIS_OK) {
+      return MarkDown(absl::StrCat("cannot set the command timeout: ", context->errstr));
+    }
+    context_ = std::move(context);
+    if (options_.password.has_value()) {
+      absl::StatusOr<ReplyPtr> auth = RoundTrip({"AUTH", *options_.password});
+      if (!auth.ok()) return auth.status();
+      if ((*auth)->type == REDIS_REPLY_ERROR) {
+        // Redis' refusal ("WRONGPASS ...") never echoes the password.
+        const absl::Status refused = ReplyError(**auth, "AUTH");
+        context_.reset();
+        return refused;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Sends one command and waits (up to command_timeout) for its reply. A transport failure
+  // drops the connection, since a late reply would otherwise answer the next command.
+  absl::StatusOr<ReplyPtr> RoundTrip(const std::vector<absl::string_view>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lengths;
+    argv.reserve(args.size());
+    lengths.reserve(args.size());
+    for (absl::string_view arg : args) {
+      argv.push_back(arg.data());
+      lengths.push_back(arg.size());
+    }
+    errno = 0;
+    ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
+        context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
+    if (reply != nullptr) return reply;
+    const bool timed_out =
+        context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+    const std::string detail =
+        timed_out ? absl::StrCat("no reply within ", absl::FormatDuration(options_.command_timeout))
+                  : absl::StrCat("connection failed: ", context_->errstr);
+    context_.reset();
+    return MarkDown(detail);
+  }
+
+  // An error reply: Redis is reachable but cannot serve us (NOAUTH, LOADING, OOM, ...).
+  absl::Status ReplyError(const redisReply& reply, absl::string_view command) {
+    return MarkDown(absl::StrCat(
+        command,
+        " failed: ", reply.type == REDIS_REPLY_ERROR ? ReplyText(reply) : "unexpected reply type"));
+  }
+
+  // Logs once per transition, not per failed call.
+  absl::Status MarkDown(std::string detail) {
+    if (health_ != Health::kDown) {
+      Log(LogLevel::kWarning, "idempotency store unavailable",
+          {{"store", where_}, {"error", detail}});
+      health_ = Health::kDown;
+    }
+    last_error_ = std::move(detail);
+    return Unavailable(last_error_);
+  }
+
+  void MarkUp() {
+    if (health_ == Health::kDown) {
+      Log(LogLevel::kWarning, "idempotency store recovered", {{"store", where_}});
+    }
+    health_ = Health::kUp;
+  }
+
+  absl::Status Unavailable(absl::string_view detail) const {
+    return absl::UnavailableError(
+        absl::StrCat("idempotency store (", where_, ") unavailable: ", detail));
+  }
+
+  // 128 random bits: unguessable, so only the claim's holder can complete or release it.
+  std::string NewToken() {
+    return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(bitgen_),
+                           absl::Uniform<uint64_t>(bitgen_));
+  }
+
+  static void DiscardPendingSigpipe(const sigset_t& sigpipe) {
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE) == 1) {
+      const timespec zero{};
+      sigtimedwait(&sigpipe, nullptr, &zero);
+    }
+  }
+
+  const RedisStoreOptions options_;
+  const std::string where_;  // "redis at host:port", for messages; never holds the password.
+
+  absl::Mutex mu_;
+  std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by the worker thread.
+  ContextPtr context_;
+  std::optional<std::chrono::steady_clock::time_point> last_connect_attempt_;
+  std::string last_error_;
+  Health health_ = Health::kUnknown;
+  absl::BitGen bitgen_;
+  Script claim_{kClaimScript, {}};
+  Script complete_{kCompleteScript, {}};
+  Script release_{kReleaseScript, {}};
+
+  std::thread thread_;  // Last: starts once everything above is constructed.
+};
+
+RedisIdempotencyStore::RedisIdempotencyStore(RedisStoreOptions options)
+    : worker_(std::make_unique<Worker>(std::move(options))) {}
+
+RedisIdempotencyStore::~RedisIdempotencyStore() = default;
+
+void RedisIdempotencyStore::Claim(const std::string& key, const std::string& fingerprint,
+                                  absl::Duration lease, ClaimCallback done) {
+  worker_->Submit(ClaimOp{worker_->key_prefix() + key, fingerprint, lease, std::move(done)});
+}
+
+void RedisIdempotencyStore::Complete(const std::string& key, const std::string& token,
+                                     const std::string& outcome, absl::Duration retention,
+                                     DoneCallback done) {
+  worker_->Submit(
+      CompleteOp{worker_->key_prefix() + key, token, outcome, retention, std::move(done)});
+}
+
+void RedisIdempotencyStore::Release(const std::string& key, const std::string& token,
+                                    DoneCallback done) {
+  worker_->Submit(ReleaseOp{worker_->key_prefix() + key, token, std::move(done)});
+}
+
+}  // namespace gateway

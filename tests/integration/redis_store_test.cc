@@ -1,0 +1,522 @@
+// RedisIdempotencyStore against a real redis-server on a loopback port, including its failures:
+// killed, paused (no replies), restarted, and guarded by a password.
+#include "idempotency/redis_store.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/time/time.h"
+#include "harness.h"
+
+namespace gateway::testing {
+namespace {
+
+using State = ClaimResult::State;
+
+// Generous bound on any one store call: it only catches hangs, it measures nothing.
+constexpr auto kCallBound = std::chrono::seconds(10);
+
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) close(fd);
+    throw std::runtime_error("cannot pick a free loopback port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A redis-server without persistence on 127.0.0.1; killed when destroyed.
+class RedisServer {
+ public:
+  explicit RedisServer(std::vector<std::string> extra_args = {})
+      : extra_args_(std::move(extra_args)) {
+    // Another process may take the port between our probe and Redis' bind: try a few.
+    for (int attempt = 0;; ++attempt) {
+      port_ = FreeLoopbackPort();
+      try {
+        Start();
+        return;
+      } catch (const std::runtime_error&) {
+        if (attempt == 4) throw;
+      }
+    }
+  }
+  ~RedisServer() { Resume(); }
+
+  // Starts Redis (again) on the same port, with an empty data set.
+  void Start() {
+    process_.reset();
+    process_ =
+        std::make_unique<ChildProcess>(Argv(), std::map<std::string, std::string>{},
+                                       LogDir() + "/redis-" + std::to_string(port_) + ".log");
+    process_->WaitForLine("Ready to accept connections");
+  }
+  // A crash: no shutdown, connections reset.
+  void Kill() {
+    Resume();
+    process_->Stop(SIGKILL);
+  }
+  // Redis still accepts connections (the kernel does) but answers nothing.
+  void Pause() {
+    kill(process_->pid(), SIGSTOP);
+    paused_ = true;
+  }
+  void Resume() {
+    if (paused_ && process_ != nullptr && process_->pid() > 0) kill(process_->pid(), SIGCONT);
+    paused_ = false;
+  }
+  int port() const { return port_; }
+
+ private:
+  std::vector<std::string> Argv() const {
+    std::vector<std::string> argv = {
+        REDIS_SERVER_BINARY, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+        "--appendonly",      "no"};
+    argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+    return argv;
+  }
+
+  std::vector<std::string> extra_args_;
+  int port_ = 0;
+  bool paused_ = false;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// Waits for the callback; a call that never calls back becomes DEADLINE_EXCEEDED (a test
+// failure) instead of a hung test.
+template <typename T>
+T Await(std::future<T> future, const char* what) {
+  if (future.wait_for(kCallBound) != std::future_status::ready) {
+    return absl::DeadlineExceededError(std::string("test: no callback from ") + what);
+  }
+  return future.get();
+}
+
+absl::StatusOr<ClaimResult> ClaimNow(IdempotencyStore& store, const std::string& key,
+                                     const std::string& fingerprint,
+                                     absl::Duration lease = absl::Seconds(30)) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+  auto future = promise->get_future();
+  store.Claim(key, fingerprint, lease,
+              [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+  return Await(std::move(future), "Claim");
+}
+
+absl::Status CompleteNow(IdempotencyStore& store, const std::string& key, const std::string& token,
+                         const std::string& outcome, absl::Duration retention = absl::Hours(24)) {
+  auto promise = std::make_shared<std::promise<absl::Status>>();
+  auto future = promise->get_future();
+  store.Complete(key, token, outcome, retention,
+                 [promise](absl::Status s) { promise->set_value(std::move(s)); });
+  return Await(std::move(future), "Complete");
+}
+
+absl::Status ReleaseNow(IdempotencyStore& store, const std::string& key, const std::string& token) {
+  auto promise = std::make_shared<std::promise<absl::Status>>();
+  auto future = promise->get_future();
+  store.Release(key, token, [promise](absl::Status s) { promise->set_value(std::move(s)); });
+  return Await(std::move(future), "Release");
+}
+
+// Polls `condition` until it holds or `bound` passes; for behaviour that depends on real Redis
+// expiry. Returns whether it held.
+bool Eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds bound = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return condition();
+}
+
+bool IsClaimed(const absl::StatusOr<ClaimResult>& r) {
+  return r.ok() && r->state == State::kClaimed;
+}
+
+class RedisStoreTest : public ::testing::Test {
+ protected:
+  RedisStoreOptions Options() const {
+    RedisStoreOptions options;
+    options.host = "127.0.0.1";
+    options.port = redis_.port();
+    return options;
+  }
+
+  RedisServer redis_;
+};
+
+TEST_F(RedisStoreTest, NewKeyIsClaimedWithRandomToken) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> first = ClaimNow(store, "k1", "fp");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->state, State::kClaimed);
+  EXPECT_TRUE(std::regex_match(first->token, std::regex("^[0-9a-f]{32}$"))) << first->token;
+
+  absl::StatusOr<ClaimResult> other = ClaimNow(store, "k2", "fp");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->state, State::kClaimed);
+  EXPECT_NE(other->token, first->token);
+}
+
+TEST_F(RedisStoreTest, SecondClaimWhileInFlightIsInFlight) {
+  RedisIdempotencyStore store(Options());
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "k", "fp")));
+  absl::StatusOr<ClaimResult> second = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->state, State::kInFlight);
+  EXPECT_TRUE(second->token.empty());
+}
+
+TEST_F(RedisStoreTest, CompletedKeyReplaysOutcome) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim));
+  // Outcomes are opaque bytes (an encoded proto, say): NULs and non-UTF-8 must survive.
+  const std::string outcome("ok\0\xff{\"sid\":\"SB1\"}", 17);
+  ASSERT_TRUE(CompleteNow(store, "k", claim->token, outcome).ok());
+
+  absl::StatusOr<ClaimResult> replay = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->state, State::kDone);
+  EXPECT_EQ(replay->outcome, outcome);
+}
+
+TEST_F(RedisStoreTest, DifferentFingerprintConflictsInFlightAndDone) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp-a");
+  ASSERT_TRUE(IsClaimed(claim));
+  absl::StatusOr<ClaimResult> in_flight = ClaimNow(store, "k", "fp-b");
+  ASSERT_TRUE(in_flight.ok()) << in_flight.status();
+  EXPECT_EQ(in_flight->state, State::kConflict);
+
+  ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+  absl::StatusOr<ClaimResult> done = ClaimNow(store, "k", "fp-b");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state, State::kConflict);
+  EXPECT_TRUE(done->outcome.empty());
+}
+
+TEST_F(RedisStoreTest, ReleasedKeyCanBeClaimedAgain) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> first = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(first));
+  ASSERT_TRUE(ReleaseNow(store, "k", first->token).ok());
+  // Releasing again (a retried Release) is harmless.
+  EXPECT_TRUE(ReleaseNow(store, "k", first->token).ok());
+
+  absl::StatusOr<ClaimResult> second = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(second)) << second.status();
+  EXPECT_NE(second->token, first->token);
+}
+
+TEST_F(RedisStoreTest, ReleaseWithWrongTokenKeepsClaim) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim));
+  EXPECT_TRUE(ReleaseNow(store, "k", "not-the-token").ok());
+  absl::StatusOr<ClaimResult> again = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->state, State::kInFlight);
+}
+
+TEST_F(RedisStoreTest, ReleaseAfterCompleteKeepsOutcome) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim));
+  ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+  EXPECT_TRUE(ReleaseNow(store, "k", claim->token).ok());
+  absl::StatusOr<ClaimResult> replay = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->state, State::kDone);
+  EXPECT_EQ(replay->outcome, "outcome");
+}
+
+TEST_F(RedisStoreTest, CompleteWithWrongTokenFailsAndChangesNothing) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim));
+
+  const absl::Status wrong = CompleteNow(store, "k", "0123456789abcdef0123456789abcdef", "bad");
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kFailedPrecondition) << wrong;
+  EXPECT_TRUE(absl::StrContains(wrong.message(), "claim lost")) << wrong;
+  absl::StatusOr<ClaimResult> still = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(still.ok()) << still.status();
+  EXPECT_EQ(still->state, State::kInFlight);
+
+  // The rightful owner is unaffected.
+  ASSERT_TRUE(CompleteNow(store, "k", claim->token, "good").ok());
+  absl::StatusOr<ClaimResult> replay = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->state, State::kDone);
+  EXPECT_EQ(replay->outcome, "good");
+}
+
+TEST_F(RedisStoreTest, CompleteOfUnknownKeyFails) {
+  RedisIdempotencyStore store(Options());
+  EXPECT_EQ(CompleteNow(store, "never-claimed", "token", "x").code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "never-claimed", "fp");
+  EXPECT_TRUE(IsClaimed(claim)) << claim.status();
+}
+
+TEST_F(RedisStoreTest, ExpiredLeaseIsClaimedByTheNextCaller) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> crashed = ClaimNow(store, "k", "fp", absl::Milliseconds(200));
+  ASSERT_TRUE(IsClaimed(crashed));
+
+  absl::StatusOr<ClaimResult> successor;
+  ASSERT_TRUE(Eventually([&] {
+    successor = ClaimNow(store, "k", "fp");
+    EXPECT_TRUE(successor.ok()) << successor.status();
+    return IsClaimed(successor);
+  })) << "the 200 ms lease never expired";
+
+  // The first owner comes back too late: it must not overwrite its successor's record.
+  EXPECT_EQ(CompleteNow(store, "k", crashed->token, "stale").code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(CompleteNow(store, "k", successor->token, "fresh").ok());
+  absl::StatusOr<ClaimResult> replay = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->outcome, "fresh");
+}
+
+TEST_F(RedisStoreTest, OutcomeIsForgottenAfterRetention) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim));
+  ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome", absl::Milliseconds(200)).ok());
+
+  EXPECT_TRUE(Eventually([&] {
+    absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "other-fp");
+    EXPECT_TRUE(r.ok()) << r.status();
+    // Until then the key is still taken (conflict); afterwards it is free for any request.
+    return IsClaimed(r);
+  })) << "the 200 ms retention never expired";
+}
+
+TEST_F(RedisStoreTest, KeyPrefixSeparatesDeployments) {
+  RedisStoreOptions a = Options();
+  a.key_prefix = "deployment-a:";
+  RedisStoreOptions b = Options();
+  b.key_prefix = "deployment-b:";
+  RedisIdempotencyStore store_a(std::move(a));
+  RedisIdempotencyStore store_b(std::move(b));
+  EXPECT_TRUE(IsClaimed(ClaimNow(store_a, "k", "fp")));
+  EXPECT_TRUE(IsClaimed(ClaimNow(store_b, "k", "fp")));
+}
+
+TEST_F(RedisStoreTest, ConcurrentClaimsFromTwoReplicasHaveOneWinner) {
+  // Two stores are two connections, as two gateway replicas would have.
+  RedisIdempotencyStore replica_a(Options());
+  RedisIdempotencyStore replica_b(Options());
+  constexpr int kClaimsPerThread = 200;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  int claimed = 0;
+  int in_flight = 0;
+  std::vector<std::string> errors;
+  auto record = [&](absl::StatusOr<ClaimResult> r) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!r.ok()) {
+      errors.push_back(r.status().ToString());
+    } else if (r->state == State::kClaimed) {
+      ++claimed;
+    } else if (r->state == State::kInFlight) {
+      ++in_flight;
+    } else {
+      errors.push_back("unexpected state");
+    }
+    ++finished;
+    cv.notify_all();
+  };
+  auto hammer = [&](RedisIdempotencyStore& store) {
+    for (int i = 0; i < kClaimsPerThread; ++i) {
+      store.Claim("contended", "fp", absl::Seconds(30), record);
+    }
+  };
+  std::thread a([&] { hammer(replica_a); });
+  std::thread b([&] { hammer(replica_b); });
+  a.join();
+  b.join();
+
+  std::unique_lock<std::mutex> lock(mu);
+  ASSERT_TRUE(
+      cv.wait_for(lock, std::chrono::seconds(30), [&] { return finished == 2 * kClaimsPerThread; }))
+      << finished << " callbacks";
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(claimed, 1);
+  EXPECT_EQ(in_flight, 2 * kClaimsPerThread - 1);
+}
+
+TEST_F(RedisStoreTest, FailsClosedWhileRedisIsDownAndRecoversWhenItReturns) {
+  RedisIdempotencyStore store(Options());
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
+
+  redis_.Kill();
+  const std::string where =
+      "idempotency store (redis at 127.0.0.1:" + std::to_string(redis_.port()) + ") unavailable: ";
+  for (int i = 0; i < 5; ++i) {
+    absl::StatusOr<ClaimResult> r = ClaimNow(store, "during", "fp");
+    ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    EXPECT_TRUE(absl::StartsWith(r.status().message(), where)) << r.status();
+  }
+  EXPECT_EQ(CompleteNow(store, "before", "token", "x").code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReleaseNow(store, "before", "token").code(), absl::StatusCode::kUnavailable);
+
+  // Same port, same store object: it reconnects (and reloads its scripts) by itself.
+  redis_.Start();
+  absl::StatusOr<ClaimResult> after;
+  EXPECT_TRUE(Eventually([&] {
+    after = ClaimNow(store, "after", "fp");
+    return after.ok();
+  })) << after.status();
+  EXPECT_TRUE(IsClaimed(after));
+  ASSERT_TRUE(CompleteNow(store, "after", after->token, "outcome").ok());
+}
+
+TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
+  RedisStoreOptions options = Options();
+  options.command_timeout = absl::Milliseconds(300);
+  RedisIdempotencyStore store(std::move(options));
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
+
+  redis_.Pause();
+  absl::StatusOr<ClaimResult> r = ClaimNow(store, "during", "fp");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no reply within 300ms")) << r.status();
+
+  redis_.Resume();
+  EXPECT_TRUE(Eventually([&] { return IsClaimed(ClaimNow(store, "after", "fp")); }));
+}
+
+TEST_F(RedisStoreTest, UnreachableRedisFailsWithUnavailable) {
+  RedisStoreOptions options = Options();
+  options.port = FreeLoopbackPort();  // Nothing listens there.
+  RedisIdempotencyStore store(std::move(options));
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  }
+}
+
+TEST_F(RedisStoreTest, FullQueueRefusesAtOnce) {
+  RedisStoreOptions options = Options();
+  options.max_pending = 1;
+  options.command_timeout = absl::Seconds(1);
+  RedisIdempotencyStore store(std::move(options));
+  // The worker blocks on the first call; at most one more fits in the queue.
+  redis_.Pause();
+  std::vector<std::future<absl::StatusOr<ClaimResult>>> results;
+  for (int i = 0; i < 3; ++i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+    results.push_back(promise->get_future());
+    store.Claim("k", "fp", absl::Seconds(30),
+                [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+  }
+  int refused = 0;
+  for (auto& f : results) {
+    absl::StatusOr<ClaimResult> r = Await(std::move(f), "Claim");
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    if (absl::StrContains(r.status().message(), "too many pending calls")) ++refused;
+  }
+  EXPECT_GE(refused, 1);
+  redis_.Resume();
+}
+
+TEST_F(RedisStoreTest, DestructionFailsQueuedCalls) {
+  std::vector<std::future<absl::StatusOr<ClaimResult>>> results;
+  {
+    RedisStoreOptions options = Options();
+    options.command_timeout = absl::Seconds(1);
+    RedisIdempotencyStore store(std::move(options));
+    redis_.Pause();
+    for (int i = 0; i < 5; ++i) {
+      auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+      results.push_back(promise->get_future());
+      store.Claim("k", "fp", absl::Seconds(30),
+                  [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+    }
+  }
+  int shutting_down = 0;
+  for (auto& f : results) {
+    // Every callback has run by the time the destructor returned.
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+    absl::StatusOr<ClaimResult> r = f.get();
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    if (absl::StrContains(r.status().message(), "store shutting down")) ++shutting_down;
+  }
+  EXPECT_GE(shutting_down, 4);
+  redis_.Resume();
+}
+
+class RedisPasswordTest : public ::testing::Test {
+ protected:
+  RedisStoreOptions Options(std::optional<std::string> password) const {
+    RedisStoreOptions options;
+    options.host = "127.0.0.1";
+    options.port = redis_.port();
+    options.password = std::move(password);
+    return options;
+  }
+
+  static constexpr char kPassword[] = "correct-horse-battery-staple";
+  static constexpr char kWrongPassword[] = "wrong-horse-battery-staple";
+  RedisServer redis_{{"--requirepass", kPassword}};
+};
+
+TEST_F(RedisPasswordTest, RightPasswordWorks) {
+  RedisIdempotencyStore store(Options(kPassword));
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
+  EXPECT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+}
+
+TEST_F(RedisPasswordTest, WrongPasswordIsUnavailableWithoutLeakingIt) {
+  RedisIdempotencyStore store(Options(kWrongPassword));
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+    ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "AUTH failed")) << r.status();
+    EXPECT_FALSE(absl::StrContains(r.status().message(), kWrongPassword)) << r.status();
+    EXPECT_FALSE(absl::StrContains(r.status().message(), kPassword)) << r.status();
+  }
+}
+
+TEST_F(RedisPasswordTest, MissingPasswordIsUnavailable) {
+  RedisIdempotencyStore store(Options(std::nullopt));
+  absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "NOAUTH")) << r.status();
+}
+
+}  // namespace
+}  // namespace gateway::testing
