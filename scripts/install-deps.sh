@@ -8,6 +8,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-grpcio curl ca-certificates
+  libhiredis-dev redis-server
 )
 if [[ "${1:-}" == "--sanitize" ]]; then
   packages+=(libclang-rt-14-dev)

@@ -21,6 +21,7 @@
 #include "http/curl_transport.h"
 #include "idempotency/idempotency_guard.h"
 #include "idempotency/memory_store.h"
+#include "idempotency/redis_store.h"
 #include "limits/concurrency_limiter.h"
 #include "retry/retry_budget.h"
 #include "subscriptions/create_subscription.h"
@@ -51,7 +52,12 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
                              .max_bytes = static_cast<size_t>(config.idempotency_max_mb) << 20},
           clock, random);
     case GatewayConfig::IdempotencyStoreKind::kRedis:
-      return nullptr;  // REDIS_STORE_PLACEHOLDER
+      return std::make_unique<RedisIdempotencyStore>(RedisStoreOptions{
+          .host = config.redis_host,
+          .port = config.redis_port,
+          .password = config.redis_password.empty()
+                          ? std::nullopt
+                          : std::optional<std::string>(config.redis_password)});
   }
   return nullptr;
 }

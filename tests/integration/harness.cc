@@ -1,7 +1,10 @@
 #include "harness.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -244,6 +247,66 @@ Gateway::Gateway(const std::string& twilio_base_url, const std::vector<std::stri
   for (const auto& [k, v] : extra_env) env[k] = v;
   process_ = std::make_unique<ChildProcess>(argv, env, log_path);
   target_ = process_->WaitForLine("twilio-gateway listening on ");
+}
+
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) close(fd);
+    throw std::runtime_error("cannot pick a free loopback port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+  // Another process may take the port between our probe and Redis' bind: try a few.
+  for (int attempt = 0;; ++attempt) {
+    port_ = FreeLoopbackPort();
+    try {
+      Start();
+      return;
+    } catch (const std::runtime_error&) {
+      if (attempt == 4) throw;
+    }
+  }
+}
+
+RedisServer::~RedisServer() { Resume(); }
+
+void RedisServer::Start() {
+  process_.reset();
+  process_ = std::make_unique<ChildProcess>(Argv(), std::map<std::string, std::string>{},
+                                            LogDir() + "/redis-" + std::to_string(port_) + ".log");
+  process_->WaitForLine("Ready to accept connections");
+}
+
+void RedisServer::Kill() {
+  Resume();
+  process_->Stop(SIGKILL);
+}
+
+void RedisServer::Pause() {
+  kill(process_->pid(), SIGSTOP);
+  paused_ = true;
+}
+
+void RedisServer::Resume() {
+  if (paused_ && process_ != nullptr && process_->pid() > 0) kill(process_->pid(), SIGCONT);
+  paused_ = false;
+}
+
+std::vector<std::string> RedisServer::Argv() const {
+  std::vector<std::string> argv = {REDIS_SERVER_BINARY, "--port", std::to_string(port_),
+                                   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"};
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  return argv;
 }
 
 }  // namespace gateway::testing

@@ -86,6 +86,33 @@ class Gateway {
   std::string target_;
 };
 
+// A port on 127.0.0.1 that was free a moment ago.
+int FreeLoopbackPort();
+
+// A redis-server without persistence on 127.0.0.1; killed when destroyed.
+class RedisServer {
+ public:
+  explicit RedisServer(std::vector<std::string> extra_args = {});
+  ~RedisServer();
+
+  // Starts Redis (again) on the same port, with an empty data set.
+  void Start();
+  // A crash: no shutdown, connections reset.
+  void Kill();
+  // Redis still accepts connections (the kernel does) but answers nothing.
+  void Pause();
+  void Resume();
+  int port() const { return port_; }
+
+ private:
+  std::vector<std::string> Argv() const;
+
+  std::vector<std::string> extra_args_;
+  int port_ = 0;
+  bool paused_ = false;
+  std::unique_ptr<ChildProcess> process_;
+};
+
 // Directory for this test run's logs (created on first use).
 std::string LogDir();
 
