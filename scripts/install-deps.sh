@@ -7,11 +7,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc grpc-proto
   libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
-  python3 python3-grpcio curl ca-certificates
+  python3 python3-grpcio python3-protobuf curl ca-certificates
   libhiredis-dev redis-server
 )
-if [[ "${1:-}" == "--sanitize" ]]; then
-  packages+=(libclang-rt-14-dev)
+# The Node.js client tests need node and npm; a machine may have them from outside Debian
+# (NodeSource), where dpkg would not see Debian's npm package, so ask for the commands.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
 fi
 
 missing=()

@@ -225,8 +225,10 @@ class CreateSubscriptionHandler::Operation final
     if (!why.empty()) absl::StrAppend(&message, " (", why, ")");
     if (!attempt_log_.empty()) absl::StrAppend(&message, ": ", absl::StrJoin(attempt_log_, "; "));
     absl::Status status = absl::DeadlineExceededError(message);
-    // Keep what Twilio said last, so the caller sees why the attempts failed.
+    // Keep what Twilio said last, so the caller sees why the attempts failed and, with its
+    // Retry-After, when to try again.
     if (auto twilio = GetTwilioError(last_status_)) SetTwilioError(status, *twilio);
+    if (auto delay = GetRetryDelay(last_status_)) SetRetryDelay(status, *delay);
     SetErrorInfo(status, "DEADLINE_EXCEEDED");
     return DecorateLocked(std::move(status));
   }
@@ -306,7 +308,11 @@ std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
   absl::StatusOr<CreateSubscriptionRequest> request =
       ValidateCreateRequest(input, options_.default_account_sid);
   if (!request.ok()) {
-    std::move(done)(request.status());
+    absl::Status status = request.status();
+    SetErrorInfo(status, "", {{"idempotency_key", input.idempotency_key},
+                              {"attempts", "0"},
+                              {"subscription_may_exist", "false"}});
+    std::move(done)(std::move(status));
     return std::make_shared<AlreadyDone>();
   }
   if (deadline == absl::InfiniteFuture()) deadline = clock_.Now() + options_.default_deadline;

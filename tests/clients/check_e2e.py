@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Checks what an example client (client/python, client/node) printed for one e2e case.
+
+    check_e2e.py CASE EXIT_CODE STDOUT_FILE STDERR_FILE [key=value ...]
+
+Both clients print the subscription as JSON on stdout (exit 0), or on failure two text lines and
+then one JSON object on stderr (exit 1):
+    {"code": "NOT_FOUND", "code_number": 5, "message": ..., "idempotency_key": ...,
+     "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", ...}, ...]}
+Exits 0 when the case's expectations hold, 1 (with the reasons) otherwise.
+"""
+
+import json
+import re
+import sys
+
+ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+TWILIO_ERROR = "type.googleapis.com/twilio_gateway.v1.TwilioError"
+
+
+class Failure(Exception):
+    pass
+
+
+def expect(condition, what):
+    if not condition:
+        raise Failure(what)
+
+
+def read_error_report(stderr):
+    start = stderr.find("\n{")
+    expect(start >= 0, "no JSON error report on stderr")
+    return json.loads(stderr[start + 1:])
+
+
+def detail(report, type_url):
+    found = [d for d in report["details"] if d.get("@type") == type_url]
+    expect(len(found) == 1, f"expected one {type_url} detail, got {len(found)}")
+    return found[0]
+
+
+def check_error_info(report, reason, key):
+    info = detail(report, ERROR_INFO)
+    expect(info.get("domain") == "twilio-gateway", f"ErrorInfo domain {info.get('domain')!r}")
+    expect(info.get("reason") == reason, f"ErrorInfo reason {info.get('reason')!r}, want {reason!r}")
+    if key is not None:
+        expect(info.get("metadata", {}).get("idempotency_key") == key,
+               f"ErrorInfo idempotency_key {info.get('metadata')!r}, want {key!r}")
+    return info
+
+
+def check(case, exit_code, stdout, stderr, params):
+    key = params.get("key")
+    if case in ("success", "replay"):
+        expect(exit_code == 0, f"exit code {exit_code}, want 0")
+        sub = json.loads(stdout)
+        expect(sub.get("call_sid") == params["call_sid"], f"call_sid {sub.get('call_sid')!r}")
+        expect(re.fullmatch(r"ZY[0-9a-f]{32}", sub.get("sid", "")), f"sid {sub.get('sid')!r}")
+        expect(re.fullmatch(r"AC[0-9a-f]{32}", sub.get("account_sid", "")), "account_sid")
+        expect(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", sub.get("date_created", "")),
+               f"date_created {sub.get('date_created')!r}")
+        expect(sub.get("uri", "").endswith(f"/UserDefinedMessageSubscriptions/{sub['sid']}.json"), "uri")
+        expect(sub.get("idempotency_key") == key, f"idempotency_key {sub.get('idempotency_key')!r}")
+        if case == "replay":
+            expect(sub["sid"] == params["sid"], f"replay created {sub['sid']}, first create {params['sid']}")
+        return sub["sid"]
+
+    expect(exit_code == 1, f"exit code {exit_code}, want 1")
+    report = read_error_report(stderr)
+    expect(report.get("idempotency_key") == key, f"reported idempotency_key {report.get('idempotency_key')!r}")
+    expect("status_code_mismatch" not in report, "google.rpc.Status code differs from the gRPC code")
+    if case == "invalid_call_sid":
+        expect(report["code"] == "INVALID_ARGUMENT" and report["code_number"] == 3, f"code {report['code']}")
+        violations = detail(report, BAD_REQUEST).get("field_violations", [])
+        expect([v.get("field") for v in violations] == ["call_sid"], f"field violations {violations!r}")
+        expect(violations[0].get("description"), "field violation without description")
+        check_error_info(report, "INVALID_REQUEST", None)
+    elif case == "call_not_found":
+        expect(report["code"] == "NOT_FOUND" and report["code_number"] == 5, f"code {report['code']}")
+        twilio = detail(report, TWILIO_ERROR)
+        expect(twilio.get("code") == 20404, f"TwilioError code {twilio.get('code')!r}")
+        expect(twilio.get("http_status") == 404, f"TwilioError http_status {twilio.get('http_status')!r}")
+        expect(twilio.get("more_info", "").startswith("https://"), "TwilioError more_info")
+        info = check_error_info(report, "CALL_NOT_FOUND", key)
+        expect(info["metadata"].get("subscription_may_exist") == "false", "subscription_may_exist")
+        expect(info["metadata"].get("attempts") == "1", f"attempts {info['metadata'].get('attempts')!r}")
+    elif case == "throttled":
+        expect(report["code"] == "RESOURCE_EXHAUSTED", f"code {report['code']}")
+        retry = detail(report, RETRY_INFO)
+        expect(retry.get("retry_delay") == "1s", f"RetryInfo retry_delay {retry.get('retry_delay')!r}")
+        expect(detail(report, TWILIO_ERROR).get("code") == 20429, "TwilioError code")
+        check_error_info(report, "TWILIO_THROTTLED", key)
+    else:
+        raise Failure(f"unknown case {case}")
+    return ""
+
+
+def main(argv):
+    case, exit_code, stdout_file, stderr_file = argv[1:5]
+    params = dict(arg.split("=", 1) for arg in argv[5:])
+    with open(stdout_file, encoding="utf-8") as f:
+        stdout = f.read()
+    with open(stderr_file, encoding="utf-8") as f:
+        stderr = f.read()
+    try:
+        result = check(case, int(exit_code), stdout, stderr, params)
+    except (Failure, ValueError, KeyError) as e:
+        print(f"{case}: FAILED: {type(e).__name__ if not isinstance(e, Failure) else ''}{e}\n"
+              f"--- stdout\n{stdout}--- stderr\n{stderr}---", file=sys.stderr)
+        return 1
+    if result:
+        print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
