@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -38,8 +40,12 @@ std::string ApplyInt(absl::string_view value, long min, long max, long* out) {
   return "";
 }
 
+// Literal loopback addresses only: a DNS name such as 127.0.0.1.nip.io may resolve anywhere.
 bool IsLoopbackHost(absl::string_view host) {
-  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+  if (host == "localhost" || host == "[::1]") return true;
+  in_addr address{};
+  return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
+         (ntohl(address.s_addr) >> 24) == 127;
 }
 
 // https anywhere; plain http only to this machine (the simulator), so credentials never cross a
@@ -268,6 +274,9 @@ std::optional<std::string> ProcessEnvironment(const std::string& name) {
 
 absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
                                           const Environment& env) {
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") return absl::NotFoundError("help requested");
+  }
   GatewayConfig config;
   if (absl::Status s = ApplyEdgeAndRegion(env, config); !s.ok()) return s;
 
@@ -281,7 +290,6 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   }
   for (size_t i = 0; i < args.size(); ++i) {
     absl::string_view arg = args[i];
-    if (arg == "--help" || arg == "-h") return absl::NotFoundError("help requested");
     if (!absl::ConsumePrefix(&arg, "--")) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
     }

@@ -177,7 +177,9 @@ class RedisIdempotencyStore::Worker {
       DiscardPendingSigpipe(sigpipe);
     }
     const absl::Status shutting_down = Unavailable("store shutting down");
-    for (Op& op : abandoned) Fail(op, shutting_down);
+    for (Op& op : abandoned) {
+      Fail(op, shutting_down);
+    }
     context_.reset();
   }
 
@@ -235,11 +237,17 @@ class RedisIdempotencyStore::Worker {
   // the script each time; NOSCRIPT (Redis restarted or flushed its cache) falls back to EVAL,
   // which caches the script again.
   absl::StatusOr<ReplyPtr> Eval(Script& script, const std::vector<std::string>& args) {
-    if (absl::Status connected = EnsureConnected(); !connected.ok()) return connected;
+    if (absl::Status connected = EnsureConnected(); !connected.ok()) {
+      return connected;
+    }
     if (script.sha.empty()) {
       absl::StatusOr<ReplyPtr> loaded = RoundTrip({"SCRIPT", "LOAD", script.source});
-      if (!loaded.ok()) return loaded.status();
-      if ((*loaded)->type != REDIS_REPLY_STRING) return ReplyError(**loaded, "SCRIPT LOAD");
+      if (!loaded.ok()) {
+        return loaded.status();
+      }
+      if ((*loaded)->type != REDIS_REPLY_STRING) {
+        return ReplyError(**loaded, "SCRIPT LOAD");
+      }
       script.sha = std::string(ReplyText(**loaded));
     }
     std::vector<absl::string_view> argv = {"EVALSHA", script.sha, "1"};
@@ -251,14 +259,20 @@ class RedisIdempotencyStore::Worker {
       argv[1] = script.source;
       reply = RoundTrip(argv);
     }
-    if (!reply.ok()) return reply;
-    if ((*reply)->type == REDIS_REPLY_ERROR) return ReplyError(**reply, "script");
+    if (!reply.ok()) {
+      return reply;
+    }
+    if ((*reply)->type == REDIS_REPLY_ERROR) {
+      return ReplyError(**reply, "script");
+    }
     MarkUp();
     return reply;
   }
 
   absl::Status EnsureConnected() {
-    if (context_ != nullptr) return absl::OkStatus();
+    if (context_ != nullptr) {
+      return absl::OkStatus();
+    }
     const auto now = std::chrono::steady_clock::now();
     if (last_connect_attempt_.has_value() &&
         now - *last_connect_attempt_ < absl::ToChronoNanoseconds(options_.reconnect_interval)) {
@@ -269,18 +283,24 @@ class RedisIdempotencyStore::Worker {
 
     ContextPtr context(redisConnectWithTimeout(options_.host.c_str(), options_.port,
                                                absl::ToTimeval(options_.connect_timeout)));
-    if (context == nullptr) return MarkDown("cannot allocate a connection");
-    if (context->err != 0) return MarkDown(absl::StrCat("connect failed: ", context->errstr));
+    if (context == nullptr) {
+      return MarkDown("cannot allocate a connection");
+    }
+    if (context->err != 0) {
+      return MarkDown(absl::StrCat("connect failed: ", context->errstr));
+    }
     if (redisSetTimeout(context.get(), absl::ToTimeval(options_.command_timeout)) != REDIS_OK) {
       return MarkDown(absl::StrCat("cannot set the command timeout: ", context->errstr));
     }
     context_ = std::move(context);
     if (options_.password.has_value()) {
       absl::StatusOr<ReplyPtr> auth = RoundTrip({"AUTH", *options_.password});
-      if (!auth.ok()) return auth.status();
+      if (!auth.ok()) {
+        return auth.status();
+      }
       if ((*auth)->type == REDIS_REPLY_ERROR) {
         // Redis' refusal ("WRONGPASS ...") never echoes the password.
-        const absl::Status refused = ReplyError(**auth, "AUTH");
+        absl::Status refused = ReplyError(**auth, "AUTH");
         context_.reset();
         return refused;
       }
@@ -302,7 +322,9 @@ class RedisIdempotencyStore::Worker {
     errno = 0;
     ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
         context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
-    if (reply != nullptr) return reply;
+    if (reply != nullptr) {
+      return reply;
+    }
     const bool timed_out =
         context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
     const std::string detail =

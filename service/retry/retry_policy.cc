@@ -58,8 +58,9 @@ absl::Duration FullJitterBackoff(int retry, absl::Duration base, absl::Duration 
   for (int i = 0; i < retry && ceiling < cap; ++i) ceiling *= 2;
   ceiling = std::min(ceiling, cap);
   const double u = std::clamp(uniform01, 0.0, 1.0);
-  return absl::Nanoseconds(
-      static_cast<int64_t>(std::floor(absl::ToDoubleNanoseconds(ceiling) * u)));
+  // Clamped below 2^63 ns (292 years) so that the conversion to integer stays defined.
+  const double nanos = std::min(std::floor(absl::ToDoubleNanoseconds(ceiling) * u), 9.2e18);
+  return absl::Nanoseconds(static_cast<int64_t>(nanos));
 }
 
 absl::Duration RetryDelay(int retry, const RetryOptions& options, double uniform01,

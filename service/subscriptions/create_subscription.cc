@@ -157,6 +157,14 @@ class CreateSubscriptionHandler::Operation final
         }
       }
     }
+    if (http.failure == TransportFailure::kCancelled) {
+      // Not the caller's cancel (that finishes the call first): the transport is stopping.
+      if (http.request_sent) may_exist_ = true;
+      absl::Status stopped = absl::UnavailableError(
+          absl::StrCat("the gateway stopped the upstream request: ", http.error));
+      SetErrorInfo(stopped, "GATEWAY_STOPPING");
+      return FinishLocked(DecorateLocked(std::move(stopped)));
+    }
     const AttemptClass attempt = ClassifyAttempt(http, parsed.ok());
     RetryBudget* budget = handler_.controls_.retry_budget;
     if (attempt.outcome == AttemptOutcome::kSucceeded) {

@@ -66,11 +66,13 @@ absl::Status Bad(absl::string_view text, absl::string_view why) {
 absl::StatusOr<absl::Time> ParseRfc2822Date(absl::string_view text) {
   std::vector<absl::string_view> parts =
       absl::StrSplit(absl::StripAsciiWhitespace(text), ' ', absl::SkipEmpty());
+  int weekday = -1;  // 0 = Monday, as kDays.
   if (!parts.empty() && parts[0].size() == 4 && parts[0].back() == ',') {
     absl::string_view day = parts[0].substr(0, 3);
-    bool known = false;
-    for (absl::string_view d : kDays) known = known || absl::EqualsIgnoreCase(d, day);
-    if (!known) return Bad(text, "unknown day of week");
+    for (size_t i = 0; i < kDays.size(); ++i) {
+      if (absl::EqualsIgnoreCase(kDays[i], day)) weekday = static_cast<int>(i);
+    }
+    if (weekday < 0) return Bad(text, "unknown day of week");
     parts.erase(parts.begin());
   }
   if (parts.size() != 5) return Bad(text, "expected day month year time zone");
@@ -102,6 +104,11 @@ absl::StatusOr<absl::Time> ParseRfc2822Date(absl::string_view text) {
   const absl::CivilSecond civil(year, month, day, hour, minute, std::min(second, 59));
   // CivilSecond normalizes out-of-range fields (Feb 30 -> Mar 2); such dates are invalid here.
   if (civil.day() != day || civil.month() != month) return Bad(text, "no such date");
+  // RFC 2822 3.3: the day of week, when present, must be the one the date falls on.
+  if (weekday >= 0 &&
+      static_cast<int>(absl::GetWeekday(absl::CivilDay(civil))) != weekday) {
+    return Bad(text, "day of week does not match the date");
+  }
   return absl::FromCivil(civil, absl::UTCTimeZone()) - absl::Minutes(zone_minutes);
 }
 
