@@ -140,10 +140,12 @@ int Run(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   Log(LogLevel::kInfo, "stopping", {{"signal", strsignal(signal_number)}});
+  // Drain: report NOT_SERVING, refuse new RPCs, let those in flight finish within the grace
+  // period (then they are cancelled), and exit 0.
   server->GetHealthCheckService()->SetServingStatus(false);
-  // RPCs in flight get a grace period to finish; then they are cancelled.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->Shutdown(absl::ToChronoTime(absl::Now() + config->drain_grace));
   server->Wait();
+  Log(LogLevel::kInfo, "stopped");
   return 0;
 }
 

@@ -93,6 +93,9 @@ const Setting kSettings[] = {
     {"connect-timeout", "GATEWAY_CONNECT_TIMEOUT",
      "TCP and TLS connect timeout to Twilio (default 3s)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.connect_timeout); }},
+    {"drain-grace", "GATEWAY_DRAIN_GRACE",
+     "on SIGTERM, how long RPCs in flight may take to finish (default 5s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.drain_grace); }},
     {"max-attempts", "GATEWAY_MAX_ATTEMPTS", "upstream attempts per RPC, 1 to 20 (default 5)",
      [](absl::string_view v, GatewayConfig& c) {
        long n = 0;

@@ -28,6 +28,7 @@ struct GatewayConfig {
   absl::Duration default_deadline = absl::Seconds(10);
   absl::Duration attempt_timeout = absl::Seconds(5);
   absl::Duration connect_timeout = absl::Seconds(3);
+  absl::Duration drain_grace = absl::Seconds(5);
   RetryOptions retry;
   long max_upstream_connections = 0;  // Per host; 0 = no limit.
   std::string ca_file;

@@ -196,7 +196,9 @@ class CurlTransport::Loop {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     // HTTP/2 when TLS negotiates it; HTTP/1.1 in the clear (libcurl 7.88 mishandles h2c reuse).
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    // Waiting for a connection that may multiplex only pays off over TLS (HTTP/2); in the clear
+    // libcurl would queue every transfer behind one busy HTTP/1.1 connection.
+    if (absl::StartsWith(r.url, "https://")) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
     if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());

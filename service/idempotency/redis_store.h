@@ -19,6 +19,9 @@
 // call (at most one attempt per reconnect_interval; calls in between fail fast), so the gateway
 // recovers by itself when Redis returns.
 //
+// A call that timed out may still take effect in Redis: a claim whose token nobody got then holds
+// the key (kInFlight) until its lease ends, which is the safe side.
+//
 // Thread-safety: Claim(), Complete() and Release() are safe from any thread. Callbacks run on the
 // worker thread, in call order, except when a call is refused at once (queue full, store shutting
 // down): then the callback runs inline. Callbacks may call the store again but must not block,

@@ -5,6 +5,9 @@
 
 #include <chrono>
 #include <future>
+#include <signal.h>
+#include <sys/wait.h>
+
 #include <regex>
 #include <thread>
 
@@ -396,6 +399,32 @@ TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
   EXPECT_GE(ok, 4);  // 2 in flight + 2 queued at any moment.
   EXPECT_GE(shed, 1);
   EXPECT_LE(sim_->Stats()["max_in_flight"].get<int>(), 2);
+}
+
+TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
+  Gateway draining(sim_->base_url(), {"--drain-grace", "5s"}, {},
+                   LogDir() + "/gateway-drain.log");
+  sim_->SetFaults({{{"delay_ms", 1500}}});
+  std::vector<std::future<CreateResult>> calls;
+  for (int i = 0; i < 20; ++i) {
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      return Client(draining.target())
+          .Create(Request("key-drain-" + std::to_string(i)), std::chrono::seconds(10));
+    }));
+  }
+  // Every call has reached the simulator before the signal.
+  for (int i = 0; i < 100 && sim_->Stats()["requests"].get<int>() < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(sim_->Stats()["in_flight"].get<int>(), 20);
+  kill(draining.process().pid(), SIGTERM);
+  for (auto& call : calls) {
+    const CreateResult result = call.get();
+    EXPECT_TRUE(result.status.ok()) << result.status.error_message();
+  }
+  const int status = draining.process().Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(sim_->Stats()["subscriptions"], 20);
 }
 
 // A unary call through the generic stub: no generated code needed for grpc.health.v1.
