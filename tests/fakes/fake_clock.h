@@ -84,7 +84,9 @@ class FakeTimer final : public Timer {
   std::vector<Pending> pending() const {
     absl::MutexLock lock(&mu_);
     std::vector<Pending> out;
-    for (const auto& [key, callback] : queue_) out.push_back({key.second, key.first});
+    for (const auto& [key, callback] : queue_) {
+      out.push_back({key.second, key.first});
+    }
     return out;
   }
 
@@ -108,7 +110,9 @@ class FakeTimer final : public Timer {
       absl::AnyInvocable<void() &&> callback;
       {
         absl::MutexLock lock(&mu_);
-        if (queue_.empty() || queue_.begin()->first.first > clock_.Now()) break;
+        if (queue_.empty() || queue_.begin()->first.first > clock_.Now()) {
+          break;
+        }
         callback = std::move(queue_.begin()->second);
         queue_.erase(queue_.begin());
       }
@@ -122,8 +126,12 @@ class FakeTimer final : public Timer {
   // the future, and fires what is due. Returns how many callbacks ran.
   size_t AdvanceToNextAndFire(FakeClock& clock) {
     std::vector<Pending> next = pending();
-    if (next.empty()) return 0;
-    if (next.front().when > clock.Now()) clock.Set(next.front().when);
+    if (next.empty()) {
+      return 0;
+    }
+    if (next.front().when > clock.Now()) {
+      clock.Set(next.front().when);
+    }
     return FireDue();
   }
 

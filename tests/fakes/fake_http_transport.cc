@@ -15,8 +15,7 @@ HttpResult HttpResponseResult(int status, std::string body,
   return result;
 }
 
-HttpResult TransportFailureResult(TransportFailure failure, bool request_sent,
-                                  std::string error) {
+HttpResult TransportFailureResult(TransportFailure failure, bool request_sent, std::string error) {
   HttpResult result;
   result.failure = failure;
   result.request_sent = request_sent;
@@ -34,7 +33,9 @@ HttpTransport::TransferId FakeHttpTransport::Send(HttpRequest request, Callback 
 void FakeHttpTransport::Cancel(TransferId id) {
   absl::MutexLock lock(&mu_);
   cancel_calls_.push_back(id);
-  if (id >= 1 && id <= transfers_.size()) transfers_[id - 1].cancel_requested = true;
+  if (id >= 1 && id <= transfers_.size()) {
+    transfers_[id - 1].cancel_requested = true;
+  }
 }
 
 size_t FakeHttpTransport::sent_count() const {
@@ -44,7 +45,9 @@ size_t FakeHttpTransport::sent_count() const {
 
 HttpRequest FakeHttpTransport::request(size_t index) const {
   absl::MutexLock lock(&mu_);
-  if (index >= transfers_.size()) return HttpRequest{};
+  if (index >= transfers_.size()) {
+    return HttpRequest{};
+  }
   return transfers_[index].request;
 }
 
@@ -62,7 +65,9 @@ std::vector<HttpTransport::TransferId> FakeHttpTransport::pending() const {
   absl::MutexLock lock(&mu_);
   std::vector<TransferId> out;
   for (const Transfer& t : transfers_) {
-    if (!t.completed) out.push_back(t.id);
+    if (!t.completed) {
+      out.push_back(t.id);
+    }
   }
   return out;
 }
@@ -76,7 +81,9 @@ bool FakeHttpTransport::Complete(TransferId id, HttpResult result) {
   Callback callback;
   {
     absl::MutexLock lock(&mu_);
-    if (id < 1 || id > transfers_.size() || transfers_[id - 1].completed) return false;
+    if (id < 1 || id > transfers_.size() || transfers_[id - 1].completed) {
+      return false;
+    }
     transfers_[id - 1].completed = true;
     callback = std::move(transfers_[id - 1].callback);
   }
@@ -93,7 +100,9 @@ size_t FakeHttpTransport::CompleteCancelled() {
   {
     absl::MutexLock lock(&mu_);
     for (const Transfer& t : transfers_) {
-      if (t.cancel_requested && !t.completed) ids.push_back(t.id);
+      if (t.cancel_requested && !t.completed) {
+        ids.push_back(t.id);
+      }
     }
   }
   size_t completed = 0;

@@ -33,7 +33,9 @@ CreateSubscriptionInput ValidInput() {
 // The `field` names of the violations in an INVALID_ARGUMENT result.
 std::vector<std::string> ViolatedFields(const absl::StatusOr<CreateSubscriptionRequest>& result) {
   std::vector<std::string> out;
-  for (const FieldViolation& v : GetFieldViolations(result.status())) out.push_back(v.field);
+  for (const FieldViolation& v : GetFieldViolations(result.status())) {
+    out.push_back(v.field);
+  }
   return out;
 }
 
@@ -219,9 +221,9 @@ TEST(ValidateCreateRequestTest, LowercaseHexSidsAccepted) {
 }
 
 TEST(ValidateCreateRequestTest, RejectsBadCallSid) {
-  for (const std::string& bad : {std::string(""), "CA" + std::string(31, '0'),
-                                 "CA" + std::string(33, '0'), "CA" + std::string(31, '0') + "z",
-                                 "AC" + std::string(32, '0')}) {
+  for (const std::string& bad :
+       {std::string(""), "CA" + std::string(31, '0'), "CA" + std::string(33, '0'),
+        "CA" + std::string(31, '0') + "z", "AC" + std::string(32, '0')}) {
     CreateSubscriptionInput input = ValidInput();
     input.call_sid = bad;
     absl::StatusOr<CreateSubscriptionRequest> result =
@@ -348,9 +350,8 @@ TEST(ValidateCreateRequestTest, ViolationDescriptionsExplainTheProblem) {
   input.callback = "https://example.com:0/";
   absl::StatusOr<CreateSubscriptionRequest> result = ValidateCreateRequest(input, kDefaultAccount);
   EXPECT_THAT(GetFieldViolations(result.status()),
-              UnorderedElementsAre(
-                  AllOf(Field(&FieldViolation::field, "callback"),
-                        Field(&FieldViolation::description, HasSubstr("port")))));
+              UnorderedElementsAre(AllOf(Field(&FieldViolation::field, "callback"),
+                                         Field(&FieldViolation::description, HasSubstr("port")))));
 }
 
 }  // namespace

@@ -1,0 +1,95 @@
+#include "common/random.h"
+
+#include <cstdint>
+#include <random>
+#include <set>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace gateway {
+namespace {
+
+using ::testing::MatchesRegex;
+using ::testing::Not;
+
+// Canonical lowercase 8-4-4-4-12 form, version nibble 4, RFC 4122 variant (8, 9, a or b).
+constexpr char kUuidV4Pattern[] =
+    "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
+
+// A URBG that always yields the same bits.
+class ConstantBits {
+ public:
+  using result_type = uint64_t;
+  explicit ConstantBits(uint64_t bits) : bits_(bits) {}
+  static constexpr result_type min() { return 0; }
+  static constexpr result_type max() { return ~uint64_t{0}; }
+  result_type operator()() { return bits_; }
+
+ private:
+  uint64_t bits_;
+};
+
+TEST(UuidV4FromTest, PatternRejectsOtherShapes) {
+  // Guards the pattern the other tests rely on.
+  EXPECT_THAT("00000000-0000-4000-8000-000000000000", MatchesRegex(kUuidV4Pattern));
+  EXPECT_THAT("00000000-0000-5000-8000-000000000000", Not(MatchesRegex(kUuidV4Pattern)));
+  EXPECT_THAT("00000000-0000-4000-c000-000000000000", Not(MatchesRegex(kUuidV4Pattern)));
+  EXPECT_THAT("00000000-0000-4000-8000-00000000000A", Not(MatchesRegex(kUuidV4Pattern)));
+  EXPECT_THAT("00000000000040008000000000000000", Not(MatchesRegex(kUuidV4Pattern)));
+  EXPECT_THAT("00000000-0000-4000-8000-0000000000000", Not(MatchesRegex(kUuidV4Pattern)));
+}
+
+TEST(UuidV4FromTest, AllZeroBitsGetVersionAndVariant) {
+  ConstantBits zeros(0);
+  EXPECT_EQ(UuidV4From(zeros), "00000000-0000-4000-8000-000000000000");
+}
+
+TEST(UuidV4FromTest, AllOneBitsGetVersionAndVariant) {
+  ConstantBits ones(~uint64_t{0});
+  EXPECT_EQ(UuidV4From(ones), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+}
+
+TEST(UuidV4FromTest, FormatIsCanonicalLowercase) {
+  std::mt19937_64 gen(12345);
+  std::set<char> variants;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string uuid = UuidV4From(gen);
+    ASSERT_EQ(uuid.size(), 36u) << uuid;
+    EXPECT_THAT(uuid, MatchesRegex(kUuidV4Pattern));
+    EXPECT_EQ(uuid[14], '4') << uuid;
+    variants.insert(uuid[19]);
+  }
+  EXPECT_EQ(variants, (std::set<char>{'8', '9', 'a', 'b'}));
+}
+
+TEST(UuidV4FromTest, DeterministicForTheSameGenerator) {
+  std::mt19937_64 a(7);
+  std::mt19937_64 b(7);
+  std::mt19937_64 c(8);
+  const std::string from_a = UuidV4From(a);
+  EXPECT_EQ(from_a, UuidV4From(b));
+  EXPECT_NE(from_a, UuidV4From(c));
+}
+
+TEST(SystemRandomTest, UuidsAreV4AndDistinct) {
+  SystemRandom random;
+  const std::string first = random.UuidV4();
+  const std::string second = random.UuidV4();
+  EXPECT_THAT(first, MatchesRegex(kUuidV4Pattern));
+  EXPECT_THAT(second, MatchesRegex(kUuidV4Pattern));
+  EXPECT_NE(first, second);
+}
+
+TEST(SystemRandomTest, Uniform01IsInHalfOpenUnitInterval) {
+  SystemRandom random;
+  for (int i = 0; i < 1000; ++i) {
+    const double u = random.Uniform01();
+    EXPECT_GE(u, 0.0);
+    EXPECT_LT(u, 1.0);
+  }
+}
+
+}  // namespace
+}  // namespace gateway
