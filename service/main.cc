@@ -52,12 +52,12 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
                              .max_bytes = static_cast<size_t>(config.idempotency_max_mb) << 20},
           clock, random);
     case GatewayConfig::IdempotencyStoreKind::kRedis:
-      return std::make_unique<RedisIdempotencyStore>(RedisStoreOptions{
-          .host = config.redis_host,
-          .port = config.redis_port,
-          .password = config.redis_password.empty()
-                          ? std::nullopt
-                          : std::optional<std::string>(config.redis_password)});
+      return std::make_unique<RedisIdempotencyStore>(
+          RedisStoreOptions{.host = config.redis_host,
+                            .port = config.redis_port,
+                            .password = config.redis_password.empty()
+                                            ? std::nullopt
+                                            : std::optional<std::string>(config.redis_password)});
   }
   return nullptr;
 }
@@ -106,8 +106,8 @@ int Run(int argc, char** argv) {
        .default_deadline = config->default_deadline,
        .attempt_timeout = config->attempt_timeout,
        .retry = config->retry},
-      TwilioEndpoint{config->twilio_base_url, config->credentials}, transport, timer, clock,
-      random, {.idempotency = guard.get(), .limiter = &limiter, .retry_budget = &budget});
+      TwilioEndpoint{config->twilio_base_url, config->credentials}, transport, timer, clock, random,
+      {.idempotency = guard.get(), .limiter = &limiter, .retry_budget = &budget});
   SubscriptionService service(handler);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -120,8 +120,7 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    std::cerr << "twilio-gateway: --listen " << config->listen_address
-              << " could not be bound\n";
+    std::cerr << "twilio-gateway: --listen " << config->listen_address << " could not be bound\n";
     return 1;
   }
   server->GetHealthCheckService()->SetServingStatus(true);
@@ -134,8 +133,10 @@ int Run(int argc, char** argv) {
        {"twilio_base_url", config->twilio_base_url},
        {"account_sid", config->account_sid},
        {"auth", config->using_api_key ? "api_key" : "auth_token"},
-       {"idempotency_store", store == nullptr ? "none" : config->idempotency_store ==
-                                 GatewayConfig::IdempotencyStoreKind::kRedis ? "redis" : "memory"}});
+       {"idempotency_store",
+        store == nullptr                                                           ? "none"
+        : config->idempotency_store == GatewayConfig::IdempotencyStoreKind::kRedis ? "redis"
+                                                                                   : "memory"}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

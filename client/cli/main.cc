@@ -11,7 +11,8 @@
 
 namespace {
 
-constexpr char kUsage[] = R"(subscription-cli: subscribe a live Voice SDK call to Twilio user-defined messages
+constexpr char kUsage[] =
+    R"(subscription-cli: subscribe a live Voice SDK call to Twilio user-defined messages
 through the gateway, which holds the Twilio credentials.
 
 Usage:
@@ -54,12 +55,23 @@ std::string ToJson(const google::protobuf::Message& message) {
 }
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
@@ -68,7 +80,7 @@ const char* CodeName(grpc::StatusCode code) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {{"target", "localhost:50051"}, {"timeout", "10"}};
-  static const char* const kKnown[] = {"target", "call-sid", "callback", "method",
+  static const char* const kKnown[] = {"target",          "call-sid",    "callback", "method",
                                        "idempotency-key", "account-sid", "timeout"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -118,8 +130,8 @@ int main(int argc, char** argv) {
 
   twilio_gateway::client::SubscriptionClient client(
       grpc::CreateChannel(flags["target"], grpc::InsecureChannelCredentials()));
-  const auto result = client.Create(
-      request, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
+  const auto result =
+      client.Create(request, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
   if (result.status.ok()) {
     std::cout << ToJson(result.subscription) << "\n";
     return 0;
@@ -127,8 +139,8 @@ int main(int argc, char** argv) {
   google::rpc::Status printed = result.details.rich_status;
   printed.set_code(result.status.error_code());
   printed.set_message(result.status.error_message());
-  std::cerr << "error: " << CodeName(result.status.error_code()) << ": " << result.status.error_message()
-            << "\nidempotency_key: " << result.idempotency_key
+  std::cerr << "error: " << CodeName(result.status.error_code()) << ": "
+            << result.status.error_message() << "\nidempotency_key: " << result.idempotency_key
             << " (retry with it to repeat this create safely)\n"
             << ToJson(printed) << "\n";
   return 1;

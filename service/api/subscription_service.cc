@@ -25,16 +25,17 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
   CreateReactor(CreateSubscriptionHandler& handler, grpc::CallbackServerContext* context,
                 const pb::CreateSubscriptionRequest& request,
                 twilio_gateway::v1::Subscription* response) {
-    std::shared_ptr<PendingCreate> pending = handler.Create(
-        FromProto(request), DeadlineOf(*context),
-        [this, context, response](absl::StatusOr<Subscription> result) {
-          if (result.ok()) {
-            ToProto(*result, response);
-            // Tells the caller no new subscription was made: this is the stored one.
-            if (result->replayed) context->AddTrailingMetadata("idempotent-replay", "true");
-          }
-          Finish(ToGrpcStatus(result.status()));
-        });
+    std::shared_ptr<PendingCreate> pending =
+        handler.Create(FromProto(request), DeadlineOf(*context),
+                       [this, context, response](absl::StatusOr<Subscription> result) {
+                         if (result.ok()) {
+                           ToProto(*result, response);
+                           // Tells the caller no new subscription was made: this is the stored one.
+                           if (result->replayed)
+                             context->AddTrailingMetadata("idempotent-replay", "true");
+                         }
+                         Finish(ToGrpcStatus(result.status()));
+                       });
     absl::MutexLock lock(&mu_);
     pending_ = std::move(pending);
   }
@@ -91,4 +92,3 @@ void ToProto(const Subscription& subscription, twilio_gateway::v1::Subscription*
 }
 
 }  // namespace gateway
-

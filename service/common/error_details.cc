@@ -52,8 +52,8 @@ absl::Status InvalidArgument(const std::vector<FieldViolation>& violations) {
     out->set_description(v.description);
     parts.push_back(absl::StrCat(v.field, ": ", v.description));
   }
-  absl::Status status = absl::InvalidArgumentError(
-      absl::StrCat("invalid request: ", absl::StrJoin(parts, "; ")));
+  absl::Status status =
+      absl::InvalidArgumentError(absl::StrCat("invalid request: ", absl::StrJoin(parts, "; ")));
   Put(status, bad_request);
   SetErrorInfo(status, "INVALID_REQUEST");
   return status;
@@ -78,7 +78,8 @@ void SetRetryDelay(absl::Status& status, absl::Duration delay) {
 
 void SetErrorInfo(absl::Status& status, absl::string_view reason,
                   const std::map<std::string, std::string>& metadata) {
-  google::rpc::ErrorInfo info = Get<google::rpc::ErrorInfo>(status).value_or(google::rpc::ErrorInfo());
+  google::rpc::ErrorInfo info =
+      Get<google::rpc::ErrorInfo>(status).value_or(google::rpc::ErrorInfo());
   if (info.reason().empty()) info.set_reason(std::string(reason));
   info.set_domain(std::string(kErrorDomain));
   for (const auto& [key, value] : metadata) (*info.mutable_metadata())[key] = value;

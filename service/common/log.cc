@@ -62,7 +62,8 @@ bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load
 void Log(LogLevel level, absl::string_view message, std::initializer_list<LogField> fields) {
   if (!LogEnabled(level)) return;
   std::string line = "{\"time\":";
-  AppendJsonString(&line, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()));
+  AppendJsonString(&line,
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()));
   line.append(",\"level\":");
   AppendJsonString(&line, kNames[static_cast<int>(level)]);
   line.append(",\"msg\":");

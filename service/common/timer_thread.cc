@@ -34,9 +34,8 @@ void TimerThread::Run() {
   while (!stopping_) {
     if (queue_.empty()) {
       mu_.Await(absl::Condition(
-          +[](TimerThread* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return self->stopping_ || !self->queue_.empty();
-          },
+          +[](TimerThread* self)
+               ABSL_NO_THREAD_SAFETY_ANALYSIS { return self->stopping_ || !self->queue_.empty(); },
           this));
       continue;
     }

@@ -24,7 +24,8 @@ struct Setting {
 
 std::string ApplyDuration(absl::string_view value, absl::Duration* out) {
   absl::Duration d;
-  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration() ||
+      d == absl::InfiniteDuration()) {
     return "must be a positive duration such as 250ms, 5s or 1m";
   }
   *out = d;
@@ -87,8 +88,7 @@ const Setting kSettings[] = {
     {"default-deadline", "GATEWAY_DEFAULT_DEADLINE",
      "deadline for RPCs that arrive without one (default 10s)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.default_deadline); }},
-    {"attempt-timeout", "GATEWAY_ATTEMPT_TIMEOUT",
-     "longest single upstream attempt (default 5s)",
+    {"attempt-timeout", "GATEWAY_ATTEMPT_TIMEOUT", "longest single upstream attempt (default 5s)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.attempt_timeout); }},
     {"connect-timeout", "GATEWAY_CONNECT_TIMEOUT",
      "TCP and TLS connect timeout to Twilio (default 3s)",
@@ -257,7 +257,8 @@ absl::Status ApplyEdgeAndRegion(const Environment& env, GatewayConfig& config) {
     });
   };
   if (!edge.empty() && !is_name(edge)) return Invalid("TWILIO_EDGE", "must be a name like ashburn");
-  if (!region.empty() && !is_name(region)) return Invalid("TWILIO_REGION", "must be a name like us1");
+  if (!region.empty() && !is_name(region))
+    return Invalid("TWILIO_REGION", "must be a name like us1");
   if (edge.empty()) {
     return Invalid("TWILIO_REGION",
                    "needs TWILIO_EDGE too: region-only hosts no longer work (since 2026-04-28)");

@@ -255,7 +255,7 @@ class CurlTransport::Loop {
     } else {
       result.failure = FailureFor(code);
       if (result.failure == TransportFailure::kConnect) result.request_sent = false;
-      result.error = t->too_large ? std::string("response body too large")
+      result.error = t->too_large  ? std::string("response body too large")
                      : t->error[0] ? std::string(t->error)
                                    : std::string(curl_easy_strerror(code));
     }
@@ -319,9 +319,7 @@ class CurlTransport::Loop {
 CurlTransport::CurlTransport(CurlTransportOptions options)
     : loop_(std::make_unique<Loop>(std::move(options))) {}
 
-CurlTransport::~CurlTransport() {
-  loop_.reset();
-}
+CurlTransport::~CurlTransport() { loop_.reset(); }
 
 HttpTransport::TransferId CurlTransport::Send(HttpRequest request, Callback done) {
   return loop_->Send(std::move(request), std::move(done));

@@ -26,9 +26,8 @@ class IdempotencyGuard::Call final : public PendingCreate,
         done_(std::move(done)) {}
 
   void TryClaim() {
-    const absl::Duration lease =
-        std::max(deadline_ - guard_.clock_.Now(), absl::ZeroDuration()) +
-        guard_.options_.lease_margin;
+    const absl::Duration lease = std::max(deadline_ - guard_.clock_.Now(), absl::ZeroDuration()) +
+                                 guard_.options_.lease_margin;
     guard_.store_.Claim(key_, fingerprint_, lease,
                         [self = shared_from_this()](absl::StatusOr<ClaimResult> result) {
                           self->OnClaim(std::move(result));
@@ -57,9 +56,9 @@ class IdempotencyGuard::Call final : public PendingCreate,
       absl::Status status = result.status();
       if (absl::IsUnavailable(status)) {
         // Fail closed: without the store a retry could create a second subscription.
-        status = absl::UnavailableError(absl::StrCat(
-            "idempotency store unavailable, so the request was not sent to Twilio: ",
-            status.message()));
+        status = absl::UnavailableError(
+            absl::StrCat("idempotency store unavailable, so the request was not sent to Twilio: ",
+                         status.message()));
       }
       SetErrorInfo(status, "IDEMPOTENCY_STORE_UNAVAILABLE");
       Finish(Decorate(std::move(status), /*may_exist=*/false));
@@ -177,9 +176,10 @@ class IdempotencyGuard::Call final : public PendingCreate,
   }
 
   absl::Status Decorate(absl::Status status, bool may_exist = false) {
-    SetErrorInfo(status, "", {{"idempotency_key", idempotency_key_},
-                              {"attempts", "0"},
-                              {"subscription_may_exist", may_exist ? "true" : "false"}});
+    SetErrorInfo(status, "",
+                 {{"idempotency_key", idempotency_key_},
+                  {"attempts", "0"},
+                  {"subscription_may_exist", may_exist ? "true" : "false"}});
     return status;
   }
 
@@ -213,12 +213,11 @@ IdempotencyGuard::IdempotencyGuard(IdempotencyOptions options, IdempotencyStore&
     : options_(options), store_(store), timer_(timer), clock_(clock) {}
 
 std::shared_ptr<PendingCreate> IdempotencyGuard::Run(const CreateSubscriptionRequest& request,
-                                                     const std::string& scope,
-                                                     absl::Time deadline, StartUpstream start,
-                                                     Done done) {
+                                                     const std::string& scope, absl::Time deadline,
+                                                     StartUpstream start, Done done) {
   auto call = std::make_shared<Call>(*this, absl::StrCat(scope, "/", request.idempotency_key),
-                                     RequestFingerprint(request), request.idempotency_key,
-                                     deadline, std::move(start), std::move(done));
+                                     RequestFingerprint(request), request.idempotency_key, deadline,
+                                     std::move(start), std::move(done));
   call->TryClaim();
   return call;
 }

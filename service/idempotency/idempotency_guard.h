@@ -3,7 +3,8 @@
 // request, and stores the final outcome (or releases the claim when the outcome stayed unknown).
 //
 // Usage (from CreateSubscriptionHandler):
-//   guard.Run(request, deadline, [&](Done d) { return StartUpstream(request, deadline, d); }, done);
+//   guard.Run(request, deadline, [&](Done d) { return StartUpstream(request, deadline, d); },
+//   done);
 //
 // Thread-safety: Run() may be called from any thread. `done` runs exactly once, on a store,
 // timer or transport thread (or inline when the store answers inline); it must not block.

@@ -19,8 +19,10 @@ std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome) {
   Json json = {{"v", kVersion}};
   if (outcome.ok()) {
     const Subscription& s = *outcome;
-    json["subscription"] = {{"account_sid", s.account_sid}, {"call_sid", s.call_sid},
-                            {"sid", s.sid},                 {"uri", s.uri},
+    json["subscription"] = {{"account_sid", s.account_sid},
+                            {"call_sid", s.call_sid},
+                            {"sid", s.sid},
+                            {"uri", s.uri},
                             {"idempotency_key", s.idempotency_key}};
     if (s.date_created.has_value()) {
       json["subscription"]["date_created_unix_ns"] = absl::ToUnixNanos(*s.date_created);
@@ -79,8 +81,7 @@ std::string RequestFingerprint(const CreateSubscriptionRequest& request) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(canonical.data(), canonical.size(), digest, &length, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 bool IsReplayableOutcome(const absl::StatusOr<Subscription>& outcome) {

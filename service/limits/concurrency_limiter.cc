@@ -64,7 +64,7 @@ void ConcurrencyLimiter::Cancel(Ticket ticket) {
     }
     cancelled = TakeWaiterLocked(ticket);
   }
-  if (cancelled.has_value()) std::move(*cancelled)(absl::CancelledError("cancelled while queued"));
+  if (cancelled.has_value()) std::move (*cancelled)(absl::CancelledError("cancelled while queued"));
 }
 
 void ConcurrencyLimiter::Release(const std::string& account) {
@@ -85,7 +85,7 @@ void ConcurrencyLimiter::Release(const std::string& account) {
       accounts_.erase(it);
     }
   }
-  if (next.has_value()) std::move(*next)(absl::OkStatus());
+  if (next.has_value()) std::move (*next)(absl::OkStatus());
 }
 
 int ConcurrencyLimiter::in_flight(const std::string& account) const {

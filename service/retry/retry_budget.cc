@@ -19,14 +19,13 @@ void RetryBudget::RecordSuccess() {
 
 void RetryBudget::RecordFailure() {
   int64_t current = tokens_.load(std::memory_order_relaxed);
-  while (current > 0 && !tokens_.compare_exchange_weak(current, std::max<int64_t>(0, current - 1000),
-                                                       std::memory_order_relaxed)) {
+  while (current > 0 &&
+         !tokens_.compare_exchange_weak(current, std::max<int64_t>(0, current - 1000),
+                                        std::memory_order_relaxed)) {
   }
 }
 
-bool RetryBudget::AllowRetry() const {
-  return tokens_.load(std::memory_order_relaxed) * 2 > max_;
-}
+bool RetryBudget::AllowRetry() const { return tokens_.load(std::memory_order_relaxed) * 2 > max_; }
 
 double RetryBudget::tokens() const {
   return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000.0;

@@ -32,9 +32,8 @@ using Result = std::optional<absl::StatusOr<Subscription>>;
 //   (timer_id_) -> ... -> finished (done_ consumed).
 // Transitions happen under mu_; `done`, limiter Release() and Cancel() run outside it, because
 // they may call into other operations.
-class CreateSubscriptionHandler::Operation final
-    : public PendingCreate,
-      public std::enable_shared_from_this<Operation> {
+class CreateSubscriptionHandler::Operation final : public PendingCreate,
+                                                   public std::enable_shared_from_this<Operation> {
  public:
   Operation(CreateSubscriptionHandler& handler, CreateSubscriptionRequest request,
             absl::Time deadline, Done done)
@@ -74,11 +73,11 @@ class CreateSubscriptionHandler::Operation final
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
-      const ConcurrencyLimiter::Ticket ticket = limiter()->Enqueue(
-          request_.account_sid, deadline_,
-          [self = shared_from_this()](absl::Status granted) mutable {
-            self->OnPermit(std::move(granted));
-          });
+      const ConcurrencyLimiter::Ticket ticket =
+          limiter()->Enqueue(request_.account_sid, deadline_,
+                             [self = shared_from_this()](absl::Status granted) mutable {
+                               self->OnPermit(std::move(granted));
+                             });
       if (ticket != 0) {
         ticket_ = ticket;
         return;
@@ -124,10 +123,10 @@ class CreateSubscriptionHandler::Operation final
     HttpRequest http =
         BuildCreateSubscriptionRequest(handler_.endpoint_, request_, attempt_timeout);
     // Safe under mu_: the transport never runs the callback inline.
-    transfer_id_ = handler_.transport_.Send(
-        std::move(http), [self = shared_from_this()](HttpResult result) mutable {
-          self->OnAttemptDone(std::move(result));
-        });
+    transfer_id_ = handler_.transport_.Send(std::move(http),
+                                            [self = shared_from_this()](HttpResult result) mutable {
+                                              self->OnAttemptDone(std::move(result));
+                                            });
     return std::nullopt;
   }
 
@@ -226,8 +225,7 @@ class CreateSubscriptionHandler::Operation final
                                             " attempts: ", absl::StrJoin(attempt_log_, "; "), ")"));
   }
 
-  absl::Status DeadlineStatusLocked(absl::string_view why = "")
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status DeadlineStatusLocked(absl::string_view why = "") ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::string message = absl::StrCat("deadline of ", absl::FormatDuration(deadline_ - started_),
                                        " reached after ", attempts_, " attempt(s)");
     if (!why.empty()) absl::StrAppend(&message, " (", why, ")");
@@ -317,9 +315,10 @@ std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
       ValidateCreateRequest(input, options_.default_account_sid);
   if (!request.ok()) {
     absl::Status status = request.status();
-    SetErrorInfo(status, "", {{"idempotency_key", input.idempotency_key},
-                              {"attempts", "0"},
-                              {"subscription_may_exist", "false"}});
+    SetErrorInfo(status, "",
+                 {{"idempotency_key", input.idempotency_key},
+                  {"attempts", "0"},
+                  {"subscription_may_exist", "false"}});
     std::move(done)(std::move(status));
     return std::make_shared<AlreadyDone>();
   }

@@ -60,8 +60,8 @@ class CreateSubscriptionHandler {
                             Random& random, CreateSubscriptionControls controls = {});
 
   // `deadline` is absl::InfiniteFuture() when the caller set none.
-  std::shared_ptr<PendingCreate> Create(const CreateSubscriptionInput& input,
-                                        absl::Time deadline, Done done);
+  std::shared_ptr<PendingCreate> Create(const CreateSubscriptionInput& input, absl::Time deadline,
+                                        Done done);
 
   const CreateSubscriptionOptions& options() const { return options_; }
 

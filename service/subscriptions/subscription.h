@@ -20,7 +20,7 @@ struct CreateSubscriptionInput {
   std::string account_sid;  // Empty: the gateway's own account.
   std::string call_sid;
   std::string callback;
-  int method = 0;  // twilio_gateway.v1.CallbackMethod
+  int method = 0;               // twilio_gateway.v1.CallbackMethod
   std::string idempotency_key;  // Empty: the gateway generates one.
 };
 

@@ -7,10 +7,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/time/civil_time.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
 
 namespace gateway {
 namespace {
@@ -44,7 +44,7 @@ bool ParseZone(absl::string_view zone, int* minutes) {
     absl::string_view name;
     int hours;
   };
-  static constexpr Named kNamed[] = {{"UT", 0},  {"GMT", 0}, {"UTC", 0}, {"Z", 0},
+  static constexpr Named kNamed[] = {{"UT", 0},   {"GMT", 0},  {"UTC", 0},  {"Z", 0},
                                      {"EST", -5}, {"EDT", -4}, {"CST", -6}, {"CDT", -5},
                                      {"MST", -7}, {"MDT", -6}, {"PST", -8}, {"PDT", -7}};
   for (const Named& n : kNamed) {
@@ -57,15 +57,20 @@ bool ParseZone(absl::string_view zone, int* minutes) {
 }
 
 absl::Status Bad(absl::string_view text, absl::string_view why) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("not an RFC 2822 date (", why, "): \"", absl::CEscape(text.substr(0, 64)), "\""));
+  return absl::InvalidArgumentError(absl::StrCat("not an RFC 2822 date (", why, "): \"",
+                                                 absl::CEscape(text.substr(0, 64)), "\""));
 }
 
 }  // namespace
 
 absl::StatusOr<absl::Time> ParseRfc2822Date(absl::string_view text) {
+  // Folding whitespace is spaces or tabs, and none is required after the weekday's comma.
+  std::string spaced(absl::StripAsciiWhitespace(text));
+  if (spaced.size() > 4 && spaced[3] == ',' && spaced[4] != ' ' && spaced[4] != '\t') {
+    spaced.insert(4, " ");
+  }
   std::vector<absl::string_view> parts =
-      absl::StrSplit(absl::StripAsciiWhitespace(text), ' ', absl::SkipEmpty());
+      absl::StrSplit(spaced, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   int weekday = -1;  // 0 = Monday, as kDays.
   if (!parts.empty() && parts[0].size() == 4 && parts[0].back() == ',') {
     absl::string_view day = parts[0].substr(0, 3);
@@ -105,8 +110,7 @@ absl::StatusOr<absl::Time> ParseRfc2822Date(absl::string_view text) {
   // CivilSecond normalizes out-of-range fields (Feb 30 -> Mar 2); such dates are invalid here.
   if (civil.day() != day || civil.month() != month) return Bad(text, "no such date");
   // RFC 2822 3.3: the day of week, when present, must be the one the date falls on.
-  if (weekday >= 0 &&
-      static_cast<int>(absl::GetWeekday(absl::CivilDay(civil))) != weekday) {
+  if (weekday >= 0 && static_cast<int>(absl::GetWeekday(absl::CivilDay(civil))) != weekday) {
     return Bad(text, "day of week does not match the date");
   }
   return absl::FromCivil(civil, absl::UTCTimeZone()) - absl::Minutes(zone_minutes);

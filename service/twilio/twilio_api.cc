@@ -1,5 +1,7 @@
 #include "twilio/twilio_api.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
@@ -13,6 +15,8 @@ namespace gateway {
 namespace {
 
 using Json = nlohmann::json;
+
+constexpr size_t kMaxTwilioMessageBytes = 1024;
 
 // Reads an optional string property: missing or null become empty; other types are errors.
 absl::Status ReadString(const Json& object, const char* name, std::string* out) {
@@ -102,7 +106,8 @@ HttpRequest BuildCreateSubscriptionRequest(const TwilioEndpoint& endpoint,
                                            absl::Duration timeout) {
   HttpRequest http;
   http.method = "POST";
-  http.url = absl::StrCat(endpoint.base_url, SubscriptionsPath(request.account_sid, request.call_sid));
+  http.url =
+      absl::StrCat(endpoint.base_url, SubscriptionsPath(request.account_sid, request.call_sid));
   http.headers = {
       {"Authorization", BasicAuthorization(endpoint.credentials)},
       {"Accept", "application/json"},
@@ -124,10 +129,10 @@ absl::StatusOr<Subscription> ParseSubscriptionJson(absl::string_view body) {
   if (!json.is_object()) return absl::InternalError("Twilio response is not a JSON object");
   Subscription out;
   std::string date;
-  for (absl::Status s : {ReadString(json, "account_sid", &out.account_sid),
-                         ReadString(json, "call_sid", &out.call_sid),
-                         ReadString(json, "sid", &out.sid), ReadString(json, "uri", &out.uri),
-                         ReadString(json, "date_created", &date)}) {
+  for (absl::Status s :
+       {ReadString(json, "account_sid", &out.account_sid),
+        ReadString(json, "call_sid", &out.call_sid), ReadString(json, "sid", &out.sid),
+        ReadString(json, "uri", &out.uri), ReadString(json, "date_created", &date)}) {
     if (!s.ok()) return s;
   }
   if (!date.empty()) {
@@ -147,14 +152,21 @@ absl::Status StatusFromHttpResponse(const HttpResponse& response) {
   error.http_status = response.status;
   Json json = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (json.is_object()) {
+    // Twilio's codes are five digits; anything outside int32 is not one and is dropped.
     if (auto it = json.find("code"); it != json.end() && it->is_number_integer()) {
-      error.code = it->get<int>();
+      const int64_t code =
+          it->is_number_unsigned()
+              ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX))
+              : it->get<int64_t>();
+      if (code >= INT32_MIN && code <= INT32_MAX) error.code = static_cast<int>(code);
     }
+    // Bounded: the message travels in grpc-message and twice in the details trailer, and
+    // gRPC refuses metadata over 8 KiB, which would hide the real error from the caller.
     if (auto it = json.find("message"); it != json.end() && it->is_string()) {
-      error.message = it->get<std::string>();
+      error.message = it->get<std::string>().substr(0, kMaxTwilioMessageBytes);
     }
     if (auto it = json.find("more_info"); it != json.end() && it->is_string()) {
-      error.more_info = it->get<std::string>();
+      error.more_info = it->get<std::string>().substr(0, kMaxTwilioMessageBytes);
     }
   }
   const Mapping mapping = MapHttpError(response.status, error.code);
@@ -177,7 +189,8 @@ absl::Status StatusFromTransportFailure(const HttpResult& result) {
     case TransportFailure::kNone:
       return absl::OkStatus();
     case TransportFailure::kConnect: {
-      absl::Status s = absl::UnavailableError(absl::StrCat("could not reach Twilio: ", result.error));
+      absl::Status s =
+          absl::UnavailableError(absl::StrCat("could not reach Twilio: ", result.error));
       SetErrorInfo(s, "TWILIO_UNREACHABLE");
       return s;
     }
@@ -188,8 +201,8 @@ absl::Status StatusFromTransportFailure(const HttpResult& result) {
       return s;
     }
     case TransportFailure::kIo: {
-      absl::Status s = absl::UnavailableError(
-          absl::StrCat("connection to Twilio failed: ", result.error));
+      absl::Status s =
+          absl::UnavailableError(absl::StrCat("connection to Twilio failed: ", result.error));
       SetErrorInfo(s, "TWILIO_CONNECTION_FAILED");
       return s;
     }

@@ -108,8 +108,7 @@ absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
     violations.push_back({"call_sid", "must be CA followed by 32 hexadecimal digits"});
   }
   if (!input.account_sid.empty() && !IsSid(input.account_sid, "AC")) {
-    violations.push_back(
-        {"account_sid", "must be empty or AC followed by 32 hexadecimal digits"});
+    violations.push_back({"account_sid", "must be empty or AC followed by 32 hexadecimal digits"});
   }
   if (std::string problem = CallbackProblem(input.callback); !problem.empty()) {
     violations.push_back({"callback", std::move(problem)});
@@ -129,8 +128,8 @@ absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
   const std::string& key = input.idempotency_key;
   if (key.size() > kMaxIdempotencyKeyLength) {
     violations.push_back(
-        {"idempotency_key", absl::StrCat("must be at most ", kMaxIdempotencyKeyLength,
-                                         " characters")});
+        {"idempotency_key",
+         absl::StrCat("must be at most ", kMaxIdempotencyKeyLength, " characters")});
   } else if (!std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
     violations.push_back(
         {"idempotency_key", "must be printable ASCII without spaces or control characters"});
@@ -138,7 +137,8 @@ absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
   if (!violations.empty()) return InvalidArgument(violations);
 
   CreateSubscriptionRequest out;
-  out.account_sid = input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
+  out.account_sid =
+      input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
   out.call_sid = input.call_sid;
   out.callback = input.callback;
   out.method = method;

@@ -132,7 +132,9 @@ TEST(ChaosTest, EveryKeyYieldsAtMostOneSubscriptionUnderHeavyFaults) {
                   o.code == grpc::StatusCode::RESOURCE_EXHAUSTED)
           << key << " ended with code " << o.code;
     }
-    if (any_ok) EXPECT_EQ(subscriptions, 1) << key;
+    if (any_ok) {
+      EXPECT_EQ(subscriptions, 1) << key;
+    }
     if (sends.size() == 2 && sends[0].code == grpc::StatusCode::OK) {
       ++resent_ok;
       // The repeat was answered from the idempotency record, not by calling Twilio again.
@@ -169,10 +171,12 @@ TEST(ReplicaTest, SameKeyOnTwoReplicasAtOnceCreatesOneSubscription) {
   sim.SetFaults({{{"delay_ms", 300}}});
   for (int round = 0; round < 10; ++round) {
     const std::string key = "replica-key-" + std::to_string(round);
-    auto on_a = std::async(std::launch::async,
-                           [&] { return Client(a.target()).Create(Request(key), std::chrono::seconds(10)); });
-    auto on_b = std::async(std::launch::async,
-                           [&] { return Client(b.target()).Create(Request(key), std::chrono::seconds(10)); });
+    auto on_a = std::async(std::launch::async, [&] {
+      return Client(a.target()).Create(Request(key), std::chrono::seconds(10));
+    });
+    auto on_b = std::async(std::launch::async, [&] {
+      return Client(b.target()).Create(Request(key), std::chrono::seconds(10));
+    });
     const CreateResult ra = on_a.get();
     const CreateResult rb = on_b.get();
     ASSERT_TRUE(ra.status.ok()) << ra.status.error_message();
@@ -181,9 +185,9 @@ TEST(ReplicaTest, SameKeyOnTwoReplicasAtOnceCreatesOneSubscription) {
     EXPECT_NE(ra.replayed, rb.replayed);  // One called Twilio, the other waited and replayed.
     EXPECT_EQ(sim.SubscriptionsForKey(kSimAccountSid, kCallSid, key), 1);
     // Only one replica called Twilio: the Redis claim, not Twilio's deduplication, did it.
-    EXPECT_EQ(sim.Stats()["by_key"][std::string(kSimAccountSid) + "/" + kCallSid + "/" + key]
-                  ["requests"],
-              1);
+    EXPECT_EQ(
+        sim.Stats()["by_key"][std::string(kSimAccountSid) + "/" + kCallSid + "/" + key]["requests"],
+        1);
   }
 }
 
@@ -194,7 +198,9 @@ TEST(ReplicaTest, RedisDownFailsClosedAndRecovers) {
                   {"--idempotency-store", "redis", "--redis-address",
                    "127.0.0.1:" + std::to_string(redis.port())},
                   {}, LogDir() + "/gateway-redis-down.log");
-  ASSERT_TRUE(Client(gateway.target()).Create(Request("before-outage"), std::chrono::seconds(5)).status.ok());
+  ASSERT_TRUE(Client(gateway.target())
+                  .Create(Request("before-outage"), std::chrono::seconds(5))
+                  .status.ok());
   redis.Kill();
   const CreateResult down =
       Client(gateway.target()).Create(Request("during-outage"), std::chrono::seconds(5));
@@ -216,11 +222,15 @@ TEST(CrashTest, GatewayKilledMidLoadAndRestartedCreatesNoDuplicates) {
   RedisServer redis;
   Simulator sim(LogDir());
   const std::string listen = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
-  const std::vector<std::string> flags = {"--listen", listen, "--idempotency-store", "redis",
+  const std::vector<std::string> flags = {"--listen",
+                                          listen,
+                                          "--idempotency-store",
+                                          "redis",
                                           "--redis-address",
                                           "127.0.0.1:" + std::to_string(redis.port())};
-  auto gateway = std::make_unique<Gateway>(sim.base_url(), flags, std::map<std::string, std::string>{},
-                                           LogDir() + "/gateway-crash-1.log");
+  auto gateway =
+      std::make_unique<Gateway>(sim.base_url(), flags, std::map<std::string, std::string>{},
+                                LogDir() + "/gateway-crash-1.log");
   sim.SetFaults({{{"delay_ms", 150}}, {{"drop", "after"}, {"share", 0.05}}});
 
   constexpr int kClients = 16;
@@ -257,7 +267,8 @@ TEST(CrashTest, GatewayKilledMidLoadAndRestartedCreatesNoDuplicates) {
     for (int i = 0; i < kKeysPerClient; ++i) {
       const std::string id = std::string(kSimAccountSid) + "/" + kCallSid + "/crash-" +
                              std::to_string(c) + "-" + std::to_string(i);
-      const int n = stats["by_key"].contains(id) ? stats["by_key"][id]["subscriptions"].get<int>() : 0;
+      const int n =
+          stats["by_key"].contains(id) ? stats["by_key"][id]["subscriptions"].get<int>() : 0;
       EXPECT_EQ(n, 1) << id;
       if (n > 1) ++duplicates;
     }

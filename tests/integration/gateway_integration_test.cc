@@ -2,12 +2,11 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-
-#include <chrono>
-#include <future>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <chrono>
+#include <future>
 #include <regex>
 #include <thread>
 
@@ -50,8 +49,8 @@ class GatewayTest : public ::testing::Test {
     sim_ = new Simulator(LogDir());
     // Short backoff keeps retry tests fast; the retry count and deadline logic are unchanged.
     gateway_ = new Gateway(sim_->base_url(),
-                           {"--backoff-base", "5ms", "--backoff-cap", "50ms", "--max-attempts",
-                            "4", "--log-level", "debug"},
+                           {"--backoff-base", "5ms", "--backoff-cap", "50ms", "--max-attempts", "4",
+                            "--log-level", "debug"},
                            {}, LogDir() + "/gateway.log");
   }
   static void TearDownTestSuite() {
@@ -82,8 +81,8 @@ TEST_F(GatewayTest, CreateReturnsTheSubscriptionTwilioCreated) {
   EXPECT_EQ(s.account_sid(), kSimAccountSid);
   EXPECT_EQ(s.call_sid(), kCallSid);
   EXPECT_TRUE(std::regex_match(s.sid(), std::regex("^ZY[0-9a-f]{32}$"))) << s.sid();
-  EXPECT_EQ(s.uri(), "/2010-04-01/Accounts/" + std::string(kSimAccountSid) + "/Calls/" +
-                         kCallSid + "/UserDefinedMessageSubscriptions/" + s.sid() + ".json");
+  EXPECT_EQ(s.uri(), "/2010-04-01/Accounts/" + std::string(kSimAccountSid) + "/Calls/" + kCallSid +
+                         "/UserDefinedMessageSubscriptions/" + s.sid() + ".json");
   EXPECT_EQ(s.idempotency_key(), "key-success-1");
   const auto now = std::chrono::system_clock::now().time_since_epoch();
   EXPECT_NEAR(s.date_created().seconds(),
@@ -159,8 +158,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"BadAccountSid", [](auto& r) { r.set_account_sid("ACnothex"); }, "account_sid"},
         BadInput{"MissingCallback", [](auto& r) { r.clear_callback(); }, "callback"},
         BadInput{"RelativeCallback", [](auto& r) { r.set_callback("/messages"); }, "callback"},
-        BadInput{"FtpCallback", [](auto& r) { r.set_callback("ftp://example.com/x"); },
-                 "callback"},
+        BadInput{"FtpCallback", [](auto& r) { r.set_callback("ftp://example.com/x"); }, "callback"},
         BadInput{"UnderscoreHost", [](auto& r) { r.set_callback("https://my_host.example.com/"); },
                  "callback"},
         BadInput{"UserInfo", [](auto& r) { r.set_callback("https://u:p@example.com/"); },
@@ -227,7 +225,8 @@ TEST_F(GatewayTest, PersistentServerErrorsAreUnavailableAndMayHaveCreated) {
 TEST_F(GatewayTest, RejectedGatewayCredentialsAreInternal) {
   Gateway bad(sim_->base_url(), {}, {{"TWILIO_AUTH_TOKEN", "wrong-token"}},
               LogDir() + "/gateway-bad-credentials.log");
-  const CreateResult result = Client(bad.target()).Create(Request("key-401"), std::chrono::seconds(10));
+  const CreateResult result =
+      Client(bad.target()).Create(Request("key-401"), std::chrono::seconds(10));
   EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(result.details.twilio_error->code(), 20003);
   EXPECT_EQ(Reason(result), "GATEWAY_CREDENTIALS_REJECTED");
@@ -268,9 +267,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         RecoverableFault{"ServiceUnavailableTwice", {{"status", 503}, {"count", 2}}, 3},
         RecoverableFault{"ThrottledTwice", {{"status", 429}, {"count", 2}}, 3},
-        RecoverableFault{"ThrottledWithRetryAfter",
-                         {{"status", 429}, {"count", 1}, {"retry_after", "1"}},
-                         2},
+        RecoverableFault{
+            "ThrottledWithRetryAfter", {{"status", 429}, {"count", 1}, {"retry_after", "1"}}, 2},
         RecoverableFault{"DroppedBeforeRecording", {{"drop", "before"}, {"count", 1}}, 2},
         RecoverableFault{"DroppedAfterRecording", {{"drop", "after"}, {"count", 1}}, 2},
         RecoverableFault{"ServerErrorAfterRecording",
@@ -321,7 +319,8 @@ TEST_F(GatewayTest, RepeatedKeyReplaysTheStoredSubscriptionWithoutCallingTwilio)
   ASSERT_TRUE(second.status.ok()) << second.status.error_message();
   EXPECT_TRUE(second.replayed);
   EXPECT_EQ(second.subscription.sid(), first.subscription.sid());
-  EXPECT_EQ(second.subscription.date_created().seconds(), first.subscription.date_created().seconds());
+  EXPECT_EQ(second.subscription.date_created().seconds(),
+            first.subscription.date_created().seconds());
   EXPECT_EQ(sim_->Stats()["requests"], 1);
 }
 
@@ -402,8 +401,7 @@ TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
 }
 
 TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
-  Gateway draining(sim_->base_url(), {"--drain-grace", "5s"}, {},
-                   LogDir() + "/gateway-drain.log");
+  Gateway draining(sim_->base_url(), {"--drain-grace", "5s"}, {}, LogDir() + "/gateway-drain.log");
   sim_->SetFaults({{{"delay_ms", 1500}}});
   std::vector<std::future<CreateResult>> calls;
   for (int i = 0; i < 20; ++i) {
@@ -452,7 +450,8 @@ std::string GenericUnary(const std::string& target, const std::string& method,
 TEST_F(GatewayTest, HealthServiceReportsServing) {
   grpc::Status status;
   // HealthCheckRequest{} is empty; HealthCheckResponse{status: SERVING} is field 1 = 1.
-  const std::string reply = GenericUnary(gateway_->target(), "/grpc.health.v1.Health/Check", "", &status);
+  const std::string reply =
+      GenericUnary(gateway_->target(), "/grpc.health.v1.Health/Check", "", &status);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(reply, std::string("\x08\x01", 2));
 }
@@ -463,7 +462,8 @@ TEST_F(GatewayTest, ReflectionListsTheService) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::CompletionQueue cq;
-  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   void* tag;
   bool ok;
   call->StartCall(reinterpret_cast<void*>(1));
@@ -492,8 +492,8 @@ TEST_F(GatewayTest, ReflectionListsTheService) {
 
 TEST_F(GatewayTest, CliPrintsTheSubscriptionAsJson) {
   const CommandResult run =
-      RunCommand({CLI_BINARY, "--target", gateway_->target(), "--call-sid", kCallSid,
-                  "--callback", kCallback, "--method", "GET", "--idempotency-key", "cli-key-1"});
+      RunCommand({CLI_BINARY, "--target", gateway_->target(), "--call-sid", kCallSid, "--callback",
+                  kCallback, "--method", "GET", "--idempotency-key", "cli-key-1"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const nlohmann::json printed = nlohmann::json::parse(run.out);
   EXPECT_EQ(printed["call_sid"], kCallSid);

@@ -1,13 +1,13 @@
 #include "harness.h"
 
-#include <curl/curl.h>
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,9 +37,9 @@ std::vector<std::string> MergedEnvironment(const std::map<std::string, std::stri
     if (eq != std::string::npos) merged[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
   // Tests decide credentials; never inherit a developer's real Twilio settings.
-  for (const char* name : {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY",
-                           "TWILIO_API_SECRET", "TWILIO_EDGE", "TWILIO_REGION",
-                           "TWILIO_BASE_URL"}) {
+  for (const char* name :
+       {"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
+        "TWILIO_EDGE", "TWILIO_REGION", "TWILIO_BASE_URL"}) {
     merged.erase(name);
   }
   for (const auto& [k, v] : extra) merged[k] = v;
@@ -196,9 +196,8 @@ HttpReply HttpCall(const std::string& method, const std::string& url, const std:
 Simulator::Simulator(const std::string& log_dir) {
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{PYTHON_BINARY, SIMULATOR_SCRIPT, "--host", "127.0.0.1", "--port",
-                               "0", "--account-sid", kSimAccountSid, "--auth-token",
-                               kSimAuthToken, "--api-key", kSimApiKey, "--api-secret",
-                               kSimApiSecret, "--quiet"},
+                               "0", "--account-sid", kSimAccountSid, "--auth-token", kSimAuthToken,
+                               "--api-key", kSimApiKey, "--api-secret", kSimApiSecret, "--quiet"},
       std::map<std::string, std::string>{}, log_dir + "/simulator.log");
   base_url_ = process_->WaitForLine("twilio-simulator listening on ");
 }
@@ -303,8 +302,9 @@ void RedisServer::Resume() {
 }
 
 std::vector<std::string> RedisServer::Argv() const {
-  std::vector<std::string> argv = {REDIS_SERVER_BINARY, "--port", std::to_string(port_),
-                                   "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"};
+  std::vector<std::string> argv = {
+      REDIS_SERVER_BINARY, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+      "--appendonly",      "no"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   return argv;
 }
