@@ -65,9 +65,12 @@ absl::Status Bad(absl::string_view text, absl::string_view why) {
 
 absl::StatusOr<absl::Time> ParseRfc2822Date(absl::string_view text) {
   // Folding whitespace is spaces or tabs, and none is required after the weekday's comma.
-  std::string spaced(absl::StripAsciiWhitespace(text));
-  if (spaced.size() > 4 && spaced[3] == ',' && spaced[4] != ' ' && spaced[4] != '\t') {
-    spaced.insert(4, " ");
+  absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+  std::string spaced;
+  if (trimmed.size() > 4 && trimmed[3] == ',' && trimmed[4] != ' ' && trimmed[4] != '\t') {
+    spaced = absl::StrCat(trimmed.substr(0, 4), " ", trimmed.substr(4));
+  } else {
+    spaced = std::string(trimmed);
   }
   std::vector<absl::string_view> parts =
       absl::StrSplit(spaced, absl::ByAnyChar(" \t"), absl::SkipEmpty());
