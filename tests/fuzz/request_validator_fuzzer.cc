@@ -1,0 +1,153 @@
+// Fuzzes the request validator: ValidateCreateRequest with every input field under the fuzzer's
+// control, and CallbackProblem with the raw input. Traps when the validator accepts something a
+// caller must never be able to send to Twilio, or rejects in a way the API cannot report.
+//
+// Input format (stable, so corpus files stay meaningful and seeds can be written by hand):
+// fields separated by '\n' in the order account_sid, call_sid, callback, method, idempotency_key.
+// The key takes the rest of the input, newlines included; missing fields are empty. The method
+// line is a decimal int when it parses as one, else its first four bytes as an int.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/string_view.h"
+#include "common/error_details.h"
+#include "subscriptions/subscription.h"
+#include "validation/request_validator.h"
+
+namespace gateway {
+namespace {
+
+constexpr absl::string_view kDefaultAccount = "AC0123456789abcdef0123456789ABCDEF";
+
+void Require(bool holds, const char* invariant) {
+  if (holds) return;
+  std::fprintf(stderr, "invariant violated: %s\n", invariant);
+  __builtin_trap();
+}
+
+// ^prefix[0-9a-fA-F]{32}$, written out independently of IsSid().
+bool MatchesSid(absl::string_view value, absl::string_view prefix) {
+  if (value.size() != prefix.size() + 32 || value.substr(0, prefix.size()) != prefix) return false;
+  for (char c : value.substr(prefix.size())) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// What any accepted callback must satisfy, whatever the finer URL rules are.
+void CheckAcceptedCallback(absl::string_view url) {
+  Require(url.size() <= kMaxCallbackLength, "accepted callback is at most 4000 characters");
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    Require(u > 0x20 && u < 0x7f, "accepted callback is printable ASCII without spaces");
+  }
+  Require(absl::StartsWithIgnoreCase(url, "http://") || absl::StartsWithIgnoreCase(url, "https://"),
+          "accepted callback starts with http:// or https://");
+  const absl::string_view rest = url.substr(url.find("://") + 3);
+  // The authority is a hostname, so the URL cannot go straight on to a port, path or userinfo.
+  Require(!rest.empty() && absl::ascii_isalnum(rest.front()),
+          "accepted callback has a hostname starting with a letter or digit");
+  const absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  Require(authority.find('@') == absl::string_view::npos, "accepted callback has no userinfo");
+}
+
+std::vector<absl::string_view> SplitFields(absl::string_view input, size_t count) {
+  std::vector<absl::string_view> fields;
+  while (fields.size() + 1 < count) {
+    const size_t end = input.find('\n');
+    if (end == absl::string_view::npos) break;
+    fields.push_back(input.substr(0, end));
+    input.remove_prefix(end + 1);
+  }
+  fields.push_back(input);
+  fields.resize(count);
+  return fields;
+}
+
+int MethodFrom(absl::string_view text) {
+  int method = 0;
+  if (absl::SimpleAtoi(text, &method)) return method;
+  uint32_t bits = 0;
+  if (text.empty()) return 0;
+  std::memcpy(&bits, text.data(), std::min(text.size(), sizeof(bits)));
+  return static_cast<int>(bits);
+}
+
+void FuzzValidateCreateRequest(absl::string_view data) {
+  const std::vector<absl::string_view> fields = SplitFields(data, 5);
+  CreateSubscriptionInput input;
+  input.account_sid = std::string(fields[0]);
+  input.call_sid = std::string(fields[1]);
+  input.callback = std::string(fields[2]);
+  input.method = MethodFrom(fields[3]);
+  input.idempotency_key = std::string(fields[4]);
+
+  absl::StatusOr<CreateSubscriptionRequest> result = ValidateCreateRequest(input, kDefaultAccount);
+  const bool callback_ok = CallbackProblem(input.callback).empty();
+  if (result.ok()) {
+    const CreateSubscriptionRequest& out = *result;
+    Require(MatchesSid(out.call_sid, "CA"), "accepted call_sid matches ^CA[0-9a-fA-F]{32}$");
+    Require(MatchesSid(out.account_sid, "AC"), "accepted account_sid matches ^AC[0-9a-fA-F]{32}$");
+    Require(out.account_sid == (input.account_sid.empty() ? kDefaultAccount : input.account_sid),
+            "account_sid is the caller's or the default");
+    Require(out.call_sid == input.call_sid && out.callback == input.callback &&
+                out.idempotency_key == input.idempotency_key,
+            "validation does not rewrite accepted fields");
+    Require(callback_ok, "ValidateCreateRequest and CallbackProblem agree on the callback");
+    CheckAcceptedCallback(out.callback);
+    Require(input.method >= 0 && input.method <= 2, "only known methods are accepted");
+    Require((out.method == CallbackMethod::kGet) == (input.method == 2),
+            "GET only when asked for, POST otherwise");
+    Require(out.idempotency_key.size() <= kMaxIdempotencyKeyLength,
+            "accepted idempotency key is at most 255 characters");
+    for (char c : out.idempotency_key) {
+      Require(c > 0x20 && c < 0x7f, "accepted idempotency key is printable ASCII");
+    }
+    return;
+  }
+  const absl::Status& status = result.status();
+  Require(status.code() == absl::StatusCode::kInvalidArgument, "rejection is INVALID_ARGUMENT");
+  const std::vector<FieldViolation> violations = GetFieldViolations(status);
+  Require(!violations.empty(), "rejection names at least one field");
+  static const std::set<std::string> kFields = {"account_sid", "call_sid", "callback", "method",
+                                                "idempotency_key"};
+  std::set<std::string> seen;
+  bool callback_named = false;
+  for (const FieldViolation& v : violations) {
+    Require(kFields.count(v.field) == 1, "violation names a request field");
+    Require(seen.insert(v.field).second, "each field is named at most once");
+    Require(!v.description.empty(), "violation says what is wrong");
+    callback_named = callback_named || v.field == "callback";
+  }
+  Require(callback_named == !callback_ok,
+          "ValidateCreateRequest and CallbackProblem agree on the callback");
+  Require(GetErrorReason(status).value_or("") == "INVALID_REQUEST",
+          "rejection carries ErrorInfo INVALID_REQUEST");
+}
+
+void FuzzCallbackProblem(absl::string_view url) {
+  if (CallbackProblem(url).empty()) CheckAcceptedCallback(url);
+}
+
+}  // namespace
+}  // namespace gateway
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const absl::string_view input(reinterpret_cast<const char*>(data), size);
+  gateway::FuzzValidateCreateRequest(input);
+  gateway::FuzzCallbackProblem(input);
+  return 0;
+}
