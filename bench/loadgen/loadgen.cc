@@ -1,0 +1,377 @@
+// gateway-loadgen: drives the gateway (or, for the floor, the upstream directly) at a fixed rate
+// or a fixed concurrency and reports latency percentiles, throughput and counts per status code.
+// See Usage() below, and bench/run.sh for the scenarios it is used in.
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "curl_target.h"
+#include "driver.h"
+#include "grpc_target.h"
+#include "process_monitor.h"
+
+namespace loadgen {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr char kUsage[] = R"(gateway-loadgen: load generator for the Twilio subscription gateway
+
+Sends SubscriptionService/Create (or the gRPC health check) to the gateway, or with --direct-url
+the same Twilio REST POST straight to an upstream with libcurl (the floor), in one of two modes:
+  --rate N          open loop: N requests/s on a fixed schedule; latency is measured from each
+                    request's intended send time, so stalls are not hidden (no coordinated omission)
+  --concurrency N   closed loop: N requests always in flight
+Exactly one of the two (default: --rate 100).
+
+  --target HOST:PORT     gateway address (default 127.0.0.1:50051)
+  --rpc create|health    what to call on the gateway (default create)
+  --channels N           gRPC channels, each its own connection (default 4)
+  --direct-url URL       instead of the gateway: POST to URL/2010-04-01/Accounts/.../
+                         UserDefinedMessageSubscriptions.json with libcurl multi (keep-alive)
+  --auth USER:SECRET     Basic credentials for --direct-url (default: the simulator's API key)
+  --duration D           measurement window (default 10s); D is 10, 10s, 500ms, 2m ...
+  --warmup D             before the window, not measured (default 2s)
+  --timeout D            per-request deadline (default 5s)
+  --call-sid SID         (default CA0123456789abcdef0123456789abcdef)
+  --callback URL         (default https://example.com/twilio/messages)
+  --account-sid SID      gRPC: sent in the request (default empty: the gateway's account);
+                         direct: used in the path (default the simulator's ACaaaa...)
+  --key-prefix P         idempotency keys are P + sequence number (default lg-<time>-<pid>-)
+  --max-in-flight N      open loop: refuse to send beyond N outstanding (default 100000)
+  --monitor NAME=PID     report PID's CPU time, threads and RSS over the window (repeatable)
+  --label TEXT           copied into the JSON output
+  --json                 print the result as JSON on stdout (the summary goes to stderr)
+  --quiet                no progress lines
+)";
+
+struct Flags {
+  std::string target = "127.0.0.1:50051";
+  std::string rpc = "create";
+  int channels = 4;
+  std::string direct_url;
+  std::string auth = "SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:simulator-api-secret";
+  std::optional<double> rate;
+  std::optional<int> concurrency;
+  std::chrono::nanoseconds duration = std::chrono::seconds(10);
+  std::chrono::nanoseconds warmup = std::chrono::seconds(2);
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);
+  std::string call_sid = "CA0123456789abcdef0123456789abcdef";
+  std::string callback = "https://example.com/twilio/messages";
+  std::string account_sid;
+  std::string key_prefix;
+  uint64_t max_in_flight = 100000;
+  std::vector<std::pair<std::string, pid_t>> monitors;
+  std::string label;
+  bool json = false;
+  bool quiet = false;
+};
+
+std::optional<std::chrono::nanoseconds> ParseDuration(absl::string_view text) {
+  struct Unit {
+    absl::string_view suffix;
+    double nanos;
+  };
+  static constexpr Unit kUnits[] = {{"ms", 1e6}, {"us", 1e3}, {"s", 1e9}, {"m", 60e9}, {"", 1e9}};
+  for (const Unit& unit : kUnits) {
+    if (!absl::EndsWith(text, unit.suffix)) continue;
+    double value = 0;
+    if (!absl::SimpleAtod(text.substr(0, text.size() - unit.suffix.size()), &value) || value < 0) {
+      return std::nullopt;
+    }
+    return std::chrono::nanoseconds(static_cast<int64_t>(value * unit.nanos));
+  }
+  return std::nullopt;
+}
+
+// Returns an error message, or empty on success. --help prints usage and exits.
+std::string ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string name = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = name.find('='); eq != std::string::npos && name.rfind("--", 0) == 0) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (name == "--help" || name == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (name == "--json" || name == "--quiet") {
+      (name == "--json" ? flags->json : flags->quiet) = true;
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return absl::StrCat(name, " needs a value");
+      value = argv[++i];
+    }
+    auto bad = [&] { return absl::StrCat("bad value for ", name, ": '", value, "'"); };
+    auto duration = [&](std::chrono::nanoseconds* out) {
+      auto d = ParseDuration(value);
+      if (d) *out = *d;
+      return d.has_value();
+    };
+    if (name == "--target") {
+      flags->target = value;
+    } else if (name == "--rpc") {
+      if (value != "create" && value != "health") return bad();
+      flags->rpc = value;
+    } else if (name == "--channels") {
+      if (!absl::SimpleAtoi(value, &flags->channels) || flags->channels < 1) return bad();
+    } else if (name == "--direct-url") {
+      flags->direct_url = value;
+    } else if (name == "--auth") {
+      if (value.find(':') == std::string::npos) return bad();
+      flags->auth = value;
+    } else if (name == "--rate") {
+      double rate = 0;
+      if (!absl::SimpleAtod(value, &rate) || rate <= 0) return bad();
+      flags->rate = rate;
+    } else if (name == "--concurrency") {
+      int concurrency = 0;
+      if (!absl::SimpleAtoi(value, &concurrency) || concurrency < 1) return bad();
+      flags->concurrency = concurrency;
+    } else if (name == "--duration") {
+      if (!duration(&flags->duration) || flags->duration.count() == 0) return bad();
+    } else if (name == "--warmup") {
+      if (!duration(&flags->warmup)) return bad();
+    } else if (name == "--timeout") {
+      if (!duration(&flags->timeout) || flags->timeout.count() == 0) return bad();
+    } else if (name == "--call-sid") {
+      flags->call_sid = value;
+    } else if (name == "--callback") {
+      flags->callback = value;
+    } else if (name == "--account-sid") {
+      flags->account_sid = value;
+    } else if (name == "--key-prefix") {
+      flags->key_prefix = value;
+    } else if (name == "--max-in-flight") {
+      if (!absl::SimpleAtoi(value, &flags->max_in_flight) || flags->max_in_flight < 1) return bad();
+    } else if (name == "--monitor") {
+      std::pair<std::string, std::string> parts = absl::StrSplit(value, absl::MaxSplits('=', 1));
+      int pid = 0;
+      if (parts.first.empty() || !absl::SimpleAtoi(parts.second, &pid) || pid <= 0) return bad();
+      flags->monitors.emplace_back(parts.first, pid);
+    } else if (name == "--label") {
+      flags->label = value;
+    } else {
+      return absl::StrCat("unknown flag ", name, " (see --help)");
+    }
+  }
+  if (flags->rate && flags->concurrency) return "give --rate or --concurrency, not both";
+  if (!flags->rate && !flags->concurrency) flags->rate = 100;
+  if (flags->key_prefix.empty()) {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    flags->key_prefix = absl::StrFormat("lg-%x%x-%d-", ts.tv_sec, ts.tv_nsec, getpid());
+  }
+  return "";
+}
+
+Json Percentiles(const LatencyHistogram& h) {
+  Json j;
+  j["count"] = h.count();
+  j["min"] = h.min();
+  j["mean"] = h.mean();
+  j["p50"] = h.Percentile(50);
+  j["p90"] = h.Percentile(90);
+  j["p99"] = h.Percentile(99);
+  j["p99.9"] = h.Percentile(99.9);
+  j["max"] = h.max();
+  return j;
+}
+
+std::string Millis(uint64_t micros) { return absl::StrFormat("%.3f", micros / 1000.0); }
+
+std::string LatencyLine(const LatencyHistogram& h) {
+  return absl::StrCat("p50 ", Millis(h.Percentile(50)), "  p90 ", Millis(h.Percentile(90)),
+                      "  p99 ", Millis(h.Percentile(99)), "  p99.9 ", Millis(h.Percentile(99.9)),
+                      "  max ", Millis(h.max()), "  mean ",
+                      absl::StrFormat("%.3f", h.mean() / 1000), " ms");
+}
+
+std::string Describe(const Flags& flags) {
+  std::string what = flags.direct_url.empty()
+                         ? absl::StrCat(flags.rpc == "health" ? "Health/Check" : "Create", " on ",
+                                        flags.target, " over ", flags.channels, " channel(s)")
+                         : absl::StrCat("direct libcurl POST to ", flags.direct_url);
+  std::string mode = flags.rate ? absl::StrFormat("open loop at %g/s", *flags.rate)
+                                : absl::StrCat("closed loop, ", *flags.concurrency, " in flight");
+  return absl::StrCat(what, "; ", mode);
+}
+
+int Run(int argc, char** argv) {
+  Flags flags;
+  if (std::string error = ParseFlags(argc, argv, &flags); !error.empty()) {
+    std::cerr << "gateway-loadgen: " << error << "\n";
+    return 2;
+  }
+  // Sleeps end when asked, not up to 50 us later: the open-loop schedule depends on it.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(flags.timeout);
+  std::unique_ptr<Target> target;
+  if (flags.direct_url.empty()) {
+    auto grpc_target = std::make_unique<GrpcTarget>(
+        GrpcTargetOptions{.address = flags.target,
+                          .channels = flags.channels,
+                          .rpc = flags.rpc == "health" ? GrpcTargetOptions::Rpc::kHealth
+                                                       : GrpcTargetOptions::Rpc::kCreate,
+                          .timeout = timeout,
+                          .call_sid = flags.call_sid,
+                          .callback = flags.callback,
+                          .account_sid = flags.account_sid,
+                          .key_prefix = flags.key_prefix});
+    if (!grpc_target->WaitForConnected(std::chrono::seconds(10))) {
+      std::cerr << "gateway-loadgen: could not connect to " << flags.target << "\n";
+      return 1;
+    }
+    target = std::move(grpc_target);
+  } else {
+    const size_t colon = flags.auth.find(':');
+    const long connections = flags.concurrency
+                                 ? std::max(*flags.concurrency + 16, 64)
+                                 : std::max<long>(64, static_cast<long>(*flags.rate / 10));
+    target = std::make_unique<CurlTarget>(CurlTargetOptions{
+        .base_url = flags.direct_url,
+        .account_sid =
+            flags.account_sid.empty() ? "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" : flags.account_sid,
+        .call_sid = flags.call_sid,
+        .callback = flags.callback,
+        .key_prefix = flags.key_prefix,
+        .username = flags.auth.substr(0, colon),
+        .password = flags.auth.substr(colon + 1),
+        .timeout = timeout,
+        .max_connections = connections});
+  }
+
+  std::vector<ProcessMonitor> monitors;
+  for (const auto& [name, pid] : flags.monitors) monitors.emplace_back(name, pid);
+
+  DriverOptions options;
+  options.mode = flags.rate ? DriverOptions::Mode::kOpenLoop : DriverOptions::Mode::kClosedLoop;
+  if (flags.rate) options.rate = *flags.rate;
+  if (flags.concurrency) options.concurrency = *flags.concurrency;
+  options.warmup = flags.warmup;
+  options.duration = flags.duration;
+  options.drain = flags.timeout + std::chrono::seconds(5);
+  options.max_in_flight = flags.max_in_flight;
+  options.progress = !flags.quiet;
+
+  std::cerr << "gateway-loadgen: " << Describe(flags) << ", warmup " << flags.warmup.count() / 1e9
+            << " s, window " << flags.duration.count() / 1e9 << " s\n";
+  Driver driver(options, *target, monitors);
+  const RunResult r = driver.Run();
+
+  const double per_second = r.measured / r.window_seconds;
+  const double ok_per_second = r.ok / r.window_seconds;
+  std::string summary = absl::StrCat(
+      "requests   ", r.measured, " measured: ", r.ok, " ok, ", r.errors, " errors; ",
+      absl::StrFormat("%.1f/s completed, %.1f/s ok", per_second, ok_per_second), "\n",
+      "latency    ", LatencyLine(r.latency), "   (from intended send time)\n", "service    ",
+      LatencyLine(r.service_time), "   (from actual send time)\n", "codes     ");
+  for (const auto& [code, count] : r.codes)
+    absl::StrAppend(&summary, " ", CodeName(code), " ", count);
+  absl::StrAppend(
+      &summary, "\n",
+      absl::StrFormat("client CPU %.3f s (%.1f us/request), max in flight %d\n",
+                      r.client_cpu_seconds,
+                      r.measured ? r.client_cpu_seconds * 1e6 / r.measured : 0.0, r.max_in_flight));
+  for (const ProcessMonitor& m : monitors) {
+    absl::StrAppend(
+        &summary,
+        absl::StrFormat("%-10s pid %d: CPU %.2f s (%.1f us/request), threads %d (max %d), RSS "
+                        "%.1f MiB (max %.1f, at window start %.1f)\n",
+                        m.name(), m.pid(), m.cpu_seconds(),
+                        r.measured ? m.cpu_seconds() * 1e6 / r.measured : 0.0, m.end().threads,
+                        m.max_threads(), m.end().rss_kib / 1024.0, m.max_rss_kib() / 1024.0,
+                        m.start().rss_kib / 1024.0));
+    std::string busiest;
+    for (const auto& [tid, thread] : m.BusiestThreads(4)) {
+      absl::StrAppendFormat(&busiest, "  %s/%d %.0f%%", thread.name, tid,
+                            100 * thread.cpu_seconds / r.window_seconds);
+    }
+    absl::StrAppend(&summary, "           busiest threads (% of a core):", busiest, "\n");
+  }
+  if (r.unfinished > 0) {
+    absl::StrAppend(&summary, "WARNING: ", r.unfinished, " requests never completed\n");
+  }
+  (flags.json ? std::cerr : std::cout) << summary << std::flush;
+
+  if (flags.json) {
+    Json j;
+    j["label"] = flags.label;
+    j["target"] = flags.direct_url.empty() ? "grpc-" + flags.rpc : std::string("direct");
+    j["address"] = flags.direct_url.empty() ? flags.target : flags.direct_url;
+    j["mode"] = flags.rate ? "open" : "closed";
+    j["rate"] = flags.rate ? Json(*flags.rate) : Json(nullptr);
+    j["concurrency"] = flags.concurrency ? Json(*flags.concurrency) : Json(nullptr);
+    j["channels"] = flags.channels;
+    j["warmup_s"] = flags.warmup.count() / 1e9;
+    j["duration_s"] = r.window_seconds;
+    j["requests"] = r.measured;
+    j["ok"] = r.ok;
+    j["errors"] = r.errors;
+    j["throughput_per_s"] = per_second;
+    j["ok_per_s"] = ok_per_second;
+    j["latency_us"] = Percentiles(r.latency);
+    j["service_time_us"] = Percentiles(r.service_time);
+    Json codes = Json::object();
+    for (const auto& [code, count] : r.codes) codes[CodeName(code)] = count;
+    j["codes"] = codes;
+    j["sent_total"] = r.sent_total;
+    j["unfinished"] = r.unfinished;
+    j["max_in_flight"] = r.max_in_flight;
+    j["max_send_lag_us"] = r.max_send_lag_us;
+    j["client_cpu_s"] = r.client_cpu_seconds;
+    Json monitored = Json::object();
+    for (const ProcessMonitor& m : monitors) {
+      Json p;
+      p["pid"] = m.pid();
+      p["ok"] = m.ok();
+      p["cpu_s"] = m.cpu_seconds();
+      p["threads_start"] = m.start().threads;
+      p["threads_end"] = m.end().threads;
+      p["threads_max"] = m.max_threads();
+      p["rss_kib_start"] = m.start().rss_kib;
+      p["rss_kib_end"] = m.end().rss_kib;
+      p["rss_kib_max"] = m.max_rss_kib();
+      Json busiest = Json::array();
+      for (const auto& [tid, thread] : m.BusiestThreads(6)) {
+        busiest.push_back({{"tid", tid}, {"name", thread.name}, {"cpu_s", thread.cpu_seconds}});
+      }
+      p["busiest_threads"] = busiest;
+      monitored[m.name()] = p;
+    }
+    j["monitored"] = monitored;
+    std::cout << j.dump() << std::endl;
+  }
+  if (r.unfinished > 0) {
+    // Callbacks may still arrive for requests that never completed; do not tear down under them.
+    std::fflush(nullptr);
+    std::_Exit(3);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace loadgen
+
+int main(int argc, char** argv) { return loadgen::Run(argc, argv); }

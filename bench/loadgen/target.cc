@@ -1,0 +1,40 @@
+#include "target.h"
+
+#include <time.h>
+
+#include <string>
+
+namespace loadgen {
+
+int64_t NowNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string CodeName(int code) {
+  static constexpr const char* kGrpc[] = {"OK",
+                                          "CANCELLED",
+                                          "UNKNOWN",
+                                          "INVALID_ARGUMENT",
+                                          "DEADLINE_EXCEEDED",
+                                          "NOT_FOUND",
+                                          "ALREADY_EXISTS",
+                                          "PERMISSION_DENIED",
+                                          "RESOURCE_EXHAUSTED",
+                                          "FAILED_PRECONDITION",
+                                          "ABORTED",
+                                          "OUT_OF_RANGE",
+                                          "UNIMPLEMENTED",
+                                          "INTERNAL",
+                                          "UNAVAILABLE",
+                                          "DATA_LOSS",
+                                          "UNAUTHENTICATED"};
+  if (code >= 0 && code <= 16) return kGrpc[code];
+  if (code == kDroppedByClient) return "DROPPED_CLIENT_LIMIT";
+  if (code >= kCurlBase) return "CURL_" + std::to_string(code - kCurlBase);
+  if (code >= kHttpBase) return "HTTP_" + std::to_string(code - kHttpBase);
+  return "CODE_" + std::to_string(code);
+}
+
+}  // namespace loadgen
