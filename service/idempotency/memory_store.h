@@ -45,13 +45,17 @@ class MemoryIdempotencyStore final : public IdempotencyStore {
     std::string token;
     std::string outcome;
     absl::Time expires;
-    std::list<std::string>::iterator age;  // Position in age_ (oldest first).
+    std::list<std::string>::iterator age;  // Position in claims_ or done_ (oldest first).
   };
 
   static size_t Cost(const std::string& key, const Entry& entry);
   void EraseLocked(absl::flat_hash_map<std::string, Entry>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Drops expired entries and, past the bounds, the oldest done ones. False if still full.
+  std::list<std::string>& AgeListLocked(const Entry& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return entry.done ? done_ : claims_;
+  }
+  // Drops expired entries from the heads of both lists and, past the bounds, the oldest done
+  // records. Never evicts a live claim. False if still full.
   bool MakeRoomLocked(size_t incoming) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const MemoryStoreOptions options_;
@@ -59,7 +63,10 @@ class MemoryIdempotencyStore final : public IdempotencyStore {
   Random& random_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-  std::list<std::string> age_ ABSL_GUARDED_BY(mu_);
+  // Keys by age, claims and done records apart, so eviction never walks past live claims.
+  // Retention is one setting, so done_ is also in expiry order; claims_ nearly is.
+  std::list<std::string> claims_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> done_ ABSL_GUARDED_BY(mu_);
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
