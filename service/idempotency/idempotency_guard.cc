@@ -60,7 +60,8 @@ class IdempotencyGuard::Call final : public PendingCreate,
             absl::StrCat("idempotency store unavailable, so the request was not sent to Twilio: ",
                          status.message()));
       }
-      SetErrorInfo(status, "IDEMPOTENCY_STORE_UNAVAILABLE");
+      SetErrorInfo(status, absl::IsResourceExhausted(status) ? "IDEMPOTENCY_STORE_FULL"
+                                                             : "IDEMPOTENCY_STORE_UNAVAILABLE");
       Finish(Decorate(std::move(status), /*may_exist=*/false));
       return;
     }

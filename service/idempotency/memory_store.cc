@@ -36,6 +36,14 @@ bool MemoryIdempotencyStore::MakeRoomLocked(size_t incoming) {
   drop_expired(claims_);
   drop_expired(done_);
   while (full() && !done_.empty()) EraseLocked(entries_.find(done_.front()));
+  if (full()) {
+    // Leases differ, so an expired claim may sit behind a live one: look at them all. Only
+    // reached when the store holds nothing but claims.
+    for (auto it = claims_.begin(); it != claims_.end();) {
+      auto entry = entries_.find(*it++);
+      if (entry->second.expires <= now) EraseLocked(entry);
+    }
+  }
   return !full();
 }
 

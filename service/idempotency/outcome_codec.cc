@@ -13,6 +13,15 @@ namespace {
 using Json = nlohmann::json;
 constexpr int kVersion = 1;
 
+// Reads an optional string property without throwing: false when present with another type.
+bool ReadString(const Json& object, const char* name, std::string* out) {
+  auto it = object.find(name);
+  if (it == object.end()) return true;
+  if (!it->is_string()) return false;
+  *out = it->get<std::string>();
+  return true;
+}
+
 }  // namespace
 
 std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome) {
@@ -42,24 +51,36 @@ std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome) {
 absl::StatusOr<absl::StatusOr<Subscription>> DecodeOutcome(absl::string_view encoded) {
   const Json json = Json::parse(encoded, nullptr, /*allow_exceptions=*/false);
   auto bad = [] { return absl::InternalError("unreadable idempotency record"); };
-  if (!json.is_object() || json.value("v", 0) != kVersion) return bad();
+  if (!json.is_object()) return bad();
+  auto version = json.find("v");
+  if (version == json.end() || !version->is_number_integer() ||
+      version->get<int64_t>() != kVersion) {
+    return bad();
+  }
   if (auto it = json.find("subscription"); it != json.end() && it->is_object()) {
     Subscription s;
-    s.account_sid = it->value("account_sid", "");
-    s.call_sid = it->value("call_sid", "");
-    s.sid = it->value("sid", "");
-    s.uri = it->value("uri", "");
-    s.idempotency_key = it->value("idempotency_key", "");
-    if (auto d = it->find("date_created_unix_ns"); d != it->end() && d->is_number_integer()) {
+    if (!ReadString(*it, "account_sid", &s.account_sid) ||
+        !ReadString(*it, "call_sid", &s.call_sid) || !ReadString(*it, "sid", &s.sid) ||
+        !ReadString(*it, "uri", &s.uri) ||
+        !ReadString(*it, "idempotency_key", &s.idempotency_key)) {
+      return bad();
+    }
+    if (auto d = it->find("date_created_unix_ns"); d != it->end()) {
+      if (!d->is_number_integer()) return bad();
       s.date_created = absl::FromUnixNanos(d->get<int64_t>());
     }
     return absl::StatusOr<Subscription>(std::move(s));
   }
   auto it = json.find("error");
   if (it == json.end() || !it->is_object()) return bad();
-  const int code = it->value("code", 2);
-  if (code <= 0 || code > 16) return bad();
-  absl::Status status(static_cast<absl::StatusCode>(code), it->value("message", ""));
+  auto code = it->find("code");
+  if (code == it->end() || !code->is_number_integer() || code->get<int64_t>() <= 0 ||
+      code->get<int64_t>() > 16) {
+    return bad();
+  }
+  std::string message;
+  if (!ReadString(*it, "message", &message)) return bad();
+  absl::Status status(static_cast<absl::StatusCode>(code->get<int64_t>()), message);
   if (auto p = it->find("payloads"); p != it->end() && p->is_object()) {
     for (const auto& [url, value] : p->items()) {
       std::string bytes;

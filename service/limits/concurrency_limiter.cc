@@ -20,6 +20,16 @@ ConcurrencyLimiter::Ticket ConcurrencyLimiter::Enqueue(const std::string& accoun
                                                        absl::Time deadline, Granted granted) {
   absl::MutexLock lock(&mu_);
   Account& a = accounts_[account];
+  if (a.queue.empty() && a.in_flight < options_.max_in_flight_per_account) {
+    // A permit came free since the caller's TryAcquire(): take it now (so nobody is queued
+    // behind a free permit) and grant it from the timer thread, never inline.
+    ++a.in_flight;
+    const Ticket ticket = next_ticket_++;
+    timer_.Schedule(absl::InfinitePast(), [granted = std::move(granted)]() mutable {
+      std::move(granted)(absl::OkStatus());
+    });
+    return ticket;
+  }
   if (static_cast<int>(a.queue.size()) >= options_.max_queued_per_account) return 0;
   const Ticket ticket = next_ticket_++;
   const Timer::TimerId timer_id = timer_.Schedule(deadline, [this, ticket] {

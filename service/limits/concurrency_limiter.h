@@ -41,8 +41,9 @@ class ConcurrencyLimiter {
   ConcurrencyLimiter(ConcurrencyLimiterOptions options, Timer& timer);
 
   bool TryAcquire(const std::string& account);
-  // Queues for a permit. Returns 0 and does not queue (nor call `granted`) when the queue is
-  // full: the caller answers RESOURCE_EXHAUSTED.
+  // Queues for a permit (or takes one that came free since TryAcquire(), granting it from the
+  // timer thread). Returns 0 and does not queue (nor call `granted`) when the queue is full:
+  // the caller answers RESOURCE_EXHAUSTED. Cancel() of a ticket already granted is a no-op.
   Ticket Enqueue(const std::string& account, absl::Time deadline, Granted granted);
   void Cancel(Ticket ticket);
   void Release(const std::string& account);

@@ -79,12 +79,12 @@ class CreateSubscriptionHandlerTest : public ::testing::Test {
     return *handler_;
   }
 
-  static CreateSubscriptionInput Input(std::string key = "caller-key") {
+  static CreateSubscriptionInput Input(const std::string& key = "caller-key") {
     CreateSubscriptionInput input;
     input.call_sid = kCall;
     input.callback = "https://example.com/hook";
     input.method = 1;
-    input.idempotency_key = std::move(key);
+    input.idempotency_key = key;
     return input;
   }
 

@@ -1,0 +1,420 @@
+#include "idempotency/idempotency_guard.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/error_details.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_idempotency_store.h"
+#include "fakes/fake_random.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "idempotency/memory_store.h"
+#include "idempotency/outcome_codec.h"
+
+namespace gateway {
+namespace {
+
+using ::gateway::testing::FakeClock;
+using ::gateway::testing::FakeIdempotencyStore;
+using ::gateway::testing::FakeRandom;
+using ::gateway::testing::FakeTimer;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+constexpr char kAccount[] = "AC0123456789abcdef0123456789abcdef";
+constexpr char kCall[] = "CAfedcba9876543210fedcba9876543210";
+constexpr char kKey[] = "caller-key";
+
+// The upstream call as the guard sees it: records Cancel() calls; the test ends it.
+class RecordingPending final : public PendingCreate {
+ public:
+  void Cancel() override { ++cancel_calls; }
+  int cancel_calls = 0;
+};
+
+Subscription MadeSubscription() {
+  Subscription s;
+  s.account_sid = kAccount;
+  s.call_sid = kCall;
+  s.sid = "ZY00112233445566778899aabbccddeeff";
+  s.date_created = absl::FromUnixSeconds(1576699321);
+  s.uri = "/2010-04-01/Accounts/x.json";
+  s.idempotency_key = kKey;
+  return s;
+}
+
+class IdempotencyGuardTest : public ::testing::Test {
+ protected:
+  IdempotencyGuardTest() {
+    options_.retention = absl::Hours(24);
+    options_.poll_interval = absl::Milliseconds(50);
+    options_.lease_margin = absl::Seconds(2);
+  }
+
+  static CreateSubscriptionRequest Request() {
+    CreateSubscriptionRequest request;
+    request.account_sid = kAccount;
+    request.call_sid = kCall;
+    request.callback = "https://example.com/hook";
+    request.method = CallbackMethod::kPost;
+    request.idempotency_key = kKey;
+    return request;
+  }
+
+  IdempotencyGuard& Guard(IdempotencyStore& store) {
+    if (guard_ == nullptr)
+      guard_ = std::make_unique<IdempotencyGuard>(options_, store, timer_, clock_);
+    return *guard_;
+  }
+
+  // Runs the guard over store_ (or `store`) with a fake upstream that records its start.
+  std::shared_ptr<PendingCreate> Run(absl::Time deadline, IdempotencyStore* store = nullptr) {
+    return Guard(store == nullptr ? store_ : *store)
+        .Run(
+            Request(), kAccount, deadline,
+            [this](IdempotencyGuard::Done done) -> std::shared_ptr<PendingCreate> {
+              ++upstream_starts_;
+              upstream_done_ = std::move(done);
+              upstream_ = std::make_shared<RecordingPending>();
+              return upstream_;
+            },
+            [this](absl::StatusOr<Subscription> result) { results_.push_back(std::move(result)); });
+  }
+
+  std::shared_ptr<PendingCreate> Run() { return Run(clock_.Now() + absl::Seconds(10)); }
+
+  // Ends the upstream call the guard started.
+  void DeliverUpstream(absl::StatusOr<Subscription> outcome) {
+    ASSERT_EQ(upstream_starts_, 1);
+    IdempotencyGuard::Done done = std::exchange(upstream_done_, nullptr);
+    ASSERT_TRUE(done != nullptr) << "upstream already delivered";
+    std::move(done)(std::move(outcome));
+  }
+
+  // The one result `done` delivered.
+  const absl::StatusOr<Subscription>& Result() {
+    EXPECT_THAT(results_, SizeIs(1));
+    static const absl::StatusOr<Subscription> kNone = absl::UnknownError("done never ran");
+    return results_.empty() ? kNone : results_.front();
+  }
+
+  IdempotencyOptions options_;
+  FakeClock clock_;
+  FakeTimer timer_{clock_};
+  FakeIdempotencyStore store_;
+  std::unique_ptr<IdempotencyGuard> guard_;
+  std::vector<absl::StatusOr<Subscription>> results_;
+  int upstream_starts_ = 0;
+  IdempotencyGuard::Done upstream_done_;
+  std::shared_ptr<RecordingPending> upstream_;
+};
+
+TEST_F(IdempotencyGuardTest, ClaimsTheScopedKeyWithTheRequestFingerprint) {
+  Run();
+  ASSERT_EQ(store_.claim_count(), 1u);
+  EXPECT_EQ(store_.claim(0).key, std::string(kAccount) + "/" + kKey);
+  EXPECT_EQ(store_.claim(0).fingerprint, RequestFingerprint(Request()));
+  EXPECT_EQ(upstream_starts_, 0);  // Nothing goes upstream before the claim is won.
+  EXPECT_THAT(results_, IsEmpty());
+}
+
+TEST_F(IdempotencyGuardTest, LeaseIsTheRemainingDeadlinePlusTheMargin) {
+  Run(clock_.Now() + absl::Seconds(7));
+  ASSERT_EQ(store_.claim_count(), 1u);
+  EXPECT_EQ(store_.claim(0).lease, absl::Seconds(9));
+}
+
+TEST_F(IdempotencyGuardTest, LeaseIsTheMarginAloneWhenTheDeadlineHasPassed) {
+  Run(clock_.Now() - absl::Seconds(1));
+  ASSERT_EQ(store_.claim_count(), 1u);
+  EXPECT_EQ(store_.claim(0).lease, absl::Seconds(2));
+}
+
+TEST_F(IdempotencyGuardTest, WonClaimStartsUpstreamOnceAndStoresASuccessBeforeAnswering) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  EXPECT_EQ(upstream_starts_, 1);
+  EXPECT_THAT(results_, IsEmpty());
+
+  DeliverUpstream(MadeSubscription());
+  ASSERT_EQ(store_.complete_count(), 1u);
+  const FakeIdempotencyStore::CompleteCall complete = store_.complete(0);
+  EXPECT_EQ(complete.key, std::string(kAccount) + "/" + kKey);
+  EXPECT_EQ(complete.token, "token-1");
+  EXPECT_EQ(complete.outcome, EncodeOutcome(MadeSubscription()));
+  EXPECT_EQ(complete.retention, absl::Hours(24));
+  EXPECT_EQ(store_.release_count(), 0u);
+  // The caller hears only once the outcome is stored, so a retry with the key can replay it.
+  EXPECT_THAT(results_, IsEmpty());
+
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
+  const absl::StatusOr<Subscription>& result = Result();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->sid, MadeSubscription().sid);
+  EXPECT_FALSE(result->replayed);
+  EXPECT_EQ(upstream_starts_, 1);
+}
+
+TEST_F(IdempotencyGuardTest, ReplayableErrorIsStored) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::NotFoundError("no such call"));
+  ASSERT_EQ(store_.complete_count(), 1u);
+  EXPECT_EQ(store_.release_count(), 0u);
+  absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(store_.complete(0).outcome);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status().code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(IdempotencyGuardTest, FailureToStoreStillDeliversTheOutcome) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(MadeSubscription());
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::FailedPreconditionError("claim lost")));
+  const absl::StatusOr<Subscription>& result = Result();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->sid, MadeSubscription().sid);
+}
+
+class IdempotencyGuardUnknownOutcomeTest : public IdempotencyGuardTest,
+                                           public ::testing::WithParamInterface<absl::StatusCode> {
+};
+
+TEST_P(IdempotencyGuardUnknownOutcomeTest, ReleasesTheClaimAndStoresNothing) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::Status(GetParam(), "upstream said so"));
+  EXPECT_EQ(store_.complete_count(), 0u);
+  ASSERT_EQ(store_.release_count(), 1u);
+  EXPECT_EQ(store_.release(0).key, std::string(kAccount) + "/" + kKey);
+  EXPECT_EQ(store_.release(0).token, "token-1");
+  EXPECT_THAT(results_, IsEmpty());
+
+  ASSERT_TRUE(store_.AnswerRelease(0, absl::OkStatus()));
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), GetParam());
+  EXPECT_EQ(result.status().message(), "upstream said so");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    NonReplayable, IdempotencyGuardUnknownOutcomeTest,
+    ::testing::Values(absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded,
+                      absl::StatusCode::kCancelled, absl::StatusCode::kFailedPrecondition,
+                      absl::StatusCode::kResourceExhausted, absl::StatusCode::kInternal));
+
+TEST_F(IdempotencyGuardTest, DoneReplaysTheStoredSubscriptionWithoutUpstream) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done(EncodeOutcome(MadeSubscription()))));
+  EXPECT_EQ(upstream_starts_, 0);
+  const absl::StatusOr<Subscription>& result = Result();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->replayed);
+  EXPECT_EQ(result->sid, MadeSubscription().sid);
+  EXPECT_EQ(result->date_created, MadeSubscription().date_created);
+  EXPECT_EQ(result->idempotency_key, kKey);
+  EXPECT_EQ(store_.complete_count(), 0u);
+  EXPECT_EQ(store_.release_count(), 0u);
+}
+
+TEST_F(IdempotencyGuardTest, DoneReplaysAStoredErrorMarkedReplayed) {
+  absl::Status stored = absl::NotFoundError("no such call");
+  SetErrorInfo(stored, "TWILIO_NOT_FOUND", {{"attempts", "1"}});
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done(EncodeOutcome(stored))));
+  EXPECT_EQ(upstream_starts_, 0);
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(result.status().message(), "no such call");
+  EXPECT_EQ(GetErrorReason(result.status()), "TWILIO_NOT_FOUND");
+  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
+  EXPECT_EQ(metadata["replayed"], "true");
+  EXPECT_EQ(metadata["attempts"], "1");
+}
+
+TEST_F(IdempotencyGuardTest, UnreadableRecordIsInternalAndMayExist) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done("not a record")));
+  EXPECT_EQ(upstream_starts_, 0);
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
+  EXPECT_EQ(metadata["subscription_may_exist"], "true");
+  EXPECT_EQ(metadata["idempotency_key"], kKey);
+}
+
+TEST_F(IdempotencyGuardTest, ConflictRefusesTheReusedKeyWithoutUpstream) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Conflict()));
+  EXPECT_EQ(upstream_starts_, 0);
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_KEY_REUSED");
+  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
+  EXPECT_EQ(metadata["idempotency_key"], kKey);
+  EXPECT_EQ(metadata["attempts"], "0");
+  EXPECT_EQ(metadata["subscription_may_exist"], "false");
+  EXPECT_EQ(store_.release_count(), 0u);
+}
+
+TEST_F(IdempotencyGuardTest, InFlightPollsAtThePollIntervalThenStartsUpstreamOnceClaimed) {
+  const absl::Time deadline = clock_.Now() + absl::Seconds(10);
+  Run(deadline);
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::InFlight()));
+  ASSERT_THAT(timer_.pending(), SizeIs(1));
+  EXPECT_EQ(timer_.pending()[0].when, clock_.Now() + absl::Milliseconds(50));
+
+  clock_.Advance(absl::Milliseconds(49));
+  EXPECT_EQ(timer_.FireDue(), 0u);
+  EXPECT_EQ(store_.claim_count(), 1u);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(timer_.FireDue(), 1u);
+  ASSERT_EQ(store_.claim_count(), 2u);
+  EXPECT_EQ(store_.claim(1).key, store_.claim(0).key);
+  // The lease is recomputed from what is left of the deadline.
+  EXPECT_EQ(store_.claim(1).lease, deadline - clock_.Now() + absl::Seconds(2));
+  EXPECT_EQ(upstream_starts_, 0);
+
+  ASSERT_TRUE(store_.AnswerClaim(1, FakeIdempotencyStore::Claimed("token-2")));
+  EXPECT_EQ(upstream_starts_, 1);
+  DeliverUpstream(MadeSubscription());
+  ASSERT_EQ(store_.complete_count(), 1u);
+  EXPECT_EQ(store_.complete(0).token, "token-2");
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
+  EXPECT_TRUE(Result().ok());
+}
+
+TEST_F(IdempotencyGuardTest, InFlightUntilTheDeadlineEndsWithoutUpstream) {
+  for (int i = 0; i < 10; ++i) store_.QueueClaimAnswer(FakeIdempotencyStore::InFlight());
+  Run(clock_.Now() + absl::Milliseconds(200));
+  // Claims at 0, 50, 100 and 150ms; another poll at 200ms would not end before the deadline.
+  while (timer_.AdvanceToNextAndFire(clock_) > 0) {
+  }
+  EXPECT_EQ(store_.claim_count(), 4u);
+  EXPECT_EQ(upstream_starts_, 0);
+  EXPECT_THAT(timer_.pending(), IsEmpty());
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_KEY_IN_FLIGHT");
+  EXPECT_EQ(GetErrorMetadata(result.status())["subscription_may_exist"], "true");
+}
+
+TEST_F(IdempotencyGuardTest, UnavailableStoreFailsClosedWithoutUpstream) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, absl::UnavailableError("connection refused")));
+  EXPECT_EQ(upstream_starts_, 0);
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(result.status().message(), HasSubstr("connection refused"));
+  EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_STORE_UNAVAILABLE");
+  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
+  EXPECT_EQ(metadata["subscription_may_exist"], "false");
+  EXPECT_EQ(metadata["attempts"], "0");
+}
+
+TEST_F(IdempotencyGuardTest, FullStoreKeepsResourceExhaustedWithoutUpstream) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, absl::ResourceExhaustedError("store full")));
+  EXPECT_EQ(upstream_starts_, 0);
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(IdempotencyGuardTest, CancelWhileClaimingReleasesALaterWonClaim) {
+  std::shared_ptr<PendingCreate> pending = Run();
+  pending->Cancel();
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(GetErrorMetadata(result.status())["idempotency_key"], kKey);
+
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  EXPECT_EQ(upstream_starts_, 0);
+  ASSERT_EQ(store_.release_count(), 1u);
+  EXPECT_EQ(store_.release(0).token, "token-1");
+  ASSERT_TRUE(store_.AnswerRelease(0, absl::OkStatus()));
+  EXPECT_THAT(results_, SizeIs(1));
+}
+
+TEST_F(IdempotencyGuardTest, CancelWhilePollingStopsPolling) {
+  std::shared_ptr<PendingCreate> pending = Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::InFlight()));
+  ASSERT_THAT(timer_.pending(), SizeIs(1));
+  const Timer::TimerId poll = timer_.pending()[0].id;
+
+  pending->Cancel();
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(timer_.cancel_calls(), ElementsAre(poll));
+  clock_.Advance(absl::Seconds(1));
+  timer_.FireDue();
+  EXPECT_EQ(store_.claim_count(), 1u);
+  EXPECT_EQ(upstream_starts_, 0);
+  EXPECT_THAT(results_, SizeIs(1));
+}
+
+TEST_F(IdempotencyGuardTest, CancelWhileUpstreamRunsCancelsUpstreamAndReleases) {
+  std::shared_ptr<PendingCreate> pending = Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  ASSERT_NE(upstream_, nullptr);
+
+  pending->Cancel();
+  EXPECT_EQ(upstream_->cancel_calls, 1);
+  EXPECT_THAT(results_, IsEmpty());  // The upstream reports its own CANCELLED.
+
+  DeliverUpstream(absl::CancelledError("the caller cancelled the request"));
+  ASSERT_EQ(store_.release_count(), 1u);
+  EXPECT_EQ(store_.complete_count(), 0u);
+  ASSERT_TRUE(store_.AnswerRelease(0, absl::OkStatus()));
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kCancelled);
+
+  pending->Cancel();  // After the end: harmless.
+  EXPECT_EQ(upstream_->cancel_calls, 1);
+  EXPECT_THAT(results_, SizeIs(1));
+}
+
+TEST_F(IdempotencyGuardTest, CancelAfterReplayIsANoOp) {
+  std::shared_ptr<PendingCreate> pending = Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Conflict()));
+  pending->Cancel();
+  ASSERT_THAT(results_, SizeIs(1));
+  EXPECT_EQ(results_[0].status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(IdempotencyGuardTest, InlineStoreAnswersRunTheWholeCall) {
+  store_.QueueClaimAnswer(FakeIdempotencyStore::Claimed("token-1"));
+  store_.set_inline_status(absl::OkStatus());
+  Run();
+  EXPECT_EQ(upstream_starts_, 1);
+  DeliverUpstream(MadeSubscription());
+  EXPECT_EQ(store_.complete_count(), 1u);
+  EXPECT_TRUE(Result().ok());
+}
+
+TEST_F(IdempotencyGuardTest, SecondCallWithTheKeyReplaysFromAMemoryStore) {
+  FakeRandom random;
+  MemoryIdempotencyStore memory(MemoryStoreOptions{}, clock_, random);
+  Run(clock_.Now() + absl::Seconds(10), &memory);
+  DeliverUpstream(MadeSubscription());
+  ASSERT_THAT(results_, SizeIs(1));
+  ASSERT_TRUE(results_[0].ok()) << results_[0].status();
+  EXPECT_FALSE(results_[0]->replayed);
+
+  Run(clock_.Now() + absl::Seconds(10), &memory);
+  EXPECT_EQ(upstream_starts_, 1);  // No second upstream call.
+  ASSERT_THAT(results_, SizeIs(2));
+  ASSERT_TRUE(results_[1].ok()) << results_[1].status();
+  EXPECT_TRUE(results_[1]->replayed);
+  EXPECT_EQ(results_[1]->sid, MadeSubscription().sid);
+}
+
+}  // namespace
+}  // namespace gateway
