@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "subscription_client.h"
+
 namespace loadgen {
 
 int64_t NowNanos() {
@@ -13,24 +15,9 @@ int64_t NowNanos() {
 }
 
 std::string CodeName(int code) {
-  static constexpr const char* kGrpc[] = {"OK",
-                                          "CANCELLED",
-                                          "UNKNOWN",
-                                          "INVALID_ARGUMENT",
-                                          "DEADLINE_EXCEEDED",
-                                          "NOT_FOUND",
-                                          "ALREADY_EXISTS",
-                                          "PERMISSION_DENIED",
-                                          "RESOURCE_EXHAUSTED",
-                                          "FAILED_PRECONDITION",
-                                          "ABORTED",
-                                          "OUT_OF_RANGE",
-                                          "UNIMPLEMENTED",
-                                          "INTERNAL",
-                                          "UNAVAILABLE",
-                                          "DATA_LOSS",
-                                          "UNAUTHENTICATED"};
-  if (code >= 0 && code <= 16) return kGrpc[code];
+  if (code >= 0 && code <= 16) {
+    return twilio_gateway::client::StatusCodeName(static_cast<grpc::StatusCode>(code));
+  }
   if (code == kDroppedByClient) return "DROPPED_CLIENT_LIMIT";
   if (code >= kCurlBase) return "CURL_" + std::to_string(code - kCurlBase);
   if (code >= kHttpBase) return "HTTP_" + std::to_string(code - kHttpBase);

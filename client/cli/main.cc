@@ -54,28 +54,6 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,8 +117,9 @@ int main(int argc, char** argv) {
   google::rpc::Status printed = result.details.rich_status;
   printed.set_code(result.status.error_code());
   printed.set_message(result.status.error_message());
-  std::cerr << "error: " << CodeName(result.status.error_code()) << ": "
-            << result.status.error_message() << "\nidempotency_key: " << result.idempotency_key
+  std::cerr << "error: " << twilio_gateway::client::StatusCodeName(result.status.error_code())
+            << ": " << result.status.error_message()
+            << "\nidempotency_key: " << result.idempotency_key
             << " (retry with it to repeat this create safely)\n"
             << ToJson(printed) << "\n";
   return 1;

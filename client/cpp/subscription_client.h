@@ -54,6 +54,9 @@ struct CreateResult {
 // Decodes a status's details; unknown detail types are kept only in rich_status.
 ErrorDetails DecodeErrorDetails(const grpc::Status& status);
 
+// "INVALID_ARGUMENT" and so on; "UNKNOWN" for numbers outside the canonical codes.
+const char* StatusCodeName(grpc::StatusCode code);
+
 // A random version 4 UUID.
 std::string NewIdempotencyKey();
 
