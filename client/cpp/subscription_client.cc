@@ -76,6 +76,10 @@ CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
   context.set_deadline(std::chrono::system_clock::now() + timeout);
   result.status = stub_->Create(&context, request, &result.subscription);
   if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
+  const auto& initial = context.GetServerInitialMetadata();
+  if (auto id = initial.find("x-request-id"); id != initial.end()) {
+    result.request_id.assign(id->second.data(), id->second.size());
+  }
   const auto& trailers = context.GetServerTrailingMetadata();
   auto replay = trailers.find("idempotent-replay");
   result.replayed = replay != trailers.end() && replay->second == "true";

@@ -49,6 +49,8 @@ struct CreateResult {
   // True when the gateway replayed the stored outcome of an earlier call with the same key
   // (no new subscription was created).
   bool replayed = false;
+  // The gateway's id for this call (x-request-id), as written in its audit log.
+  std::string request_id;
 };
 
 // Decodes a status's details; unknown detail types are kept only in rich_status.

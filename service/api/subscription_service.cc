@@ -3,9 +3,14 @@
 #include <memory>
 #include <utility>
 
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/grpc_status.h"
+#include "common/error_details.h"
+#include "common/log.h"
 
 namespace gateway {
 namespace {
@@ -20,13 +25,50 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
 
 // Lives from the RPC's start until gRPC calls OnDone(). The handler's completion and gRPC's
 // OnCancel() may race; the handler guarantees `done` runs once, and Finish() is called only there.
+std::string NewRequestId() {
+  thread_local absl::InsecureBitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+}
+
+// The audit line: one per RPC, whatever its outcome. Never holds a secret.
+void Audit(const std::string& request_id, const CreateSubscriptionInput& input,
+           const absl::StatusOr<Subscription>& result, absl::Duration latency) {
+  std::string key = input.idempotency_key;
+  std::string attempts = "0";
+  std::string replayed = "false";
+  if (result.ok()) {
+    key = result->idempotency_key;
+    attempts = absl::StrCat(result->attempts);
+    replayed = result->replayed ? "true" : "false";
+  } else {
+    const auto metadata = GetErrorMetadata(result.status());
+    if (auto it = metadata.find("idempotency_key"); it != metadata.end()) key = it->second;
+    if (auto it = metadata.find("attempts"); it != metadata.end()) attempts = it->second;
+    if (auto it = metadata.find("replayed"); it != metadata.end()) replayed = it->second;
+  }
+  Log(LogLevel::kInfo, "audit",
+      {{"request_id", request_id},
+       {"rpc", "Create"},
+       {"account_sid", input.account_sid.empty() ? "default" : input.account_sid},
+       {"call_sid", input.call_sid.substr(0, 64)},
+       {"idempotency_key", key.substr(0, 255)},
+       {"code", absl::StatusCodeToString(result.status().code())},
+       {"reason", GetErrorReason(result.status()).value_or("")},
+       {"attempts", attempts},
+       {"replayed", replayed},
+       {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(latency))}});
+}
+
 class CreateReactor final : public grpc::ServerUnaryReactor {
  public:
   CreateReactor(CreateSubscriptionHandler& handler, grpc::CallbackServerContext* context,
                 const pb::CreateSubscriptionRequest& request,
-                twilio_gateway::v1::Subscription* response) {
+                twilio_gateway::v1::Subscription* response)
+      : request_id_(NewRequestId()), started_(absl::Now()), input_(FromProto(request)) {
+    // Returned to the caller, and in the audit line, so one request can be traced across both.
+    context->AddInitialMetadata("x-request-id", request_id_);
     std::shared_ptr<PendingCreate> pending =
-        handler.Create(FromProto(request), DeadlineOf(*context),
+        handler.Create(input_, DeadlineOf(*context),
                        [this, context, response](absl::StatusOr<Subscription> result) {
                          if (result.ok()) {
                            ToProto(*result, response);
@@ -34,6 +76,7 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
                            if (result->replayed)
                              context->AddTrailingMetadata("idempotent-replay", "true");
                          }
+                         Audit(request_id_, input_, result, absl::Now() - started_);
                          Finish(ToGrpcStatus(result.status()));
                        });
     absl::MutexLock lock(&mu_);
@@ -52,6 +95,9 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
  private:
+  const std::string request_id_;
+  const absl::Time started_;
+  const CreateSubscriptionInput input_;
   absl::Mutex mu_;
   std::shared_ptr<PendingCreate> pending_ ABSL_GUARDED_BY(mu_);
 };

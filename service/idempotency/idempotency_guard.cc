@@ -146,6 +146,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
     absl::StatusOr<Subscription> outcome = *std::move(stored);
     if (outcome.ok()) {
       outcome->replayed = true;
+      outcome->attempts = 0;
     } else {
       absl::Status status = outcome.status();
       SetErrorInfo(status, "", {{"replayed", "true"}});

@@ -169,6 +169,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     if (attempt.outcome == AttemptOutcome::kSucceeded) {
       if (budget != nullptr) budget->RecordSuccess();
       parsed->idempotency_key = request_.idempotency_key;
+      parsed->attempts = attempts_;
       return FinishLocked(std::move(parsed));
     }
     if (attempt.outcome == AttemptOutcome::kAmbiguous) may_exist_ = true;
@@ -254,7 +255,8 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     finished_ = true;
     if (absl::IsCancelled(result.status())) result = DecorateLocked(result.status());
     const absl::Duration latency = handler_.clock_.Now() - started_;
-    Log(result.ok() ? LogLevel::kDebug : LogLevel::kInfo, "create finished",
+    // Debug only: the api layer writes the one audit line per RPC.
+    Log(LogLevel::kDebug, "upstream create finished",
         {{"account_sid", request_.account_sid},
          {"call_sid", request_.call_sid},
          {"idempotency_key", request_.idempotency_key},

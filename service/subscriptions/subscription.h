@@ -42,6 +42,8 @@ struct Subscription {
   std::string idempotency_key;
   // True when this is a stored outcome replayed for a repeated idempotency key.
   bool replayed = false;
+  // Upstream attempts this call made (0 for a replay).
+  int attempts = 0;
 };
 
 // A call in progress; Cancel() ends it with CANCELLED and abandons its upstream work.

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <regex>
 #include <thread>
@@ -423,6 +425,63 @@ TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
   const int status = draining.process().Stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_EQ(sim_->Stats()["subscriptions"], 20);
+}
+
+TEST_F(GatewayTest, EveryRpcHasARequestIdAndOneAuditLine) {
+  const CreateResult ok = Create(Request("key-audit-ok"));
+  const CreateResult bad = Create(Request(std::string(300, 'k')));
+  ASSERT_TRUE(ok.status.ok());
+  ASSERT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_EQ(ok.request_id.size(), 32u);
+  ASSERT_EQ(bad.request_id.size(), 32u);
+  EXPECT_NE(ok.request_id, bad.request_id);
+  // The audit line is written before the response, so it is in the log by now.
+  std::ifstream log(LogDir() + "/gateway.log");
+  std::string line;
+  int ok_lines = 0;
+  int bad_lines = 0;
+  while (std::getline(log, line)) {
+    const nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
+    if (entry.is_discarded() || entry.value("msg", "") != "audit") continue;
+    if (entry["request_id"] == ok.request_id) {
+      ++ok_lines;
+      EXPECT_EQ(entry["code"], "OK");
+      EXPECT_EQ(entry["idempotency_key"], "key-audit-ok");
+      EXPECT_EQ(entry["attempts"], "1");
+      EXPECT_EQ(entry["call_sid"], kCallSid);
+    }
+    if (entry["request_id"] == bad.request_id) {
+      ++bad_lines;
+      EXPECT_EQ(entry["code"], "INVALID_ARGUMENT");
+      EXPECT_EQ(entry["reason"], "INVALID_REQUEST");
+      EXPECT_EQ(entry["attempts"], "0");
+    }
+  }
+  EXPECT_EQ(ok_lines, 1);
+  EXPECT_EQ(bad_lines, 1);
+}
+
+TEST_F(GatewayTest, NoLogOfThisRunContainsACredential) {
+  // Produce the lines most likely to leak: success, Twilio errors, rejected credentials.
+  ASSERT_TRUE(Create(Request("key-secrets")).status.ok());
+  sim_->SetCallState(kCallSid, "missing");
+  EXPECT_FALSE(Create(Request("key-secrets-404")).status.ok());
+  Gateway bad(sim_->base_url(), {"--log-level", "debug"},
+              {{"TWILIO_AUTH_TOKEN", "leak-canary-token-5f2c"}}, LogDir() + "/gateway-secrets.log");
+  EXPECT_FALSE(
+      Client(bad.target()).Create(Request("key-canary"), std::chrono::seconds(5)).status.ok());
+  bad.process().Stop(SIGTERM);
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(LogDir())) {
+    if (entry.path().extension() != ".log") continue;
+    ++files;
+    std::ifstream in(entry.path());
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (const char* secret : {kSimAuthToken, kSimApiSecret, "leak-canary-token-5f2c"}) {
+      EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << entry.path();
+    }
+  }
+  EXPECT_GE(files, 2);
 }
 
 // A unary call through the generic stub: no generated code needed for grpc.health.v1.
