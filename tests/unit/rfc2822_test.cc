@@ -27,6 +27,12 @@ void ExpectRejected(const std::string& text) {
   }
 }
 
+TEST(ParseRfc2822DateTest, AcceptsFoldingWhitespace) {
+  // RFC 2822 allows tabs and no space after the weekday's comma.
+  EXPECT_EQ(*ParseRfc2822Date("Wed,18 Dec 2019 20:02:01 +0000"), Utc(2019, 12, 18, 20, 2, 1));
+  EXPECT_EQ(*ParseRfc2822Date("Wed, 18 Dec 2019\t20:02:01 +0000"), Utc(2019, 12, 18, 20, 2, 1));
+}
+
 TEST(ParseRfc2822DateTest, ParsesTwilioExample) {
   ExpectParses("Wed, 18 Dec 2019 20:02:01 +0000", Utc(2019, 12, 18, 20, 2, 1));
 }

@@ -251,6 +251,24 @@ TEST(StatusFromHttpResponseTest, CallNotRingingForMessagesIsFailedPrecondition) 
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(StatusFromHttpResponseTest, CodeOutsideInt32IsDroppedNotWrapped) {
+  // 4294988516 wraps to 21220 in 32 bits: it must not turn into "call not active".
+  absl::Status s = StatusFromHttpResponse(Response(409, R"({"code": 4294988516})"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  ASSERT_TRUE(GetTwilioError(s).has_value());
+  EXPECT_EQ(GetTwilioError(s)->code, 0);
+  absl::Status huge = StatusFromHttpResponse(Response(409, R"({"code": 18446744073709551615})"));
+  EXPECT_EQ(GetTwilioError(huge)->code, 0);
+}
+
+TEST(StatusFromHttpResponseTest, LongTwilioMessageIsBounded) {
+  const std::string body = R"({"code": 20001, "message": ")" + std::string(100000, 'm') + R"("})";
+  absl::Status s = StatusFromHttpResponse(Response(400, body));
+  ASSERT_TRUE(GetTwilioError(s).has_value());
+  EXPECT_EQ(GetTwilioError(s)->message.size(), 1024u);
+  EXPECT_LT(s.message().size(), 1200u);
+}
+
 TEST(StatusFromHttpResponseTest, OtherBadRequestIsInvalidArgument) {
   absl::Status s = StatusFromHttpResponse(Response(400, TwilioErrorBody(21201, 400)));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
