@@ -51,7 +51,11 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
-      if (transfer_id_.has_value()) handler_.transport_.Cancel(*transfer_id_);
+      if (transfer_id_.has_value()) {
+        handler_.transport_.Cancel(*transfer_id_);
+        // The abandoned request may already have reached Twilio.
+        may_exist_ = true;
+      }
       if (timer_id_.has_value()) handler_.timer_.Cancel(*timer_id_);
       ticket = std::exchange(ticket_, std::nullopt);
       result = FinishLocked(absl::CancelledError("the caller cancelled the request"));

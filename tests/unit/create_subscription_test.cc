@@ -442,6 +442,8 @@ TEST_F(CreateSubscriptionHandlerTest, CancelWhileInFlightCancelsTheTransfer) {
   const absl::StatusOr<Subscription>& result = Result();
   EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(GetErrorMetadata(result.status())["idempotency_key"], "k-cancel");
+  // The abandoned request may have reached Twilio.
+  EXPECT_EQ(GetErrorMetadata(result.status())["subscription_may_exist"], "true");
   EXPECT_THAT(transport_.cancel_calls(), ElementsAre(transport_.id(0)));
 
   // The transport's cancellation (or a response that raced with it) arrives late: ignored.
