@@ -14,32 +14,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "twilio/twilio_api.h"
 
 namespace loadgen {
 namespace {
-
-// application/x-www-form-urlencoded, as Twilio's helper libraries and the gateway encode it.
-std::string FormEscape(const std::string& text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '*') {
-      out.push_back(c);
-    } else if (c == ' ') {
-      out.push_back('+');
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xf]);
-    }
-  }
-  return out;
-}
 
 size_t DiscardBody(char*, size_t size, size_t count, void*) { return size * count; }
 
@@ -57,8 +38,10 @@ class CurlTarget::Loop {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     url_ = absl::StrCat(options_.base_url, "/2010-04-01/Accounts/", options_.account_sid, "/Calls/",
                         options_.call_sid, "/UserDefinedMessageSubscriptions.json");
-    body_prefix_ = absl::StrCat("Callback=", FormEscape(options_.callback),
-                                "&Method=POST&IdempotencyKey=", FormEscape(options_.key_prefix));
+    // The gateway's own encoder, so the floor sends byte for byte what the gateway sends.
+    body_prefix_ = gateway::FormEncode({{"Callback", options_.callback},
+                                        {"Method", "POST"},
+                                        {"IdempotencyKey", options_.key_prefix}});
     const std::string credentials = absl::StrCat(options_.username, ":", options_.password);
     for (const std::string& header :
          {absl::StrCat("Authorization: Basic ", absl::Base64Escape(credentials)),
