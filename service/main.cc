@@ -3,18 +3,32 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "api/caller_authenticator.h"
 #include "api/subscription_service.h"
+#include "auth/caller_policy.h"
+#include "auth/caller_tokens.h"
+#include "common/snapshot.h"
+#include "credentials/credential_loader.h"
 #include "common/log.h"
 #include "common/timer_thread.h"
 #include "config/config.h"
@@ -23,6 +37,8 @@
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
 #include "limits/concurrency_limiter.h"
+#include "reload/reloadable_file.h"
+#include "reload/reloader.h"
 #include "retry/retry_budget.h"
 #include "subscriptions/create_subscription.h"
 
@@ -62,6 +78,97 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
   return nullptr;
 }
 
+// Plaintext, TLS, or mutual TLS from files that gRPC re-reads every `reload_interval`.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CallerCredentials(
+    const GatewayConfig& config) {
+  if (config.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  // gRPC's watcher only logs unreadable files and then fails every handshake: check up front.
+  for (const std::string& path :
+       {config.tls_cert_file, config.tls_key_file, config.tls_client_ca_file}) {
+    if (!path.empty() && access(path.c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(path, " cannot be read"));
+    }
+  }
+  const auto refresh = static_cast<unsigned int>(
+      std::max<int64_t>(1, absl::ToInt64Seconds(config.reload_interval)));
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      config.tls_key_file, config.tls_cert_file, config.tls_client_ca_file, refresh);
+  grpc::experimental::TlsServerCredentialsOptions options(provider);
+  options.watch_identity_key_cert_pairs();
+  if (config.tls_client_ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+// SERVING only while the gateway can do its job: credentials loaded, upstream loop running,
+// not draining. Checked twice a second and pushed to every gRPC server's health service.
+class HealthReporter {
+ public:
+  HealthReporter(std::vector<grpc::Server*> servers, std::function<bool()> ready)
+      : servers_(std::move(servers)), ready_(std::move(ready)), thread_([this] { Run(); }) {}
+
+  ~HealthReporter() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+
+  void Drain() {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    SetLocked(false);
+  }
+
+ private:
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      if (!draining_) SetLocked(ready_());
+      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(500));
+    }
+  }
+
+  void SetLocked(bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (serving == serving_) return;
+    serving_ = serving;
+    for (grpc::Server* server : servers_) {
+      server->GetHealthCheckService()->SetServingStatus(serving);
+    }
+    Log(serving ? LogLevel::kInfo : LogLevel::kWarning, "health",
+        {{"status", serving ? "SERVING" : "NOT_SERVING"}});
+  }
+
+  const std::vector<grpc::Server*> servers_;
+  const std::function<bool()> ready_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<bool> serving_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+std::unique_ptr<grpc::Server> StartServer(const std::string& address,
+                                          std::shared_ptr<grpc::ServerCredentials> credentials,
+                                          grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, std::move(credentials), port);
+  if (service != nullptr) builder.RegisterService(service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || *port == 0) return nullptr;
+  return server;
+}
+
+std::string BoundAddress(const std::string& address, int port) {
+  return absl::StrCat(address.substr(0, address.rfind(':')), ":", port);
+}
+
 int Run(int argc, char** argv) {
   // Blocked before any thread starts, so only sigwait() below sees these signals.
   sigset_t signals;
@@ -69,6 +176,8 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // No core dumps and no ptrace by other users' processes: memory holds the Twilio secret.
+  prctl(PR_SET_DUMPABLE, 0);
 
   absl::StatusOr<GatewayConfig> config =
       ParseConfig(std::vector<std::string>(argv + 1, argv + argc), &ProcessEnvironment);
@@ -81,6 +190,55 @@ int Run(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(config->log_level);
+
+  // Credentials, tokens and policy: loaded now, then re-read by the reloader.
+  Snapshot<TwilioAccount> account;
+  Snapshot<CallerTokens> tokens;
+  Snapshot<CallerPolicy> policy;
+  Reloader reloader(config->reload_interval, [](absl::string_view what, ReloadResult result,
+                                                const std::string& error) {
+    if (result == ReloadResult::kLoaded) {
+      Log(LogLevel::kInfo, "reloaded", {{"what", std::string(what)}});
+    } else {
+      Log(LogLevel::kError, "reload rejected, previous value kept",
+          {{"what", std::string(what)}, {"error", error}});
+    }
+  });
+  std::optional<CredentialDirectory> credential_directory;
+  if (config->credentials_dir.empty()) {
+    account.Set(std::make_shared<const TwilioAccount>(config->account));
+  } else {
+    credential_directory.emplace(config->credentials_dir, account);
+    reloader.Add("credentials", [&](std::string* error) {
+      return credential_directory->Check(error);
+    });
+  }
+  std::optional<ReloadableFile<CallerTokens>> token_file;
+  if (!config->caller_tokens_file.empty()) {
+    token_file.emplace(config->caller_tokens_file, &CallerTokens::Parse, tokens);
+    reloader.Add("caller_tokens", [&](std::string* error) { return token_file->Check(error); });
+  }
+  std::optional<ReloadableFile<CallerPolicy>> policy_file;
+  if (!config->caller_policy_file.empty()) {
+    policy_file.emplace(config->caller_policy_file, &CallerPolicy::Parse, policy);
+    reloader.Add("caller_policy", [&](std::string* error) { return policy_file->Check(error); });
+  }
+  reloader.CheckAll();
+  // Tokens and policy are ours to get right, so a bad file stops the start. Missing Twilio
+  // credentials do not: the Secret may arrive later, and health says NOT_SERVING until then.
+  if ((token_file.has_value() && tokens.Get() == nullptr) ||
+      (policy_file.has_value() && policy.Get() == nullptr)) {
+    std::cerr << "twilio-gateway: the caller token or policy file is invalid (see the log)\n";
+    return 2;
+  }
+  reloader.Start();
+
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> caller_credentials =
+      CallerCredentials(*config);
+  if (!caller_credentials.ok()) {
+    std::cerr << "twilio-gateway: " << caller_credentials.status().message() << "\n";
+    return 2;
+  }
 
   CurlTransport transport({.user_agent = UserAgent(),
                            .connect_timeout = config->connect_timeout,
@@ -101,38 +259,65 @@ int Run(int argc, char** argv) {
        .max_queued_per_account = static_cast<int>(config->max_upstream_queue)},
       timer);
   RetryBudget budget(config->retry_budget_tokens, config->retry_budget_ratio);
-  CreateSubscriptionHandler handler(
-      {.default_account_sid = config->account_sid,
-       .default_deadline = config->default_deadline,
-       .attempt_timeout = config->attempt_timeout,
-       .retry = config->retry},
-      TwilioEndpoint{config->twilio_base_url, config->credentials}, transport, timer, clock, random,
-      {.idempotency = guard.get(), .limiter = &limiter, .retry_budget = &budget});
-  SubscriptionService service(handler);
+  CreateSubscriptionHandler handler({.base_url = config->twilio_base_url,
+                                     .default_deadline = config->default_deadline,
+                                     .attempt_timeout = config->attempt_timeout,
+                                     .retry = config->retry},
+                                    account, transport, timer, clock, random,
+                                    {.policy = policy_file.has_value() ? &policy : nullptr,
+                                     .idempotency = guard.get(),
+                                     .limiter = &limiter,
+                                     .retry_budget = &budget});
+  CallerAuthenticator authenticator({.tokens = token_file.has_value() ? &tokens : nullptr,
+                                     .required = policy_file.has_value()});
+  SubscriptionService service(handler, &authenticator);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
   int port = 0;
-  // Plaintext gRPC: TLS for callers arrives with caller authentication; until then run it
-  // behind a mesh or on a private network (see README).
-  builder.AddListeningPort(config->listen_address, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
+  std::unique_ptr<grpc::Server> server =
+      StartServer(config->listen_address, *caller_credentials, &service, &port);
+  if (server == nullptr) {
     std::cerr << "twilio-gateway: --listen " << config->listen_address << " could not be bound\n";
     return 1;
   }
-  server->GetHealthCheckService()->SetServingStatus(true);
-  const std::string host = config->listen_address.substr(0, config->listen_address.rfind(':'));
-  // Tests and scripts read the bound port from this line.
-  std::printf("twilio-gateway listening on %s:%d\n", host.c_str(), port);
+  // Kubelet's gRPC probes speak plaintext only; this port has nothing but health on it.
+  std::unique_ptr<grpc::Server> health_server;
+  int health_port = 0;
+  if (!config->health_listen_address.empty()) {
+    health_server = StartServer(config->health_listen_address, grpc::InsecureServerCredentials(),
+                                nullptr, &health_port);
+    if (health_server == nullptr) {
+      std::cerr << "twilio-gateway: --health-listen " << config->health_listen_address
+                << " could not be bound\n";
+      return 1;
+    }
+  }
+  std::vector<grpc::Server*> servers = {server.get()};
+  if (health_server != nullptr) servers.push_back(health_server.get());
+  HealthReporter health(servers,
+                        [&] { return account.Get() != nullptr && transport.Running(); });
+
+  // Tests and scripts read the bound ports from these lines.
+  const std::string listen = BoundAddress(config->listen_address, port);
+  std::printf("twilio-gateway listening on %s\n", listen.c_str());
+  if (health_server != nullptr) {
+    std::printf("twilio-gateway health on %s\n",
+                BoundAddress(config->health_listen_address, health_port).c_str());
+  }
   std::fflush(stdout);
+  std::shared_ptr<const TwilioAccount> initial = account.Get();
   Log(LogLevel::kInfo, "started",
-      {{"listen", absl::StrCat(host, ":", port)},
+      {{"listen", listen},
+       {"caller_transport", config->tls_cert_file.empty()          ? "plaintext"
+                            : config->tls_client_ca_file.empty() ? "tls"
+                                                                 : "mutual_tls"},
+       {"caller_policy", policy_file.has_value() ? config->caller_policy_file : "none"},
        {"twilio_base_url", config->twilio_base_url},
-       {"account_sid", config->account_sid},
-       {"auth", config->using_api_key ? "api_key" : "auth_token"},
+       {"account_sid", initial == nullptr ? "not loaded" : initial->account_sid},
+       {"auth", initial == nullptr ? "none" : initial->api_key ? "api_key" : "auth_token"},
+       {"credentials_source",
+        config->credentials_dir.empty() ? "environment" : config->credentials_dir},
        {"idempotency_store",
         store == nullptr                                                           ? "none"
         : config->idempotency_store == GatewayConfig::IdempotencyStoreKind::kRedis ? "redis"
@@ -143,9 +328,10 @@ int Run(int argc, char** argv) {
   Log(LogLevel::kInfo, "stopping", {{"signal", strsignal(signal_number)}});
   // Drain: report NOT_SERVING, refuse new RPCs, let those in flight finish within the grace
   // period (then they are cancelled), and exit 0.
-  server->GetHealthCheckService()->SetServingStatus(false);
+  health.Drain();
   server->Shutdown(absl::ToChronoTime(absl::Now() + config->drain_grace));
   server->Wait();
+  if (health_server != nullptr) health_server->Shutdown();
   Log(LogLevel::kInfo, "stopped");
   return 0;
 }

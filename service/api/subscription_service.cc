@@ -49,6 +49,7 @@ void Audit(const std::string& request_id, const CreateSubscriptionInput& input,
   Log(LogLevel::kInfo, "audit",
       {{"request_id", request_id},
        {"rpc", "Create"},
+       {"caller", input.caller.empty() ? "anonymous" : input.caller},
        {"account_sid", input.account_sid.empty() ? "default" : input.account_sid},
        {"call_sid", input.call_sid.substr(0, 64)},
        {"idempotency_key", key.substr(0, 255)},
@@ -61,12 +62,21 @@ void Audit(const std::string& request_id, const CreateSubscriptionInput& input,
 
 class CreateReactor final : public grpc::ServerUnaryReactor {
  public:
-  CreateReactor(CreateSubscriptionHandler& handler, grpc::CallbackServerContext* context,
-                const pb::CreateSubscriptionRequest& request,
+  CreateReactor(CreateSubscriptionHandler& handler, const CallerAuthenticator* authenticator,
+                grpc::CallbackServerContext* context, const pb::CreateSubscriptionRequest& request,
                 twilio_gateway::v1::Subscription* response)
       : request_id_(NewRequestId()), started_(absl::Now()), input_(FromProto(request)) {
     // Returned to the caller, and in the audit line, so one request can be traced across both.
     context->AddInitialMetadata("x-request-id", request_id_);
+    if (authenticator != nullptr) {
+      absl::StatusOr<std::string> caller = authenticator->Authenticate(*context);
+      if (!caller.ok()) {
+        Audit(request_id_, input_, caller.status(), absl::Now() - started_);
+        Finish(ToGrpcStatus(caller.status()));
+        return;
+      }
+      input_.caller = *std::move(caller);
+    }
     std::shared_ptr<PendingCreate> pending =
         handler.Create(input_, DeadlineOf(*context),
                        [this, context, response](absl::StatusOr<Subscription> result) {
@@ -97,7 +107,7 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
  private:
   const std::string request_id_;
   const absl::Time started_;
-  const CreateSubscriptionInput input_;
+  CreateSubscriptionInput input_;  // Written only in the constructor.
   absl::Mutex mu_;
   std::shared_ptr<PendingCreate> pending_ ABSL_GUARDED_BY(mu_);
 };
@@ -109,7 +119,7 @@ namespace pb = twilio_gateway::v1;
 grpc::ServerUnaryReactor* SubscriptionService::Create(grpc::CallbackServerContext* context,
                                                       const pb::CreateSubscriptionRequest* request,
                                                       twilio_gateway::v1::Subscription* response) {
-  return new CreateReactor(handler_, context, *request, response);
+  return new CreateReactor(handler_, authenticator_, context, *request, response);
 }
 
 CreateSubscriptionInput FromProto(const pb::CreateSubscriptionRequest& request) {

@@ -5,6 +5,7 @@
 #ifndef GATEWAY_API_SUBSCRIPTION_SERVICE_H_
 #define GATEWAY_API_SUBSCRIPTION_SERVICE_H_
 
+#include "api/caller_authenticator.h"
 #include "subscriptions/create_subscription.h"
 #include "twilio_gateway/v1/subscription_service.grpc.pb.h"
 
@@ -12,7 +13,10 @@ namespace gateway {
 
 class SubscriptionService final : public twilio_gateway::v1::SubscriptionService::CallbackService {
  public:
-  explicit SubscriptionService(CreateSubscriptionHandler& handler) : handler_(handler) {}
+  // `authenticator` null: every caller is anonymous (tests, loopback runs without a policy).
+  explicit SubscriptionService(CreateSubscriptionHandler& handler,
+                               const CallerAuthenticator* authenticator = nullptr)
+      : handler_(handler), authenticator_(authenticator) {}
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* context,
                                    const twilio_gateway::v1::CreateSubscriptionRequest* request,
@@ -20,6 +24,7 @@ class SubscriptionService final : public twilio_gateway::v1::SubscriptionService
 
  private:
   CreateSubscriptionHandler& handler_;
+  const CallerAuthenticator* const authenticator_;
 };
 
 // Conversions, exposed for unit tests.

@@ -41,6 +41,29 @@ std::string ApplyInt(absl::string_view value, long min, long max, long* out) {
   return "";
 }
 
+std::string ApplyBool(absl::string_view value, bool* out) {
+  if (value == "true") {
+    *out = true;
+  } else if (value == "false") {
+    *out = false;
+  } else {
+    return "must be true or false";
+  }
+  return "";
+}
+
+std::string ApplyPath(absl::string_view value, std::string* out) {
+  if (value.empty()) return "must be a file or directory path";
+  *out = std::string(value);
+  return "";
+}
+
+std::string ApplyAddress(absl::string_view value, std::string* out) {
+  if (value.empty() || value.find(':') == absl::string_view::npos) return "must be host:port";
+  *out = std::string(value);
+  return "";
+}
+
 // Literal loopback addresses only: a DNS name such as 127.0.0.1.nip.io may resolve anywhere.
 bool IsLoopbackHost(absl::string_view host) {
   if (host == "localhost" || host == "[::1]") return true;
@@ -75,12 +98,8 @@ std::string ApplyBaseUrl(absl::string_view value, GatewayConfig& config) {
 }
 
 const Setting kSettings[] = {
-    {"listen", "GATEWAY_LISTEN", "gRPC listen address, host:port (default 0.0.0.0:50051)",
-     [](absl::string_view v, GatewayConfig& c) -> std::string {
-       if (v.empty() || v.find(':') == absl::string_view::npos) return "must be host:port";
-       c.listen_address = std::string(v);
-       return "";
-     }},
+    {"listen", "GATEWAY_LISTEN", "gRPC listen address, host:port (default 127.0.0.1:50051)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyAddress(v, &c.listen_address); }},
     {"twilio-base-url", "TWILIO_BASE_URL",
      "Twilio REST base URL (default https://api.twilio.com, or built from TWILIO_EDGE and "
      "TWILIO_REGION)",
@@ -113,15 +132,8 @@ const Setting kSettings[] = {
      }},
     {"retry-ambiguous", "GATEWAY_RETRY_AMBIGUOUS",
      "retry 5xx and lost responses with the same idempotency key: true or false (default true)",
-     [](absl::string_view v, GatewayConfig& c) -> std::string {
-       if (v == "true") {
-         c.retry.retry_ambiguous = true;
-       } else if (v == "false") {
-         c.retry.retry_ambiguous = false;
-       } else {
-         return "must be true or false";
-       }
-       return "";
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyBool(v, &c.retry.retry_ambiguous);
      }},
     {"max-upstream-connections", "GATEWAY_MAX_UPSTREAM_CONNECTIONS",
      "connections to Twilio at most, 0 for no limit (default 0)",
@@ -205,6 +217,39 @@ const Setting kSettings[] = {
        if (problem.empty()) c.retry_budget_tokens = static_cast<double>(tokens);
        return problem;
      }},
+    {"credentials-dir", "GATEWAY_CREDENTIALS_DIR",
+     "read TWILIO_* credentials from files in this directory (a mounted Secret), reloaded on "
+     "change, instead of the environment",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.credentials_dir); }},
+    {"reload-interval", "GATEWAY_RELOAD_INTERVAL",
+     "how often credential, token, policy and TLS files are checked for changes (default 5s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.reload_interval); }},
+    {"tls-cert", "GATEWAY_TLS_CERT", "PEM certificate chain for the gRPC port (reloaded)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.tls_cert_file); }},
+    {"tls-key", "GATEWAY_TLS_KEY", "PEM private key for --tls-cert (reloaded)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.tls_key_file); }},
+    {"tls-client-ca", "GATEWAY_TLS_CLIENT_CA",
+     "PEM CA bundle: require client certificates signed by it (mutual TLS, reloaded)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.tls_client_ca_file); }},
+    {"allow-plaintext", "GATEWAY_ALLOW_PLAINTEXT",
+     "listen without TLS on a non-loopback address, for a mesh that encrypts: true or false",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyBool(v, &c.allow_plaintext); }},
+    {"caller-tokens", "GATEWAY_CALLER_TOKENS",
+     "file of \"caller sha256:HEX\" lines: bearer tokens, stored hashed (reloaded)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.caller_tokens_file); }},
+    {"caller-policy", "GATEWAY_CALLER_POLICY",
+     "JSON file: which caller may use which Twilio accounts (reloaded); required beyond loopback",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.caller_policy_file); }},
+    {"health-listen", "GATEWAY_HEALTH_LISTEN",
+     "extra plaintext gRPC port serving only grpc.health.v1, for kubelet probes (default off)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyAddress(v, &c.health_listen_address);
+     }},
+    {"metrics-listen", "GATEWAY_METRICS_LISTEN",
+     "Prometheus /metrics HTTP address, host:port (default off)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyAddress(v, &c.metrics_listen_address);
+     }},
     {"log-level", "GATEWAY_LOG_LEVEL", "debug, info, warning or error (default info)",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
        return ParseLogLevel(v, &c.log_level) ? "" : "must be debug, info, warning or error";
@@ -215,32 +260,41 @@ absl::Status Invalid(absl::string_view name, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(name, " ", problem));
 }
 
+// Either a directory or the environment, not a mix: a half-rotated pair is worse than an error.
 absl::Status ApplyCredentials(const Environment& env, GatewayConfig& config) {
-  std::optional<std::string> account = env("TWILIO_ACCOUNT_SID");
-  if (!account || account->empty()) return Invalid("TWILIO_ACCOUNT_SID", "is not set");
-  if (!IsSid(*account, "AC")) {
-    return Invalid("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hexadecimal digits");
-  }
-  config.account_sid = *account;
-  std::optional<std::string> key = env("TWILIO_API_KEY");
-  if (key && !key->empty()) {
-    if (!IsSid(*key, "SK")) {
-      return Invalid("TWILIO_API_KEY", "must be SK followed by 32 hexadecimal digits");
+  if (!config.credentials_dir.empty()) {
+    for (const char* name : {"TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_AUTH_TOKEN"}) {
+      if (!env(name).value_or("").empty()) {
+        return Invalid(name, "is set, but credentials come from GATEWAY_CREDENTIALS_DIR; unset one");
+      }
     }
-    std::optional<std::string> secret = env("TWILIO_API_SECRET");
-    if (!secret || secret->empty()) {
-      return Invalid("TWILIO_API_SECRET", "is not set (required with TWILIO_API_KEY)");
-    }
-    config.credentials = {*key, *secret};
-    config.using_api_key = true;
     return absl::OkStatus();
   }
-  std::optional<std::string> token = env("TWILIO_AUTH_TOKEN");
-  if (!token || token->empty()) {
-    return Invalid("TWILIO_AUTH_TOKEN",
-                   "is not set (or set TWILIO_API_KEY and TWILIO_API_SECRET, recommended)");
+  absl::StatusOr<TwilioAccount> account = ReadTwilioAccount(env);
+  if (!account.ok()) return account.status();
+  config.account = *std::move(account);
+  return absl::OkStatus();
+}
+
+// Plaintext callers are fine on this machine; anywhere else the transport needs TLS (or a mesh
+// that provides it, said explicitly) and every caller needs a policy entry.
+absl::Status CheckCallerSecurity(const GatewayConfig& config) {
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return Invalid("--tls-cert", "and --tls-key must be set together");
   }
-  config.credentials = {*account, *token};
+  if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty()) {
+    return Invalid("--tls-client-ca", "needs --tls-cert and --tls-key");
+  }
+  const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
+  if (IsLoopbackHost(host)) return absl::OkStatus();
+  if (config.tls_cert_file.empty() && !config.allow_plaintext) {
+    return Invalid("--listen",
+                   "is not a loopback address: set --tls-cert and --tls-key, or "
+                   "--allow-plaintext=true behind a mesh that encrypts");
+  }
+  if (config.caller_policy_file.empty()) {
+    return Invalid("--caller-policy", "is required when listening beyond loopback");
+  }
   return absl::OkStatus();
 }
 
@@ -322,6 +376,7 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
     return Invalid("--backoff-cap", "must not be smaller than --backoff-base");
   }
   if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
+  if (absl::Status s = CheckCallerSecurity(config); !s.ok()) return s;
   config.redis_password = env("GATEWAY_REDIS_PASSWORD").value_or("");
   return config;
 }
@@ -336,7 +391,8 @@ std::string Usage() {
   }
   absl::StrAppend(
       &out,
-      "\nCredentials (environment only, never flags):\n"
+      "\nCredentials (environment, or files of these names in GATEWAY_CREDENTIALS_DIR; never "
+      "flags):\n"
       "  TWILIO_ACCOUNT_SID                 the account (AC...) used when a request names none\n"
       "  TWILIO_API_KEY + TWILIO_API_SECRET recommended; or\n"
       "  TWILIO_AUTH_TOKEN                  the account's auth token\n"

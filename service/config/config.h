@@ -1,8 +1,8 @@
 // Gateway settings from command-line flags with environment fallbacks. Parsing is a pure
 // function of (arguments, environment) so it is unit-tested without touching the process.
 //
-// Secrets (auth token, API secret) come from the environment only: command lines are readable
-// by every user through /proc/<pid>/cmdline.
+// Secrets (auth token, API secret) come from the environment or a credentials directory, never
+// flags: command lines are readable by every user through /proc/<pid>/cmdline.
 #ifndef GATEWAY_CONFIG_CONFIG_H_
 #define GATEWAY_CONFIG_CONFIG_H_
 
@@ -14,17 +14,29 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "credentials/credential_loader.h"
 #include "retry/retry_policy.h"
 #include "twilio/twilio_api.h"
 
 namespace gateway {
 
 struct GatewayConfig {
-  std::string listen_address = "0.0.0.0:50051";
+  std::string listen_address = "127.0.0.1:50051";
   std::string twilio_base_url = "https://api.twilio.com";
-  std::string account_sid;
-  TwilioCredentials credentials;
-  bool using_api_key = false;
+  // From the environment when credentials_dir is empty; otherwise main() loads the directory.
+  TwilioAccount account;
+  std::string credentials_dir;
+  absl::Duration reload_interval = absl::Seconds(5);
+
+  // Caller-facing transport and identity; see README "Callers".
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;  // Set: mutual TLS, client certificates required.
+  bool allow_plaintext = false;    // Plaintext on a non-loopback address (mesh sidecar).
+  std::string caller_tokens_file;
+  std::string caller_policy_file;  // Empty: no authorization (loopback listeners only).
+  std::string health_listen_address;
+  std::string metrics_listen_address;
   absl::Duration default_deadline = absl::Seconds(10);
   absl::Duration attempt_timeout = absl::Seconds(5);
   absl::Duration connect_timeout = absl::Seconds(3);

@@ -41,7 +41,7 @@ class IdempotencyGuard {
   IdempotencyGuard(IdempotencyOptions options, IdempotencyStore& store, Timer& timer,
                    const Clock& clock);
 
-  // `scope` separates key spaces (the account, and the caller once callers have identities).
+  // `scope` separates key spaces: the caller and the account.
   std::shared_ptr<PendingCreate> Run(const CreateSubscriptionRequest& request,
                                      const std::string& scope, absl::Time deadline,
                                      StartUpstream start, Done done);

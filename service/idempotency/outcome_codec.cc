@@ -1,11 +1,10 @@
 #include "idempotency/outcome_codec.h"
 
-#include <openssl/evp.h>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
 
 namespace gateway {
 namespace {
@@ -99,10 +98,7 @@ std::string RequestFingerprint(const CreateSubscriptionRequest& request) {
       absl::StrCat(request.account_sid.size(), ":", request.account_sid, request.call_sid.size(),
                    ":", request.call_sid, request.callback.size(), ":", request.callback,
                    request.method == CallbackMethod::kGet ? "GET" : "POST");
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(canonical.data(), canonical.size(), digest, &length, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return Sha256Hex(canonical);
 }
 
 bool IsReplayableOutcome(const absl::StatusOr<Subscription>& outcome) {

@@ -35,9 +35,10 @@ using Result = std::optional<absl::StatusOr<Subscription>>;
 class CreateSubscriptionHandler::Operation final : public PendingCreate,
                                                    public std::enable_shared_from_this<Operation> {
  public:
-  Operation(CreateSubscriptionHandler& handler, CreateSubscriptionRequest request,
-            absl::Time deadline, Done done)
+  Operation(CreateSubscriptionHandler& handler, std::shared_ptr<const TwilioAccount> account,
+            CreateSubscriptionRequest request, absl::Time deadline, Done done)
       : handler_(handler),
+        endpoint_{handler.options_.base_url, account->credentials},
         request_(std::move(request)),
         started_(handler.clock_.Now()),
         deadline_(deadline),
@@ -125,7 +126,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     attempt_bounded_by_deadline_ = attempt_timeout == remaining;
     ++attempts_;
     HttpRequest http =
-        BuildCreateSubscriptionRequest(handler_.endpoint_, request_, attempt_timeout);
+        BuildCreateSubscriptionRequest(endpoint_, request_, attempt_timeout);
     // Safe under mu_: the transport never runs the callback inline.
     transfer_id_ = handler_.transport_.Send(std::move(http),
                                             [self = shared_from_this()](HttpResult result) mutable {
@@ -277,6 +278,8 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
   }
 
   CreateSubscriptionHandler& handler_;
+  // The credentials in use when the call started: a reload mid-call does not switch them.
+  const TwilioEndpoint endpoint_;
   const CreateSubscriptionRequest request_;
   const absl::Time started_;
   const absl::Time deadline_;
@@ -295,12 +298,12 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
 };
 
 CreateSubscriptionHandler::CreateSubscriptionHandler(CreateSubscriptionOptions options,
-                                                     TwilioEndpoint endpoint,
+                                                     const Snapshot<TwilioAccount>& account,
                                                      HttpTransport& transport, Timer& timer,
                                                      const Clock& clock, Random& random,
                                                      CreateSubscriptionControls controls)
     : options_(std::move(options)),
-      endpoint_(std::move(endpoint)),
+      account_(account),
       transport_(transport),
       timer_(timer),
       clock_(clock),
@@ -308,40 +311,74 @@ CreateSubscriptionHandler::CreateSubscriptionHandler(CreateSubscriptionOptions o
       controls_(controls) {}
 
 std::shared_ptr<PendingCreate> CreateSubscriptionHandler::StartUpstream(
-    CreateSubscriptionRequest request, absl::Time deadline, Done done) {
-  auto operation =
-      std::make_shared<Operation>(*this, std::move(request), deadline, std::move(done));
+    std::shared_ptr<const TwilioAccount> account, CreateSubscriptionRequest request,
+    absl::Time deadline, Done done) {
+  auto operation = std::make_shared<Operation>(*this, std::move(account), std::move(request),
+                                               deadline, std::move(done));
   operation->Start();
   return operation;
 }
 
+namespace {
+
+// An error before any upstream work: nothing was sent, so nothing can exist.
+std::shared_ptr<PendingCreate> FailEarly(absl::Status status, absl::string_view reason,
+                                         const CreateSubscriptionInput& input,
+                                         CreateSubscriptionHandler::Done done) {
+  SetErrorInfo(status, reason,
+               {{"idempotency_key", input.idempotency_key},
+                {"attempts", "0"},
+                {"subscription_may_exist", "false"}});
+  std::move(done)(std::move(status));
+  return std::make_shared<AlreadyDone>();
+}
+
+// Records of different callers never meet, even for the same key and account. The anonymous
+// caller (no authentication configured) keeps the bare account as its scope.
+std::string IdempotencyScope(absl::string_view caller, absl::string_view account_sid) {
+  if (caller.empty()) return std::string(account_sid);
+  return absl::StrCat(caller.size(), ":", caller, "/", account_sid);
+}
+
+}  // namespace
+
 std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
     const CreateSubscriptionInput& input, absl::Time deadline, Done done) {
+  std::shared_ptr<const TwilioAccount> account = account_.Get();
+  if (account == nullptr) {
+    return FailEarly(absl::UnavailableError("the gateway has no valid Twilio credentials loaded"),
+                     "CREDENTIALS_UNAVAILABLE", input, std::move(done));
+  }
   absl::StatusOr<CreateSubscriptionRequest> request =
-      ValidateCreateRequest(input, options_.default_account_sid);
-  if (!request.ok()) {
-    absl::Status status = request.status();
-    SetErrorInfo(status, "",
-                 {{"idempotency_key", input.idempotency_key},
-                  {"attempts", "0"},
-                  {"subscription_may_exist", "false"}});
-    std::move(done)(std::move(status));
-    return std::make_shared<AlreadyDone>();
+      ValidateCreateRequest(input, account->account_sid);
+  if (!request.ok()) return FailEarly(request.status(), "", input, std::move(done));
+  if (controls_.policy != nullptr) {
+    std::shared_ptr<const CallerPolicy> policy = controls_.policy->Get();
+    if (policy == nullptr ||
+        !policy->Allows(input.caller, request->account_sid, account->account_sid)) {
+      return FailEarly(
+          absl::PermissionDeniedError(absl::StrCat("caller \"", input.caller,
+                                                   "\" may not use account ",
+                                                   request->account_sid)),
+          "CALLER_NOT_ALLOWED", input, std::move(done));
+    }
   }
   if (deadline == absl::InfiniteFuture()) deadline = clock_.Now() + options_.default_deadline;
   if (request->idempotency_key.empty()) {
     // A key nobody else knows cannot be repeated, so it needs no record.
     request->idempotency_key = random_.UuidV4();
-    return StartUpstream(*std::move(request), deadline, std::move(done));
+    return StartUpstream(std::move(account), *std::move(request), deadline, std::move(done));
   }
   if (controls_.idempotency == nullptr) {
-    return StartUpstream(*std::move(request), deadline, std::move(done));
+    return StartUpstream(std::move(account), *std::move(request), deadline, std::move(done));
   }
-  const std::string scope = request->account_sid;
+  const std::string scope = IdempotencyScope(input.caller, request->account_sid);
   return controls_.idempotency->Run(
       *request, scope, deadline,
-      [this, request = *request, deadline](Done upstream_done) mutable {
-        return StartUpstream(std::move(request), deadline, std::move(upstream_done));
+      [this, account = std::move(account), request = *request,
+       deadline](Done upstream_done) mutable {
+        return StartUpstream(std::move(account), std::move(request), deadline,
+                             std::move(upstream_done));
       },
       std::move(done));
 }

@@ -1,4 +1,5 @@
-// Creates a subscription: validates, picks the idempotency key, applies the idempotency guard,
+// Creates a subscription: validates, authorizes the caller for the account, picks the
+// idempotency key, applies the idempotency guard (records scoped by caller and account),
 // and runs the retry loop over an HttpTransport within the caller's deadline, one upstream
 // permit per attempt. Knows nothing of gRPC.
 //
@@ -21,8 +22,10 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "auth/caller_policy.h"
 #include "common/clock.h"
 #include "common/random.h"
+#include "common/snapshot.h"
 #include "http/http_transport.h"
 #include "idempotency/idempotency_guard.h"
 #include "limits/concurrency_limiter.h"
@@ -34,8 +37,8 @@
 namespace gateway {
 
 struct CreateSubscriptionOptions {
-  // The account used when a request names none.
-  std::string default_account_sid;
+  // e.g. "https://api.twilio.com", no trailing slash.
+  std::string base_url;
   // Deadline for requests that arrive without one.
   absl::Duration default_deadline = absl::Seconds(10);
   // Longest single attempt; each attempt also ends at the overall deadline.
@@ -43,8 +46,10 @@ struct CreateSubscriptionOptions {
   RetryOptions retry;
 };
 
-// Optional collaborators; each may be null (no idempotency record, no limit, no budget).
+// Optional collaborators; each may be null (no idempotency record, no limit, no budget, no
+// authorization: any caller may use any account).
 struct CreateSubscriptionControls {
+  const Snapshot<CallerPolicy>* policy = nullptr;
   IdempotencyGuard* idempotency = nullptr;
   ConcurrencyLimiter* limiter = nullptr;
   RetryBudget* retry_budget = nullptr;
@@ -54,9 +59,10 @@ class CreateSubscriptionHandler {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<Subscription>) &&>;
 
-  // All references must outlive the handler and every call it started.
-  CreateSubscriptionHandler(CreateSubscriptionOptions options, TwilioEndpoint endpoint,
-                            HttpTransport& transport, Timer& timer, const Clock& clock,
+  // All references must outlive the handler and every call it started. Each call uses the
+  // credentials `account` holds when it starts, for all its attempts.
+  CreateSubscriptionHandler(CreateSubscriptionOptions options,
+                            const Snapshot<TwilioAccount>& account, HttpTransport& transport, Timer& timer, const Clock& clock,
                             Random& random, CreateSubscriptionControls controls = {});
 
   // `deadline` is absl::InfiniteFuture() when the caller set none.
@@ -68,11 +74,12 @@ class CreateSubscriptionHandler {
  private:
   class Operation;
 
-  std::shared_ptr<PendingCreate> StartUpstream(CreateSubscriptionRequest request,
+  std::shared_ptr<PendingCreate> StartUpstream(std::shared_ptr<const TwilioAccount> account,
+                                               CreateSubscriptionRequest request,
                                                absl::Time deadline, Done done);
 
   const CreateSubscriptionOptions options_;
-  const TwilioEndpoint endpoint_;
+  const Snapshot<TwilioAccount>& account_;
   HttpTransport& transport_;
   Timer& timer_;
   const Clock& clock_;

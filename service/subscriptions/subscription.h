@@ -17,6 +17,8 @@ enum class CallbackMethod { kPost, kGet };
 // A create request as the caller sent it, before validation. `method` stays the raw enum number
 // so that values unknown to this build can be rejected rather than silently mapped.
 struct CreateSubscriptionInput {
+  // Who is asking, as authenticated by the api/ layer; empty when no authentication is set up.
+  std::string caller;
   std::string account_sid;  // Empty: the gateway's own account.
   std::string call_sid;
   std::string callback;

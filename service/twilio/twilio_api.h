@@ -25,6 +25,13 @@ struct TwilioCredentials {
   std::string password;
 };
 
+// The credentials in use and the account requests default to. Replaced as a whole on reload.
+struct TwilioAccount {
+  std::string account_sid;  // AC...
+  TwilioCredentials credentials;
+  bool api_key = false;  // credentials.username is an API Key SID (SK...), not the account.
+};
+
 struct TwilioEndpoint {
   std::string base_url;  // e.g. "https://api.twilio.com", no trailing slash.
   TwilioCredentials credentials;

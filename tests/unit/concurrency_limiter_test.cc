@@ -245,13 +245,13 @@ TEST_F(ConcurrencyLimiterTest, InFlightReturnsToZero) {
 class CreateSubscriptionLimiterTest : public ::testing::Test {
  protected:
   CreateSubscriptionLimiterTest() {
-    options_.default_account_sid = kAccountA;
+    options_.base_url = "https://api.twilio.test";
     options_.retry.max_attempts = 3;
     options_.retry.backoff_base = absl::Milliseconds(100);
     options_.retry.backoff_cap = absl::Seconds(2);
     handler_ = std::make_unique<CreateSubscriptionHandler>(
-        options_, TwilioEndpoint{"https://api.twilio.test", {"ACuser", "token"}}, transport_,
-        timer_, clock_, random_, CreateSubscriptionControls{.limiter = &limiter_});
+        options_, account_, transport_, timer_, clock_, random_,
+        CreateSubscriptionControls{.limiter = &limiter_});
   }
 
   static CreateSubscriptionInput Input(std::string key) {
@@ -279,6 +279,8 @@ class CreateSubscriptionLimiterTest : public ::testing::Test {
   }
 
   CreateSubscriptionOptions options_;
+  Snapshot<TwilioAccount> account_{
+      std::make_shared<const TwilioAccount>(TwilioAccount{kAccountA, {"ACuser", "token"}})};
   FakeClock clock_;
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;

@@ -49,12 +49,12 @@ void ExpectInvalidNaming(const absl::StatusOr<GatewayConfig>& result, const std:
 TEST(ParseConfigTest, Defaults) {
   absl::StatusOr<GatewayConfig> config = Parse({});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->listen_address, "0.0.0.0:50051");
+  EXPECT_EQ(config->listen_address, "127.0.0.1:50051");
   EXPECT_EQ(config->twilio_base_url, "https://api.twilio.com");
-  EXPECT_EQ(config->account_sid, kAccount);
-  EXPECT_EQ(config->credentials.username, kAccount);
-  EXPECT_EQ(config->credentials.password, kAuthToken);
-  EXPECT_FALSE(config->using_api_key);
+  EXPECT_EQ(config->account.account_sid, kAccount);
+  EXPECT_EQ(config->account.credentials.username, kAccount);
+  EXPECT_EQ(config->account.credentials.password, kAuthToken);
+  EXPECT_FALSE(config->account.api_key);
   EXPECT_EQ(config->default_deadline, absl::Seconds(10));
   EXPECT_EQ(config->attempt_timeout, absl::Seconds(5));
   EXPECT_EQ(config->connect_timeout, absl::Seconds(3));
@@ -88,10 +88,10 @@ TEST(ParseConfigTest, FlagsOverrideEnvironment) {
   EnvMap env = BaseEnv();
   env["GATEWAY_MAX_ATTEMPTS"] = "7";
   env["GATEWAY_LISTEN"] = "127.0.0.1:6000";
-  absl::StatusOr<GatewayConfig> config = Parse({"--max-attempts=3", "--listen", "[::]:7000"}, env);
+  absl::StatusOr<GatewayConfig> config = Parse({"--max-attempts=3", "--listen", "[::1]:7000"}, env);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->retry.max_attempts, 3);
-  EXPECT_EQ(config->listen_address, "[::]:7000");
+  EXPECT_EQ(config->listen_address, "[::1]:7000");
 }
 
 TEST(ParseConfigTest, AcceptsFlagSpaceValueAndFlagEqualsValue) {
@@ -175,10 +175,10 @@ TEST(ParseConfigTest, PrefersApiKeyOverAuthToken) {
   env["TWILIO_API_SECRET"] = kApiSecret;
   absl::StatusOr<GatewayConfig> config = Parse({}, env);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(config->using_api_key);
-  EXPECT_EQ(config->credentials.username, kApiKey);
-  EXPECT_EQ(config->credentials.password, kApiSecret);
-  EXPECT_EQ(config->account_sid, kAccount);  // Still the account in the path.
+  EXPECT_TRUE(config->account.api_key);
+  EXPECT_EQ(config->account.credentials.username, kApiKey);
+  EXPECT_EQ(config->account.credentials.password, kApiSecret);
+  EXPECT_EQ(config->account.account_sid, kAccount);  // Still the account in the path.
 }
 
 TEST(ParseConfigTest, ApiKeyWithoutAuthTokenIsEnough) {
@@ -187,7 +187,7 @@ TEST(ParseConfigTest, ApiKeyWithoutAuthTokenIsEnough) {
                 {"TWILIO_API_SECRET", kApiSecret}};
   absl::StatusOr<GatewayConfig> config = Parse({}, env);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(config->using_api_key);
+  EXPECT_TRUE(config->account.api_key);
 }
 
 TEST(ParseConfigTest, ApiKeyWithoutSecret) {
@@ -368,10 +368,52 @@ TEST(ParseConfigTest, RetryBudgetRatioRange) {
   }
 }
 
+TEST(ParseConfigTest, CredentialsDirectoryNeedsNoCredentialEnvironment) {
+  absl::StatusOr<GatewayConfig> config =
+      Parse({"--credentials-dir=/var/run/secrets/twilio"}, EnvMap{});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->credentials_dir, "/var/run/secrets/twilio");
+  EXPECT_TRUE(config->account.account_sid.empty());  // main() reads the directory.
+}
+
+TEST(ParseConfigTest, CredentialsDirectoryAndSecretEnvironmentConflict) {
+  // A rotated directory and a stale variable would disagree; say so instead of picking one.
+  ExpectInvalidNaming(Parse({"--credentials-dir=/secrets"}), "TWILIO_AUTH_TOKEN");
+}
+
+TEST(ParseConfigTest, NonLoopbackListenNeedsTlsAndPolicy) {
+  ExpectInvalidNaming(Parse({"--listen=0.0.0.0:50051"}), "--listen");
+  ExpectInvalidNaming(Parse({"--listen=0.0.0.0:50051", "--tls-cert=c.pem", "--tls-key=k.pem"}),
+                      "--caller-policy");
+  EXPECT_TRUE(Parse({"--listen=0.0.0.0:50051", "--tls-cert=c.pem", "--tls-key=k.pem",
+                     "--caller-policy=p.json"})
+                  .ok());
+  // A mesh that encrypts may carry plaintext, but callers still need a policy.
+  ExpectInvalidNaming(Parse({"--listen=0.0.0.0:50051", "--allow-plaintext=true"}),
+                      "--caller-policy");
+  EXPECT_TRUE(
+      Parse({"--listen=0.0.0.0:50051", "--allow-plaintext=true", "--caller-policy=p.json"}).ok());
+}
+
+TEST(ParseConfigTest, LoopbackListenMayBeOpen) {
+  for (const char* listen : {"127.0.0.1:50051", "localhost:1", "[::1]:50051", "127.9.9.9:2"}) {
+    EXPECT_TRUE(Parse({std::string("--listen=") + listen}).ok()) << listen;
+  }
+}
+
+TEST(ParseConfigTest, TlsFlagsComeTogether) {
+  ExpectInvalidNaming(Parse({"--tls-cert=c.pem"}), "--tls-cert");
+  ExpectInvalidNaming(Parse({"--tls-key=k.pem"}), "--tls-cert");
+  ExpectInvalidNaming(Parse({"--tls-client-ca=ca.pem"}), "--tls-client-ca");
+  ASSERT_TRUE(Parse({"--tls-cert=c.pem", "--tls-key=k.pem", "--tls-client-ca=ca.pem"}).ok());
+}
+
 TEST(UsageTest, ListsFlagsAndCredentialVariables) {
   const std::string usage = Usage();
   for (const char* name : {"--listen", "--twilio-base-url", "--attempt-timeout", "--max-attempts",
-                           "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY", "TWILIO_AUTH_TOKEN"}) {
+                           "TWILIO_ACCOUNT_SID", "TWILIO_API_KEY", "TWILIO_AUTH_TOKEN",
+                           "--credentials-dir", "--tls-client-ca", "--caller-tokens",
+                           "--caller-policy", "--metrics-listen", "--health-listen"}) {
     EXPECT_THAT(usage, HasSubstr(name));
   }
 }

@@ -13,6 +13,8 @@
 #include "fakes/fake_clock.h"
 #include "fakes/fake_http_transport.h"
 #include "fakes/fake_random.h"
+#include "idempotency/idempotency_guard.h"
+#include "idempotency/memory_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -59,7 +61,7 @@ constexpr char kUuidV4Pattern[] =
 class CreateSubscriptionHandlerTest : public ::testing::Test {
  protected:
   CreateSubscriptionHandlerTest() {
-    options_.default_account_sid = kDefaultAccount;
+    options_.base_url = kBaseUrl;
     options_.default_deadline = absl::Seconds(10);
     options_.attempt_timeout = absl::Seconds(5);
     options_.retry.max_attempts = 5;
@@ -73,8 +75,7 @@ class CreateSubscriptionHandlerTest : public ::testing::Test {
   CreateSubscriptionHandler& Handler() {
     if (handler_ == nullptr) {
       handler_ = std::make_unique<CreateSubscriptionHandler>(
-          options_, TwilioEndpoint{kBaseUrl, {"ACuser", "token"}}, transport_, timer_, clock_,
-          random_);
+          options_, account_, transport_, timer_, clock_, random_, controls_);
     }
     return *handler_;
   }
@@ -118,13 +119,141 @@ class CreateSubscriptionHandlerTest : public ::testing::Test {
   std::string BodyOf(size_t attempt) const { return transport_.request(attempt).body; }
 
   CreateSubscriptionOptions options_;
+  Snapshot<TwilioAccount> account_{
+      std::make_shared<const TwilioAccount>(TwilioAccount{kDefaultAccount, {"ACuser", "token"}})};
   FakeClock clock_;
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;
   FakeRandom random_{0.5};
+  CreateSubscriptionControls controls_;
   std::unique_ptr<CreateSubscriptionHandler> handler_;
   std::vector<absl::StatusOr<Subscription>> results_;
 };
+
+std::string AuthorizationOf(const HttpRequest& request) {
+  for (const auto& [name, value] : request.headers) {
+    if (name == "Authorization") return value;
+  }
+  return "";
+}
+
+TEST_F(CreateSubscriptionHandlerTest, NoCredentialsLoadedIsUnavailableWithoutUpstreamCall) {
+  account_.Set(nullptr);
+  Create(Input());
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetErrorReason(Result().status()), "CREDENTIALS_UNAVAILABLE");
+  EXPECT_EQ(GetErrorMetadata(Result().status())["subscription_may_exist"], "false");
+  EXPECT_EQ(transport_.sent_count(), 0u);
+}
+
+TEST_F(CreateSubscriptionHandlerTest, ReloadedCredentialsReachNewCallsWhileCallsInFlightKeepOld) {
+  const TwilioCredentials old_credentials{"SKold", "old-secret"};
+  const TwilioCredentials new_credentials{"SKnew", "new-secret"};
+  account_.Set(std::make_shared<const TwilioAccount>(
+      TwilioAccount{kDefaultAccount, old_credentials, /*api_key=*/true}));
+  Create(Input("first"));
+  ASSERT_EQ(transport_.sent_count(), 1u);
+
+  account_.Set(std::make_shared<const TwilioAccount>(
+      TwilioAccount{kDefaultAccount, new_credentials, /*api_key=*/true}));
+  Create(Input("second"));
+  ASSERT_EQ(transport_.sent_count(), 2u);
+  // The first call's retry still signs with the credentials it started with.
+  ASSERT_TRUE(transport_.CompleteNth(0, ServiceUnavailable()));
+  FireRetryTimer();
+  ASSERT_EQ(transport_.sent_count(), 3u);
+
+  EXPECT_EQ(AuthorizationOf(transport_.request(0)), BasicAuthorization(old_credentials));
+  EXPECT_EQ(AuthorizationOf(transport_.request(1)), BasicAuthorization(new_credentials));
+  EXPECT_EQ(AuthorizationOf(transport_.request(2)), BasicAuthorization(old_credentials));
+}
+
+TEST_F(CreateSubscriptionHandlerTest, DefaultAccountFollowsReloadedCredentials) {
+  constexpr char kOtherAccount[] = "AC99999999999999999999999999999999";
+  account_.Set(std::make_shared<const TwilioAccount>(
+      TwilioAccount{kOtherAccount, {"ACuser", "token"}}));
+  Create(Input());
+  ASSERT_EQ(transport_.sent_count(), 1u);
+  EXPECT_EQ(transport_.request(0).url, std::string(kBaseUrl) + SubscriptionsPath(kOtherAccount, kCall));
+}
+
+class CreateSubscriptionPolicyTest : public CreateSubscriptionHandlerTest {
+ protected:
+  CreateSubscriptionPolicyTest() {
+    absl::StatusOr<CallerPolicy> policy = CallerPolicy::Parse(absl::StrCat(
+        R"({"callers": {"billing": {"accounts": ["default"]},)",
+        R"("support": {"accounts": [")", kSubaccount, R"("]}}})"));
+    EXPECT_TRUE(policy.ok()) << policy.status();
+    policy_.Set(std::make_shared<const CallerPolicy>(*std::move(policy)));
+    controls_.policy = &policy_;
+  }
+
+  static CreateSubscriptionInput InputFrom(const std::string& caller, const std::string& account) {
+    CreateSubscriptionInput input = Input();
+    input.caller = caller;
+    input.account_sid = account;
+    return input;
+  }
+
+  static constexpr char kSubaccount[] = "AC11111111111111111111111111111111";
+  Snapshot<CallerPolicy> policy_;
+};
+
+TEST_F(CreateSubscriptionPolicyTest, AllowedCallerReachesUpstream) {
+  Create(InputFrom("billing", ""));  // The default account.
+  Create(InputFrom("billing", kDefaultAccount));
+  Create(InputFrom("support", kSubaccount));
+  EXPECT_EQ(transport_.sent_count(), 3u);
+  EXPECT_THAT(results_, IsEmpty());
+}
+
+TEST_F(CreateSubscriptionPolicyTest, OtherAccountsAndUnknownCallersArePermissionDenied) {
+  Create(InputFrom("billing", kSubaccount));
+  Create(InputFrom("support", ""));
+  Create(InputFrom("stranger", ""));
+  Create(InputFrom("", ""));
+  ASSERT_THAT(results_, SizeIs(4));
+  for (const auto& result : results_) {
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied) << result.status();
+    EXPECT_EQ(GetErrorReason(result.status()), "CALLER_NOT_ALLOWED");
+  }
+  EXPECT_THAT(results_[0].status().message(), HasSubstr(kSubaccount));
+  EXPECT_EQ(transport_.sent_count(), 0u);
+}
+
+TEST_F(CreateSubscriptionPolicyTest, InvalidInputIsReportedBeforePermission) {
+  CreateSubscriptionInput input = InputFrom("stranger", "");
+  input.call_sid = "not-a-sid";
+  Create(input);
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Records are scoped by caller: the same key from two callers is two requests, from one caller
+// a replay.
+TEST_F(CreateSubscriptionHandlerTest, IdempotencyRecordsAreScopedByCaller) {
+  FakeRandom store_random{0.5};
+  MemoryIdempotencyStore store(MemoryStoreOptions{}, clock_, store_random);
+  IdempotencyGuard guard(IdempotencyOptions{}, store, timer_, clock_);
+  controls_.idempotency = &guard;
+  auto input_from = [](const std::string& caller) {
+    CreateSubscriptionInput input = Input("shared-key");
+    input.caller = caller;
+    return input;
+  };
+  Create(input_from("billing"));
+  ASSERT_EQ(transport_.sent_count(), 1u);
+  ASSERT_TRUE(transport_.CompleteNth(0, Created()));
+  Create(input_from("support"));
+  ASSERT_EQ(transport_.sent_count(), 2u);
+  ASSERT_TRUE(transport_.CompleteNth(1, Created()));
+  Create(input_from("billing"));
+  EXPECT_EQ(transport_.sent_count(), 2u);
+  ASSERT_THAT(results_, SizeIs(3));
+  EXPECT_FALSE(results_[0]->replayed);
+  EXPECT_FALSE(results_[1]->replayed);
+  ASSERT_TRUE(results_[2].ok()) << results_[2].status();
+  EXPECT_TRUE(results_[2]->replayed);
+}
 
 TEST_F(CreateSubscriptionHandlerTest, SucceedsOnFirstAttempt) {
   Create(Input("caller-key"));

@@ -132,14 +132,14 @@ TEST(RetryBudgetTest, ConcurrentUpdatesStayWithinBounds) {
 class CreateSubscriptionRetryBudgetTest : public ::testing::Test {
  protected:
   CreateSubscriptionRetryBudgetTest() {
-    options_.default_account_sid = "AC0123456789abcdef0123456789abcdef";
+    options_.base_url = "https://api.twilio.test";
     options_.retry.max_attempts = 5;
     options_.retry.backoff_base = absl::Milliseconds(100);
     options_.retry.backoff_cap = absl::Seconds(2);
     options_.retry.retry_ambiguous = true;
     handler_ = std::make_unique<CreateSubscriptionHandler>(
-        options_, TwilioEndpoint{"https://api.twilio.test", {"ACuser", "token"}}, transport_,
-        timer_, clock_, random_, CreateSubscriptionControls{.retry_budget = &budget_});
+        options_, account_, transport_, timer_, clock_, random_,
+        CreateSubscriptionControls{.retry_budget = &budget_});
   }
 
   void Create() {
@@ -159,6 +159,8 @@ class CreateSubscriptionRetryBudgetTest : public ::testing::Test {
   }
 
   CreateSubscriptionOptions options_;
+  Snapshot<TwilioAccount> account_{
+      std::make_shared<const TwilioAccount>(TwilioAccount{"AC0123456789abcdef0123456789abcdef", {"ACuser", "token"}})};
   FakeClock clock_;
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;

@@ -1,0 +1,100 @@
+#include "credentials/credential_loader.h"
+
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "validation/request_validator.h"
+
+namespace gateway {
+namespace {
+
+constexpr const char* kNames[] = {"TWILIO_ACCOUNT_SID", "TWILIO_API_KEY", "TWILIO_API_SECRET",
+                                  "TWILIO_AUTH_TOKEN"};
+
+absl::Status Invalid(absl::string_view name, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(name, " ", problem));
+}
+
+// A Secret file's value; `kubectl create secret --from-file` keeps a trailing newline.
+std::optional<std::string> ReadValueFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  std::string value = contents.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  return value;
+}
+
+}  // namespace
+
+absl::StatusOr<TwilioAccount> ReadTwilioAccount(const ValueLookup& lookup) {
+  TwilioAccount out;
+  std::optional<std::string> account = lookup("TWILIO_ACCOUNT_SID");
+  if (!account || account->empty()) return Invalid("TWILIO_ACCOUNT_SID", "is not set");
+  if (!IsSid(*account, "AC")) {
+    return Invalid("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hexadecimal digits");
+  }
+  out.account_sid = *account;
+  std::optional<std::string> key = lookup("TWILIO_API_KEY");
+  if (key && !key->empty()) {
+    if (!IsSid(*key, "SK")) {
+      return Invalid("TWILIO_API_KEY", "must be SK followed by 32 hexadecimal digits");
+    }
+    std::optional<std::string> secret = lookup("TWILIO_API_SECRET");
+    if (!secret || secret->empty()) {
+      return Invalid("TWILIO_API_SECRET", "is not set (required with TWILIO_API_KEY)");
+    }
+    out.credentials = {*key, *std::move(secret)};
+    out.api_key = true;
+    return out;
+  }
+  std::optional<std::string> token = lookup("TWILIO_AUTH_TOKEN");
+  if (!token || token->empty()) {
+    return Invalid("TWILIO_AUTH_TOKEN",
+                   "is not set (or set TWILIO_API_KEY and TWILIO_API_SECRET, recommended)");
+  }
+  out.credentials = {*account, *std::move(token)};
+  return out;
+}
+
+CredentialDirectory::CredentialDirectory(std::string directory, Snapshot<TwilioAccount>& account)
+    : directory_(std::move(directory)), account_(account) {}
+
+ReloadResult CredentialDirectory::Check(std::string* error) {
+  // Kubernetes swaps a Secret volume's files at once (an atomic symlink flip), so one pass
+  // over the files sees either the old set or the new one.
+  absl::flat_hash_map<std::string, std::string> values;
+  std::string digest_input;
+  for (const char* name : kNames) {
+    std::optional<std::string> value = ReadValueFile(absl::StrCat(directory_, "/", name));
+    absl::StrAppend(&digest_input, name, value.has_value() ? "=" : "-",
+                    value.has_value() ? Sha256Hex(*value) : "", "\n");
+    if (value.has_value()) values.emplace(name, *std::move(value));
+  }
+  std::string digest = Sha256Hex(digest_input);
+  if (checked_once_ && digest == last_digest_) return ReloadResult::kUnchanged;
+  checked_once_ = true;
+  last_digest_ = std::move(digest);
+
+  absl::StatusOr<TwilioAccount> account =
+      ReadTwilioAccount([&values](const std::string& name) -> std::optional<std::string> {
+        auto it = values.find(name);
+        if (it == values.end()) return std::nullopt;
+        return it->second;
+      });
+  if (!account.ok()) {
+    if (error != nullptr) {
+      *error = absl::StrCat(directory_, ": ", account.status().message());
+    }
+    return ReloadResult::kInvalid;
+  }
+  account_.Set(std::make_shared<const TwilioAccount>(*std::move(account)));
+  return ReloadResult::kLoaded;
+}
+
+}  // namespace gateway
