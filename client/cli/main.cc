@@ -26,7 +26,13 @@ Options:
   --idempotency-key KEY    reuse a key to retry a create safely; generated when omitted
   --account-sid SID        a subaccount (AC...); default: the gateway's account
   --timeout SECONDS        deadline for the whole call, retries included (default 10)
+  --tls-ca FILE            connect with TLS, verifying the gateway against this CA bundle
+  --tls-cert FILE          client certificate for mutual TLS (with --tls-key)
+  --tls-key FILE           its private key
   --help                   this text
+
+A bearer token, when the gateway wants one, is read from the environment variable
+SUBSCRIPTION_CLI_TOKEN (never a flag: command lines are visible to every user).
 
 On success prints the subscription as JSON and exits 0. On failure prints the gRPC status,
 its details (which field is wrong, what Twilio said, the idempotency key to retry with) as
@@ -58,8 +64,9 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {{"target", "localhost:50051"}, {"timeout", "10"}};
-  static const char* const kKnown[] = {"target",          "call-sid",    "callback", "method",
-                                       "idempotency-key", "account-sid", "timeout"};
+  static const char* const kKnown[] = {"target",      "call-sid", "callback", "method",
+                                       "idempotency-key", "account-sid", "timeout",  "tls-ca",
+                                       "tls-cert",    "tls-key"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -106,8 +113,19 @@ int main(int argc, char** argv) {
     return UsageError("--timeout must be a number of seconds between 0 and 3600");
   }
 
+  if (flags.count("tls-cert") != flags.count("tls-key")) {
+    return UsageError("--tls-cert and --tls-key go together");
+  }
+  if (flags.count("tls-cert") && !flags.count("tls-ca")) {
+    return UsageError("--tls-cert needs --tls-ca");
+  }
+  twilio_gateway::client::ClientOptions options;
+  if (const char* token = std::getenv("SUBSCRIPTION_CLI_TOKEN")) options.bearer_token = token;
   twilio_gateway::client::SubscriptionClient client(
-      grpc::CreateChannel(flags["target"], grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(flags["target"],
+                          twilio_gateway::client::ChannelCredentialsFromFiles(
+                              flags["tls-ca"], flags["tls-cert"], flags["tls-key"])),
+      std::move(options));
   const auto result =
       client.Create(request, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
   if (result.status.ok()) {

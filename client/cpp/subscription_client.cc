@@ -1,6 +1,8 @@
 #include "subscription_client.h"
 
+#include <fstream>
 #include <random>
+#include <sstream>
 
 namespace twilio_gateway::client {
 
@@ -64,8 +66,28 @@ std::string NewIdempotencyKey() {
   return key;
 }
 
-SubscriptionClient::SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel)
-    : stub_(v1::SubscriptionService::NewStub(std::move(channel))) {}
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFiles(const std::string& ca_file,
+                                                                      const std::string& cert_file,
+                                                                      const std::string& key_file) {
+  if (ca_file.empty()) return grpc::InsecureChannelCredentials();
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream contents;
+    contents << in.rdbuf();
+    return contents.str();
+  };
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = read(ca_file);
+  if (!cert_file.empty()) {
+    options.pem_cert_chain = read(cert_file);
+    options.pem_private_key = read(key_file);
+  }
+  return grpc::SslCredentials(options);
+}
+
+SubscriptionClient::SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel,
+                                       ClientOptions options)
+    : stub_(v1::SubscriptionService::NewStub(std::move(channel))), options_(std::move(options)) {}
 
 CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
                                         std::chrono::milliseconds timeout) {
@@ -74,6 +96,9 @@ CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
   result.idempotency_key = request.idempotency_key();
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!options_.bearer_token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + options_.bearer_token);
+  }
   result.status = stub_->Create(&context, request, &result.subscription);
   if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
   const auto& initial = context.GetServerInitialMetadata();

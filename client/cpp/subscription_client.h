@@ -62,14 +62,28 @@ const char* StatusCodeName(grpc::StatusCode code);
 // A random version 4 UUID.
 std::string NewIdempotencyKey();
 
+struct ClientOptions {
+  // Sent as "authorization: Bearer <token>" on every call; empty: none (mutual TLS or a
+  // loopback gateway without caller policy).
+  std::string bearer_token;
+};
+
+// Channel credentials: plaintext when `ca_file` is empty, else TLS verified against it, with a
+// client certificate when `cert_file` and `key_file` are set (mutual TLS). Reads the files.
+std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFiles(const std::string& ca_file,
+                                                                      const std::string& cert_file,
+                                                                      const std::string& key_file);
+
 class SubscriptionClient {
  public:
-  explicit SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel);
+  explicit SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel,
+                              ClientOptions options = {});
 
   CreateResult Create(v1::CreateSubscriptionRequest request, std::chrono::milliseconds timeout);
 
  private:
   std::unique_ptr<v1::SubscriptionService::Stub> stub_;
+  const ClientOptions options_;
 };
 
 }  // namespace twilio_gateway::client

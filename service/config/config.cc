@@ -375,8 +375,8 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   if (config.retry.backoff_cap < config.retry.backoff_base) {
     return Invalid("--backoff-cap", "must not be smaller than --backoff-base");
   }
-  if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
   if (absl::Status s = CheckCallerSecurity(config); !s.ok()) return s;
+  if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
   config.redis_password = env("GATEWAY_REDIS_PASSWORD").value_or("");
   return config;
 }

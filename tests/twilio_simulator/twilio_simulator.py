@@ -77,7 +77,7 @@ FAULT_RULE_KEYS = {
     "call_sid", "idempotency_key", "count", "share", "status", "code", "message", "retry_after",
     "after_record", "delay_ms", "drop", "malformed", "comment", "name",
 }
-CONFIG_KEYS = {"delay_ms", "default_call_state"}
+CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys"}
 
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
@@ -622,8 +622,11 @@ class Simulator:
     def __init__(self, args, log):
         self.account_sid = args.account_sid
         self.auth_token = args.auth_token.encode("utf-8")
-        self.api_key = args.api_key or None
-        self.api_secret = (args.api_secret or "").encode("utf-8")
+        # API Key SID -> secret. Replaceable at run time (/_sim/config "api_keys") to test
+        # credential rotation: Twilio accepts every key that is not revoked.
+        self.startup_api_keys = ({args.api_key: (args.api_secret or "").encode("utf-8")}
+                                 if args.api_key else {})
+        self.api_keys = dict(self.startup_api_keys)
         self.startup_delay_ms = float(args.delay_ms)
         self.startup_call_state = args.default_call_state
         self.rng = random.Random(args.seed)
@@ -638,6 +641,7 @@ class Simulator:
     def reset(self):
         self.delay_ms = self.startup_delay_ms
         self.default_call_state = self.startup_call_state
+        self.api_keys = dict(self.startup_api_keys)
         self.rules = []
         self.call_states = {}
         self.request_log = collections.deque(maxlen=REQUEST_LOG_SIZE)
@@ -799,8 +803,9 @@ class Simulator:
         secret = password.encode("utf-8")
         if user == self.account_sid:
             return hmac.compare_digest(secret, self.auth_token)
-        if self.api_key is not None and user == self.api_key:
-            return hmac.compare_digest(secret, self.api_secret)
+        expected = self.api_keys.get(user)
+        if expected is not None:
+            return hmac.compare_digest(secret, expected)
         return False
 
     def _pick_fault(self, call_sid, idempotency_key):
@@ -996,7 +1001,14 @@ class Simulator:
                     if not isinstance(state, str) or not state:
                         raise HttpError(400, "default_call_state must be a non-empty string")
                     self.default_call_state = state
-            return 200, {"delay_ms": self.delay_ms, "default_call_state": self.default_call_state}
+                if "api_keys" in spec:
+                    keys = spec["api_keys"]
+                    if not isinstance(keys, dict) or not all(
+                            isinstance(k, str) and isinstance(v, str) for k, v in keys.items()):
+                        raise HttpError(400, "api_keys must map API Key SIDs to secrets")
+                    self.api_keys = {k: v.encode("utf-8") for k, v in keys.items()}
+            return 200, {"delay_ms": self.delay_ms, "default_call_state": self.default_call_state,
+                         "api_keys": sorted(self.api_keys)}
 
         if path == "/_sim/requests":
             allow("GET", "DELETE")
