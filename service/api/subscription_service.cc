@@ -60,12 +60,20 @@ void Audit(const std::string& request_id, const CreateSubscriptionInput& input,
        {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(latency))}});
 }
 
+}  // namespace
+
 class CreateReactor final : public grpc::ServerUnaryReactor {
  public:
-  CreateReactor(CreateSubscriptionHandler& handler, const CallerAuthenticator* authenticator,
-                grpc::CallbackServerContext* context, const pb::CreateSubscriptionRequest& request,
+  CreateReactor(SubscriptionService& service, grpc::CallbackServerContext* context,
+                const pb::CreateSubscriptionRequest& request,
                 twilio_gateway::v1::Subscription* response)
-      : request_id_(NewRequestId()), started_(absl::Now()), input_(FromProto(request)) {
+      : service_(service),
+        request_id_(NewRequestId()),
+        started_(absl::Now()),
+        input_(FromProto(request)) {
+    service_.RpcStarted();
+    CreateSubscriptionHandler& handler = service_.handler_;
+    const CallerAuthenticator* authenticator = service_.authenticator_;
     // Returned to the caller, and in the audit line, so one request can be traced across both.
     context->AddInitialMetadata("x-request-id", request_id_);
     if (authenticator != nullptr) {
@@ -102,9 +110,13 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
     if (pending) pending->Cancel();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    service_.RpcDone();
+    delete this;
+  }
 
  private:
+  SubscriptionService& service_;
   const std::string request_id_;
   const absl::Time started_;
   CreateSubscriptionInput input_;  // Written only in the constructor.
@@ -112,14 +124,31 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
   std::shared_ptr<PendingCreate> pending_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace
-
-namespace pb = twilio_gateway::v1;
-
 grpc::ServerUnaryReactor* SubscriptionService::Create(grpc::CallbackServerContext* context,
                                                       const pb::CreateSubscriptionRequest* request,
                                                       twilio_gateway::v1::Subscription* response) {
-  return new CreateReactor(handler_, authenticator_, context, *request, response);
+  return new CreateReactor(*this, context, *request, response);
+}
+
+void SubscriptionService::RpcStarted() {
+  absl::MutexLock lock(&mu_);
+  ++in_flight_;
+}
+
+void SubscriptionService::RpcDone() {
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+}
+
+int SubscriptionService::InFlight() const {
+  absl::MutexLock lock(&mu_);
+  return in_flight_;
+}
+
+bool SubscriptionService::WaitIdle(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
 CreateSubscriptionInput FromProto(const pb::CreateSubscriptionRequest& request) {

@@ -5,6 +5,8 @@
 #ifndef GATEWAY_API_SUBSCRIPTION_SERVICE_H_
 #define GATEWAY_API_SUBSCRIPTION_SERVICE_H_
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "api/caller_authenticator.h"
 #include "subscriptions/create_subscription.h"
 #include "twilio_gateway/v1/subscription_service.grpc.pb.h"
@@ -22,9 +24,20 @@ class SubscriptionService final : public twilio_gateway::v1::SubscriptionService
                                    const twilio_gateway::v1::CreateSubscriptionRequest* request,
                                    twilio_gateway::v1::Subscription* response) override;
 
+  // RPCs between Create() and gRPC's OnDone(), i.e. until the reply is handed to the transport.
+  int InFlight() const;
+  // Waits until no RPC is in flight or `deadline` passes; true when idle. Used by the drain.
+  bool WaitIdle(absl::Time deadline) const;
+
  private:
+  friend class CreateReactor;
+  void RpcStarted();
+  void RpcDone();
+
   CreateSubscriptionHandler& handler_;
   const CallerAuthenticator* const authenticator_;
+  mutable absl::Mutex mu_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Conversions, exposed for unit tests.
