@@ -229,7 +229,8 @@ const Setting kSettings[] = {
     {"tls-key", "GATEWAY_TLS_KEY", "PEM private key for --tls-cert (reloaded)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.tls_key_file); }},
     {"tls-client-ca", "GATEWAY_TLS_CLIENT_CA",
-     "PEM CA bundle: require client certificates signed by it (mutual TLS, reloaded)",
+     "PEM CA bundle: client certificates are verified against it and name the caller (mutual "
+     "TLS, reloaded); callers without one need a bearer token",
      [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.tls_client_ca_file); }},
     {"allow-plaintext", "GATEWAY_ALLOW_PLAINTEXT",
      "listen without TLS on a non-loopback address, for a mesh that encrypts: true or false",

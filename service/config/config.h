@@ -31,7 +31,7 @@ struct GatewayConfig {
   // Caller-facing transport and identity; see README "Callers".
   std::string tls_cert_file;
   std::string tls_key_file;
-  std::string tls_client_ca_file;  // Set: mutual TLS, client certificates required.
+  std::string tls_client_ca_file;  // Set: client certificates verified and used as identity.
   bool allow_plaintext = false;    // Plaintext on a non-loopback address (mesh sidecar).
   std::string caller_tokens_file;
   std::string caller_policy_file;  // Empty: no authorization (loopback listeners only).

@@ -391,15 +391,19 @@ TEST_F(CallerPolicyTest, MutualTlsIdentifiesCallersAndCertificatesRotate) {
                                      .Create(Request("mtls-1"), std::chrono::seconds(10));
   EXPECT_TRUE(with_cert.status.ok()) << with_cert.status.error_message();
 
-  // No client certificate, one from another CA, or plaintext: no handshake at all.
-  for (auto* client : {new SubscriptionClient(TlsClient(gateway.target(), pki, "ca")),
-                       new SubscriptionClient(TlsClient(gateway.target(), pki, "ca", "rogue")),
+  // A certificate from another CA, or plaintext: no handshake at all.
+  for (auto* client : {new SubscriptionClient(TlsClient(gateway.target(), pki, "ca", "rogue")),
                        new SubscriptionClient(PlainClient(gateway.target()))}) {
     const CreateResult refused = client->Create(Request("refused"), std::chrono::seconds(3));
     EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE)
         << refused.status.error_message();
     delete client;
   }
+  // No certificate: the connection is made, and the call says what is missing.
+  const CreateResult no_cert =
+      TlsClient(gateway.target(), pki, "ca").Create(Request("no-cert"), std::chrono::seconds(3));
+  EXPECT_EQ(no_cert.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Reason(no_cert), "CALLER_UNAUTHENTICATED");
   EXPECT_EQ(sim_->Stats()["requests"], 1);
 
   // The server certificate is renewed under a new CA: new connections get it, no restart.
