@@ -38,6 +38,9 @@
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
 #include "limits/concurrency_limiter.h"
+#include "metrics/gateway_metrics.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_http_server.h"
 #include "reload/reloadable_file.h"
 #include "reload/reloader.h"
 #include "retry/retry_budget.h"
@@ -198,8 +201,12 @@ int Run(int argc, char** argv) {
   Snapshot<TwilioAccount> account;
   Snapshot<CallerTokens> tokens;
   Snapshot<CallerPolicy> policy;
-  Reloader reloader(config->reload_interval, [](absl::string_view what, ReloadResult result,
-                                                const std::string& error) {
+  MetricsRegistry registry;
+  GatewayMetrics metrics(registry);
+  Reloader reloader(config->reload_interval, [&metrics](absl::string_view what,
+                                                        ReloadResult result,
+                                                        const std::string& error) {
+    metrics.Reload(what, ReloadResultName(result));
     if (result == ReloadResult::kLoaded) {
       Log(LogLevel::kInfo, "reloaded", {{"what", std::string(what)}});
     } else {
@@ -270,10 +277,24 @@ int Run(int argc, char** argv) {
                                     {.policy = policy_file.has_value() ? &policy : nullptr,
                                      .idempotency = guard.get(),
                                      .limiter = &limiter,
-                                     .retry_budget = &budget});
+                                     .retry_budget = &budget,
+                                     .metrics = &metrics});
   CallerAuthenticator authenticator({.tokens = token_file.has_value() ? &tokens : nullptr,
                                      .required = policy_file.has_value()});
-  SubscriptionService service(handler, &authenticator);
+  SubscriptionService service(handler, &authenticator, &metrics);
+  metrics.SetUpstreamGauges([&limiter] { return limiter.total_in_flight(); },
+                            [&limiter] { return limiter.total_queued(); });
+  metrics.SetCredentialsLoaded([&account] { return account.Get() != nullptr ? 1.0 : 0.0; });
+  std::unique_ptr<MetricsHttpServer> metrics_server;
+  if (!config->metrics_listen_address.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> started =
+        MetricsHttpServer::Start(config->metrics_listen_address, registry);
+    if (!started.ok()) {
+      std::cerr << "twilio-gateway: --metrics-listen: " << started.status().message() << "\n";
+      return 1;
+    }
+    metrics_server = *std::move(started);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -307,6 +328,10 @@ int Run(int argc, char** argv) {
   if (health_server != nullptr) {
     std::printf("twilio-gateway health on %s\n",
                 BoundAddress(config->health_listen_address, health_port).c_str());
+  }
+  if (metrics_server != nullptr) {
+    std::printf("twilio-gateway metrics on %s\n",
+                BoundAddress(config->metrics_listen_address, metrics_server->port()).c_str());
   }
   std::fflush(stdout);
   std::shared_ptr<const TwilioAccount> initial = account.Get();

@@ -30,21 +30,26 @@ std::string NewRequestId() {
   return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
 }
 
+// Whether the answer is a stored outcome rather than new work.
+bool IsReplay(const absl::StatusOr<Subscription>& result) {
+  if (result.ok()) return result->replayed;
+  const auto metadata = GetErrorMetadata(result.status());
+  auto it = metadata.find("replayed");
+  return it != metadata.end() && it->second == "true";
+}
+
 // The audit line: one per RPC, whatever its outcome. Never holds a secret.
 void Audit(const std::string& request_id, const CreateSubscriptionInput& input,
            const absl::StatusOr<Subscription>& result, absl::Duration latency) {
   std::string key = input.idempotency_key;
   std::string attempts = "0";
-  std::string replayed = "false";
   if (result.ok()) {
     key = result->idempotency_key;
     attempts = absl::StrCat(result->attempts);
-    replayed = result->replayed ? "true" : "false";
   } else {
     const auto metadata = GetErrorMetadata(result.status());
     if (auto it = metadata.find("idempotency_key"); it != metadata.end()) key = it->second;
     if (auto it = metadata.find("attempts"); it != metadata.end()) attempts = it->second;
-    if (auto it = metadata.find("replayed"); it != metadata.end()) replayed = it->second;
   }
   Log(LogLevel::kInfo, "audit",
       {{"request_id", request_id},
@@ -56,7 +61,7 @@ void Audit(const std::string& request_id, const CreateSubscriptionInput& input,
        {"code", absl::StatusCodeToString(result.status().code())},
        {"reason", GetErrorReason(result.status()).value_or("")},
        {"attempts", attempts},
-       {"replayed", replayed},
+       {"replayed", IsReplay(result) ? "true" : "false"},
        {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(latency))}});
 }
 
@@ -72,6 +77,7 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
         started_(absl::Now()),
         input_(FromProto(request)) {
     service_.RpcStarted();
+    if (service_.metrics_ != nullptr) service_.metrics_->RpcStarted();
     CreateSubscriptionHandler& handler = service_.handler_;
     const CallerAuthenticator* authenticator = service_.authenticator_;
     // Returned to the caller, and in the audit line, so one request can be traced across both.
@@ -79,8 +85,7 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
     if (authenticator != nullptr) {
       absl::StatusOr<std::string> caller = authenticator->Authenticate(*context);
       if (!caller.ok()) {
-        Audit(request_id_, input_, caller.status(), absl::Now() - started_);
-        Finish(ToGrpcStatus(caller.status()));
+        Complete(caller.status());
         return;
       }
       input_.caller = *std::move(caller);
@@ -94,8 +99,7 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
                            if (result->replayed)
                              context->AddTrailingMetadata("idempotent-replay", "true");
                          }
-                         Audit(request_id_, input_, result, absl::Now() - started_);
-                         Finish(ToGrpcStatus(result.status()));
+                         Complete(result);
                        });
     absl::MutexLock lock(&mu_);
     pending_ = std::move(pending);
@@ -116,6 +120,18 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
   }
 
  private:
+  // Called once per RPC, with its outcome.
+  void Complete(const absl::StatusOr<Subscription>& result) {
+    const absl::Duration latency = absl::Now() - started_;
+    Audit(request_id_, input_, result, latency);
+    if (service_.metrics_ != nullptr) {
+      service_.metrics_->RpcFinished("Create", result.status().code(),
+                                     GetErrorReason(result.status()).value_or(""),
+                                     IsReplay(result), latency);
+    }
+    Finish(ToGrpcStatus(result.status()));
+  }
+
   SubscriptionService& service_;
   const std::string request_id_;
   const absl::Time started_;

@@ -8,6 +8,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/caller_authenticator.h"
+#include "metrics/gateway_metrics.h"
 #include "subscriptions/create_subscription.h"
 #include "twilio_gateway/v1/subscription_service.grpc.pb.h"
 
@@ -16,9 +17,11 @@ namespace gateway {
 class SubscriptionService final : public twilio_gateway::v1::SubscriptionService::CallbackService {
  public:
   // `authenticator` null: every caller is anonymous (tests, loopback runs without a policy).
+  // `metrics` null: none recorded.
   explicit SubscriptionService(CreateSubscriptionHandler& handler,
-                               const CallerAuthenticator* authenticator = nullptr)
-      : handler_(handler), authenticator_(authenticator) {}
+                               const CallerAuthenticator* authenticator = nullptr,
+                               GatewayMetrics* metrics = nullptr)
+      : handler_(handler), authenticator_(authenticator), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* context,
                                    const twilio_gateway::v1::CreateSubscriptionRequest* request,
@@ -36,6 +39,7 @@ class SubscriptionService final : public twilio_gateway::v1::SubscriptionService
 
   CreateSubscriptionHandler& handler_;
   const CallerAuthenticator* const authenticator_;
+  GatewayMetrics* const metrics_;
   mutable absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -104,6 +104,20 @@ int ConcurrencyLimiter::in_flight(const std::string& account) const {
   return it == accounts_.end() ? 0 : it->second.in_flight;
 }
 
+int ConcurrencyLimiter::total_in_flight() const {
+  absl::MutexLock lock(&mu_);
+  int total = 0;
+  for (const auto& [name, account] : accounts_) total += account.in_flight;
+  return total;
+}
+
+int ConcurrencyLimiter::total_queued() const {
+  absl::MutexLock lock(&mu_);
+  int total = 0;
+  for (const auto& [name, account] : accounts_) total += static_cast<int>(account.queue.size());
+  return total;
+}
+
 int ConcurrencyLimiter::queued(const std::string& account) const {
   absl::MutexLock lock(&mu_);
   auto it = accounts_.find(account);

@@ -50,6 +50,9 @@ class ConcurrencyLimiter {
 
   int in_flight(const std::string& account) const;
   int queued(const std::string& account) const;
+  // Over every account, for metrics.
+  int total_in_flight() const;
+  int total_queued() const;
 
  private:
   struct Waiter {

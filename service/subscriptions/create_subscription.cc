@@ -67,6 +67,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
 
  private:
   ConcurrencyLimiter* limiter() const { return handler_.controls_.limiter; }
+  GatewayMetrics* metrics() const { return handler_.controls_.metrics; }
 
   // Gets an upstream permit, then sends. Called with no lock held.
   void BeginAttempt() {
@@ -125,6 +126,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     const absl::Duration attempt_timeout = std::min(handler_.options_.attempt_timeout, remaining);
     attempt_bounded_by_deadline_ = attempt_timeout == remaining;
     ++attempts_;
+    attempt_started_ = handler_.clock_.Now();
     HttpRequest http =
         BuildCreateSubscriptionRequest(endpoint_, request_, attempt_timeout);
     // Safe under mu_: the transport never runs the callback inline.
@@ -142,6 +144,9 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
       absl::MutexLock lock(&mu_);
       transfer_id_.reset();
       if (finished_) return;
+      if (metrics() != nullptr) {
+        metrics()->UpstreamAttempt(http, handler_.clock_.Now() - attempt_started_);
+      }
       result = HandleAttemptLocked(std::move(http));
     }
     Deliver(std::move(result));
@@ -214,6 +219,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
       // The next attempt could not finish in time: answer now rather than at the deadline.
       return FinishLocked(DeadlineStatusLocked());
     }
+    if (metrics() != nullptr) metrics()->Retry(http);
     timer_id_ = handler_.timer_.Schedule(next, [self = shared_from_this()]() mutable {
       {
         absl::MutexLock lock(&self->mu_);
@@ -288,6 +294,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int attempts_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time attempt_started_ ABSL_GUARDED_BY(mu_);
   bool may_exist_ ABSL_GUARDED_BY(mu_) = false;
   bool attempt_bounded_by_deadline_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_status_ ABSL_GUARDED_BY(mu_);

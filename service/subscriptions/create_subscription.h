@@ -29,6 +29,7 @@
 #include "http/http_transport.h"
 #include "idempotency/idempotency_guard.h"
 #include "limits/concurrency_limiter.h"
+#include "metrics/gateway_metrics.h"
 #include "retry/retry_budget.h"
 #include "retry/retry_policy.h"
 #include "subscriptions/subscription.h"
@@ -53,6 +54,7 @@ struct CreateSubscriptionControls {
   IdempotencyGuard* idempotency = nullptr;
   ConcurrencyLimiter* limiter = nullptr;
   RetryBudget* retry_budget = nullptr;
+  GatewayMetrics* metrics = nullptr;
 };
 
 class CreateSubscriptionHandler {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -450,6 +451,55 @@ TEST_F(CallerPolicyTest, PlaintextBeyondLoopbackIsRefusedAtStart) {
   CommandResult result = RunCommand({GATEWAY_BINARY_PATH, "--listen", "0.0.0.0:0"});
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.err.find("--tls-cert"), std::string::npos) << result.err;
+}
+
+// The value of one sample line ("name{labels} value") in a scrape, or -1 when absent.
+double Sample(const std::string& scrape, const std::string& series) {
+  std::istringstream lines(scrape);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+TEST_F(ProductionSetupTest, MetricsCountWhatHappened) {
+  Gateway gateway(sim_->base_url(),
+                  {"--metrics-listen", "127.0.0.1:0", "--backoff-base", "5ms", "--backoff-cap",
+                   "20ms"},
+                  {}, LogPath());
+  const std::string metrics_url =
+      "http://" + gateway.process().WaitForLine("twilio-gateway metrics on ") + "/metrics";
+  SubscriptionClient client = PlainClient(gateway.target());
+  sim_->SetFaults({{{"status", 503}, {"count", 1}}});
+  ASSERT_TRUE(client.Create(Request("metrics-1"), std::chrono::seconds(10)).status.ok());
+  ASSERT_TRUE(client.Create(Request("metrics-1"), std::chrono::seconds(10)).replayed);
+  pb::CreateSubscriptionRequest reused = Request("metrics-1");
+  reused.set_callback("https://example.com/another");
+  EXPECT_EQ(client.Create(reused, std::chrono::seconds(10)).status.error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  pb::CreateSubscriptionRequest bad = Request("metrics-2");
+  bad.set_callback("ftp://example.com");
+  EXPECT_EQ(client.Create(bad, std::chrono::seconds(10)).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  const HttpReply reply = HttpCall("GET", metrics_url);
+  ASSERT_EQ(reply.status, 200);
+  const std::string& text = reply.body;
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{method="Create",code="OK"})"), 2);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{method="Create",code="INVALID_ARGUMENT"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{method="Create",code="FAILED_PRECONDITION"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpc_duration_seconds_count{method="Create"})"), 4);
+  EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="503"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="201"})"), 1);
+  EXPECT_EQ(Sample(text, "gateway_upstream_attempt_duration_seconds_count"), 2);
+  EXPECT_EQ(Sample(text, R"(gateway_retries_total{reason="server_error"})"), 1);
+  EXPECT_EQ(Sample(text, "gateway_idempotency_replays_total"), 1);
+  EXPECT_EQ(Sample(text, "gateway_idempotency_conflicts_total"), 1);
+  EXPECT_EQ(Sample(text, "gateway_rpcs_in_flight"), 0);
+  EXPECT_EQ(Sample(text, "gateway_upstream_in_flight"), 0);
+  EXPECT_EQ(Sample(text, "gateway_credentials_loaded"), 1);
+  EXPECT_EQ(text.find(kSimAuthToken), std::string::npos);
+  EXPECT_EQ(text.find("metrics-1"), std::string::npos) << "no request data in labels";
 }
 
 }  // namespace
