@@ -18,17 +18,57 @@ const k8sDir = path.join(repo, "deploy/k8s");
 const NAMESPACE = "twilio-gateway";
 const GATEWAY = "twilio-gateway";
 const REDIS = "twilio-gateway-redis";
-const SECRET = "twilio-gateway-credentials";
-const SECRET_DIR = "/var/run/secrets/twilio";
-const GRPC_PORT = 50051;
 const CLIENT_NAMESPACE_LABEL = ["twilio-gateway/client", "true"];
-const CREDENTIAL_ENV = ["TWILIO_ACCOUNT_SID", "TWILIO_API_KEY", "TWILIO_API_SECRET"];
+const MONITORING_NAMESPACE_LABEL = ["kubernetes.io/metadata.name", "monitoring"];
+// The gateway's three ports, by container port name: gRPC with TLS, plaintext grpc.health.v1 for
+// the kubelet's probes (which cannot speak TLS), Prometheus /metrics.
+const PORTS = { grpc: 50051, health: 8081, metrics: 9090 };
+// What the gateway reads from files, each a whole Secret or ConfigMap mounted as a directory.
+const MOUNTS = {
+  credentials: { kind: "secret", name: "twilio-gateway-credentials", path: "/var/run/secrets/twilio" },
+  tls: { kind: "secret", name: "twilio-gateway-tls", path: "/var/run/secrets/tls" },
+  callerTokens: { kind: "secret", name: "twilio-gateway-caller-tokens", path: "/var/run/secrets/callers" },
+  policy: { kind: "configMap", name: "twilio-gateway-policy", path: "/etc/twilio-gateway" },
+};
+// With GATEWAY_CREDENTIALS_DIR set, the gateway refuses to start when any of these is in its
+// environment (service/config/config.cc, ApplyCredentials).
+const CREDENTIAL_ENV_REFUSED = ["TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_AUTH_TOKEN"];
+const FROM_SECRET = Symbol("value from a Secret");
 
-// How long the gateway drains after SIGTERM: the Shutdown deadline in service/main.cc.
-function gatewayDrainSeconds() {
-  const main = readFileSync(path.join(repo, "service/main.cc"), "utf8");
-  const m = main.match(/Shutdown\([^;]*?seconds\((\d+)\)/s);
-  return m ? Number(m[1]) : 5;
+const configCc = readFileSync(path.join(repo, "service/config/config.cc"), "utf8");
+
+// The gateway's settings table (kSettings in service/config/config.cc): flag, environment
+// variable, and whether the value is a file or directory path.
+function settingsTable() {
+  const start = configCc.indexOf("kSettings[]");
+  assert.ok(start >= 0, "no kSettings[] in service/config/config.cc");
+  const table = configCc.slice(start, configCc.indexOf("\n};", start));
+  const entries = [...table.matchAll(/\{"([a-z0-9-]+)",\s*"([A-Z0-9_]+)"/g)];
+  assert.ok(entries.length > 0, "found no settings in kSettings[]");
+  return entries.map((m, i) => ({
+    flag: m[1],
+    env: m[2],
+    isPath: /ApplyPath\(/.test(table.slice(m.index, entries[i + 1]?.index ?? table.length)),
+  }));
+}
+const SETTINGS = settingsTable();
+
+// absl::ParseDuration's units, for the durations used here ("5s", "250ms", "1m30s").
+function durationSeconds(text) {
+  const unit = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, ns: 1e-9 };
+  const parts = [...String(text).matchAll(/(\d+(?:\.\d+)?)(h|ms|us|ns|m|s)/g)];
+  assert.ok(parts.length > 0 && parts.map((p) => p[0]).join("") === String(text), `unparsable duration ${text}`);
+  return parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0);
+}
+
+// How long the gateway drains after SIGTERM at most: GATEWAY_DRAIN_GRACE as the Deployment sets
+// it, else the default of service/config/config.h.
+function gatewayDrainSeconds(settings) {
+  if (settings.GATEWAY_DRAIN_GRACE !== undefined) return durationSeconds(settings.GATEWAY_DRAIN_GRACE);
+  const header = readFileSync(path.join(repo, "service/config/config.h"), "utf8");
+  const m = header.match(/drain_grace\s*=\s*absl::Seconds\((\d+)\)/);
+  assert.ok(m, "no drain_grace default in service/config/config.h");
+  return Number(m[1]);
 }
 
 // The uid the image runs as (deploy/Dockerfile `USER uid[:gid]`).
@@ -40,8 +80,7 @@ function imageUid() {
 
 // GATEWAY_* variables the gateway reads (service/config/config.cc).
 function knownSettings() {
-  const config = readFileSync(path.join(repo, "service/config/config.cc"), "utf8");
-  return new Set([...config.matchAll(/"(GATEWAY_[A-Z0-9_]+)"/g)].map((m) => m[1]));
+  return new Set([...configCc.matchAll(/"(GATEWAY_[A-Z0-9_]+)"/g)].map((m) => m[1]));
 }
 
 // --- schema validation -------------------------------------------------------------------------
@@ -131,6 +170,108 @@ function preStopSleepSeconds(container) {
   return Number(cmd[i + 1]);
 }
 
+function containerPort(container, name) {
+  const port = (container.ports ?? []).find((p) => p.name === name);
+  assert.ok(port, `the gateway container has no port named ${name}`);
+  return port.containerPort;
+}
+
+const portOfAddress = (address) => Number(address.slice(address.lastIndexOf(":") + 1));
+const hostOfAddress = (address) => address.slice(0, address.lastIndexOf(":"));
+
+// service/config/config.cc IsLoopbackHost: literal loopback addresses only.
+function isLoopbackHost(host) {
+  if (host === "localhost" || host === "[::1]") return true;
+  const octets = host.split(".");
+  return octets.length === 4 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255) && octets[0] === "127";
+}
+
+// The settings the gateway starts with, keyed by environment variable name, as it resolves them:
+// the envFrom ConfigMaps, then env (a value from a Secret is FROM_SECRET), then the flags of args,
+// which win. The container must use the image's entrypoint (no `command`).
+function effectiveSettings(objects, container) {
+  assert.equal(container.command, undefined, "command replaces the image's ENTRYPOINT (twilio-gateway)");
+  const out = {};
+  for (const from of container.envFrom ?? []) {
+    assert.ok(from.configMapRef && !from.secretRef, "envFrom only ConfigMaps: a Secret's keys would become variables");
+    Object.assign(out, get(objects, "ConfigMap", from.configMapRef.name).data);
+  }
+  for (const e of container.env ?? []) out[e.name] = e.value ?? (e.valueFrom?.secretKeyRef ? FROM_SECRET : e.valueFrom);
+  const args = container.args ?? [];
+  for (let i = 0; i < args.length; i++) {
+    assert.ok(args[i].startsWith("--"), `unexpected argument ${args[i]}`);
+    let [name, value] = args[i].slice(2).split(/=(.*)/s);
+    const setting = SETTINGS.find((x) => x.flag === name);
+    assert.ok(setting, `--${name} is not a flag of service/config/config.cc`);
+    if (value === undefined) {
+      assert.ok(i + 1 < args.length, `--${name} needs a value`);
+      value = args[++i];
+    }
+    out[setting.env] = value;
+  }
+  return out;
+}
+
+// The start-up rules of service/config/config.cc (CheckCallerSecurity, ApplyCredentials): the
+// reasons the gateway would refuse these settings, [] when it would start.
+function startupProblems(settings) {
+  const problems = [];
+  const set = (name) => settings[name] !== undefined && settings[name] !== "";
+  if (set("GATEWAY_TLS_CERT") !== set("GATEWAY_TLS_KEY")) problems.push("--tls-cert and --tls-key must be set together");
+  if (set("GATEWAY_TLS_CLIENT_CA") && !set("GATEWAY_TLS_CERT")) problems.push("--tls-client-ca needs --tls-cert and --tls-key");
+  const listen = settings.GATEWAY_LISTEN ?? "127.0.0.1:50051";
+  if (!isLoopbackHost(hostOfAddress(listen))) {
+    if (!set("GATEWAY_TLS_CERT") && settings.GATEWAY_ALLOW_PLAINTEXT !== "true") {
+      problems.push(`--listen ${listen} is not loopback: needs --tls-cert and --tls-key (or --allow-plaintext=true)`);
+    }
+    if (!set("GATEWAY_CALLER_POLICY")) problems.push(`--listen ${listen} is not loopback: needs --caller-policy`);
+  }
+  if (set("GATEWAY_CREDENTIALS_DIR")) {
+    for (const name of CREDENTIAL_ENV_REFUSED) if (set(name)) problems.push(`${name} is set with GATEWAY_CREDENTIALS_DIR`);
+  }
+  for (const { env, isPath } of SETTINGS) {
+    if (isPath && settings[env] === "") problems.push(`${env} must be a file or directory path`);
+  }
+  return problems;
+}
+
+// service/auth/caller_policy.cc CallerPolicy::Parse: the reasons it would refuse `text`.
+function policyProblems(text) {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return [`not valid JSON: ${e.message}`];
+  }
+  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (!isObject(json) || Object.keys(json).length !== 1 || !isObject(json.callers)) {
+    return ['must be an object with one member, "callers"'];
+  }
+  const problems = [];
+  for (const [caller, entry] of Object.entries(json.callers)) {
+    if (!/^[A-Za-z0-9._\-:/@]{1,256}$/.test(caller)) problems.push(`${caller}: name has characters outside [A-Za-z0-9._-:/@]`);
+    if (!isObject(entry) || Object.keys(entry).length !== 1 || !Array.isArray(entry.accounts)) {
+      problems.push(`${caller}: must be {"accounts": [...]}`);
+      continue;
+    }
+    for (const account of entry.accounts) {
+      if (typeof account !== "string" || !(account === "*" || account === "default" || /^AC[0-9a-fA-F]{32}$/.test(account))) {
+        problems.push(`${caller}: ${JSON.stringify(account)} is not "*", "default" or an account SID`);
+      }
+    }
+  }
+  return problems;
+}
+
+// The volume of `want` (MOUNTS entry) in the pod and the gateway's mounts of it.
+function volumeAndMounts(spec, container, want) {
+  const volumes = (spec.volumes ?? []).filter((v) => (want.kind === "secret" ? v.secret?.secretName : v.configMap?.name) === want.name);
+  assert.equal(volumes.length, 1, `exactly one volume from ${want.kind} ${want.name}`);
+  const mounts = (container.volumeMounts ?? []).filter((m) => m.name === volumes[0].name);
+  assert.equal(mounts.length, 1, `${want.name} mounted once`);
+  return { volume: volumes[0][want.kind], mount: mounts[0] };
+}
+
 // A real kustomize, when this machine has one (kubectl kustomize embeds it). Version 5 is needed
 // for the `labels` field and for the same ConfigMap name hash.
 function realKustomize() {
@@ -159,12 +300,12 @@ const overlays = {
   production: path.join(k8sDir, "overlays/production"),
 };
 const rendered = Object.fromEntries(Object.entries(overlays).map(([name, dir]) => [name, render(dir)]));
-const drainSeconds = gatewayDrainSeconds();
 
 for (const [overlay, objects] of Object.entries(rendered)) {
   describe(`deploy/k8s ${overlay}`, () => {
     const deployment = () => get(objects, "Deployment", GATEWAY);
     const podLabels = () => deployment().spec.template.metadata.labels;
+    const settings = () => effectiveSettings(objects, gatewayContainer(deployment()));
 
     test("every object is valid against the Kubernetes schema, with no unknown field", async () => {
       assert.ok(objects.length > 0);
@@ -190,7 +331,8 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       for (const obj of objects) {
         if (obj.kind !== "Namespace") assert.equal(obj.metadata.namespace, NAMESPACE, `${obj.kind}/${obj.metadata.name}`);
       }
-      assert.equal(find(objects, "Secret", SECRET), undefined, "credentials must not be in the manifests");
+      const secrets = objects.filter((o) => o.kind === "Secret").map((o) => o.metadata.name);
+      assert.deepEqual(secrets, [], "credentials, keys and tokens must not be in the manifests");
     });
 
     test("Deployment: at least two replicas, spread across nodes and zones", () => {
@@ -205,17 +347,62 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       assert.equal(d.spec.strategy.rollingUpdate.maxUnavailable, 0);
     });
 
-    test("probes are native gRPC health checks on the gRPC port", () => {
+    test("named ports grpc, health and metrics are the ports the gateway listens on, beyond loopback", () => {
       const c = gatewayContainer(deployment());
-      assert.ok(c.ports.some((p) => p.containerPort === GRPC_PORT && p.name === "grpc"));
-      assert.ok(c.readinessProbe && c.livenessProbe, "readiness and liveness probes are required");
+      const s = settings();
+      for (const [name, port] of Object.entries(PORTS)) {
+        assert.equal(containerPort(c, name), port, `port ${name}`);
+        assert.ok((c.ports.find((p) => p.name === name).protocol ?? "TCP") === "TCP", `port ${name} is TCP`);
+      }
+      assert.equal(new Set(c.ports.map((p) => p.containerPort)).size, c.ports.length, "one container port per number");
+      const addresses = { grpc: "GATEWAY_LISTEN", health: "GATEWAY_HEALTH_LISTEN", metrics: "GATEWAY_METRICS_LISTEN" };
+      for (const [name, setting] of Object.entries(addresses)) {
+        assert.equal(typeof s[setting], "string", `${setting} (--${SETTINGS.find((x) => x.env === setting).flag}) must be set`);
+        assert.equal(portOfAddress(s[setting]), PORTS[name], `${setting} ${s[setting]} is not on the ${name} port`);
+        // The kubelet, the Service and Prometheus all connect to the pod's address.
+        assert.ok(!isLoopbackHost(hostOfAddress(s[setting])), `${setting} ${s[setting]} is loopback only`);
+      }
+    });
+
+    test("probes are native gRPC health checks on the plaintext health port, not the TLS port", () => {
+      const c = gatewayContainer(deployment());
+      const health = containerPort(c, "health");
+      assert.notEqual(health, containerPort(c, "grpc"), "the gRPC port speaks TLS, which kubelet probes cannot");
+      assert.ok(c.startupProbe && c.readinessProbe && c.livenessProbe, "startup, readiness and liveness probes are required");
       for (const kind of ["readinessProbe", "livenessProbe", "startupProbe"]) {
         const probe = c[kind];
-        if (!probe) continue;
-        assert.deepEqual(probe.grpc, { port: GRPC_PORT }, `${kind} must be grpc: {port: ${GRPC_PORT}}`);
+        // A grpc probe takes a number (no named ports); no `service`: the server's overall health.
+        assert.deepEqual(probe.grpc, { port: health }, `${kind} must be grpc: {port: ${health}}`);
         for (const other of ["exec", "httpGet", "tcpSocket"]) assert.equal(probe[other], undefined, `${kind}.${other}`);
       }
-      assert.ok(c.args.join(" ").includes(`:${GRPC_PORT}`), "the gateway must listen on the probed port");
+      assert.equal(portOfAddress(settings().GATEWAY_HEALTH_LISTEN), health, "the gateway must serve health on the probed port");
+      // Startup may take a while (Secrets mounted, credentials loaded); liveness must not be hair-trigger.
+      assert.ok(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 10, "startup probe allows at least 10 s");
+      assert.ok(c.livenessProbe.periodSeconds * (c.livenessProbe.failureThreshold ?? 3) >= 10, "liveness tolerates 10 s");
+    });
+
+    test("the gateway's start-up rules accept the settings: TLS and a caller policy beyond loopback", () => {
+      const s = settings();
+      assert.ok(!isLoopbackHost(hostOfAddress(s.GATEWAY_LISTEN)), `listen ${s.GATEWAY_LISTEN} must be reachable from callers`);
+      assert.ok(s.GATEWAY_TLS_CERT && s.GATEWAY_TLS_KEY, "beyond loopback the gateway needs GATEWAY_TLS_CERT and GATEWAY_TLS_KEY");
+      assert.notEqual(s.GATEWAY_ALLOW_PLAINTEXT, "true", "plaintext callers: these manifests do TLS, not a mesh");
+      assert.ok(s.GATEWAY_CALLER_POLICY, "beyond loopback the gateway needs GATEWAY_CALLER_POLICY");
+      assert.ok(s.GATEWAY_TLS_CLIENT_CA, "client certificates name callers (mutual TLS)");
+      assert.ok(s.GATEWAY_CALLER_TOKENS, "callers without a certificate use bearer tokens");
+      assert.deepEqual(startupProblems(s), [], "the gateway would refuse to start");
+      const known = knownSettings();
+      for (const name of Object.keys(s)) {
+        if (name.startsWith("GATEWAY_")) assert.ok(known.has(name), `${name} is not a setting of service/config/config.cc`);
+      }
+    });
+
+    test("pod template: Prometheus scrape annotations name the metrics port and /metrics", () => {
+      const annotations = deployment().spec.template.metadata.annotations ?? {};
+      const c = gatewayContainer(deployment());
+      assert.equal(annotations["prometheus.io/scrape"], "true");
+      assert.equal(annotations["prometheus.io/port"], String(containerPort(c, "metrics")));
+      assert.equal(annotations["prometheus.io/path"], "/metrics");
+      assert.equal(portOfAddress(settings().GATEWAY_METRICS_LISTEN), containerPort(c, "metrics"));
     });
 
     test("every container has resource requests and limits, requests within limits", () => {
@@ -266,56 +453,118 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       }
     });
 
-    test("the credentials Secret is mounted as a directory (no subPath) and feeds the current env variables", () => {
+    test("every Secret and the policy ConfigMap are mounted whole, as directories, without subPath", () => {
       const spec = deployment().spec.template.spec;
       const c = gatewayContainer(deployment());
-      const volumes = spec.volumes.filter((v) => v.secret?.secretName === SECRET);
-      assert.equal(volumes.length, 1, "exactly one volume from the credentials Secret");
-      assert.equal(volumes[0].secret.items, undefined, "mount every key, so new keys appear without a change here");
-      const mounts = c.volumeMounts.filter((m) => m.name === volumes[0].name);
-      assert.equal(mounts.length, 1);
-      assert.equal(mounts[0].mountPath, SECRET_DIR);
-      assert.equal(mounts[0].readOnly, true);
       for (const m of c.volumeMounts) {
-        assert.equal(m.subPath, undefined, `${m.mountPath}: subPath mounts never see Secret updates`);
+        assert.equal(m.subPath, undefined, `${m.mountPath}: subPath mounts never see Secret or ConfigMap updates`);
         assert.equal(m.subPathExpr, undefined, `${m.mountPath}: subPathExpr`);
       }
-      // Readable by the gateway: group-readable with fsGroup = the gateway's group, or world-readable.
-      const mode = volumes[0].secret.defaultMode ?? 0o644;
-      assert.ok((mode & 0o004) !== 0 || ((mode & 0o040) !== 0 && spec.securityContext.fsGroup === 10001), `mode ${mode.toString(8)}`);
-      for (const name of CREDENTIAL_ENV) {
-        const env = c.env.find((e) => e.name === name);
-        assert.ok(env, `env ${name}`);
-        assert.equal(env.value, undefined, `${name} must not be a literal`);
-        assert.deepEqual(env.valueFrom, { secretKeyRef: { name: SECRET, key: name } });
-      }
-      for (const e of c.env) {
-        if (/^TWILIO_|SECRET|TOKEN|PASSWORD|KEY/.test(e.name)) {
-          assert.equal(e.value, undefined, `${e.name} must come from a Secret, not a literal`);
-          assert.ok(e.valueFrom?.secretKeyRef, `${e.name} must come from a Secret`);
+      for (const [what, want] of Object.entries(MOUNTS)) {
+        const { volume, mount } = volumeAndMounts(spec, c, want);
+        assert.equal(volume.items, undefined, `${what}: mount every key, so new keys appear without a change here`);
+        assert.notEqual(volume.optional, true, `${what}: without it the gateway cannot start or serve; wait for it`);
+        assert.equal(mount.mountPath, want.path, `${what} mount path`);
+        assert.equal(mount.readOnly, true, `${what} mounted read-only`);
+        if (want.kind === "secret") {
+          // Readable by the gateway: group-readable with fsGroup = the gateway's group, or world-readable.
+          const mode = volume.defaultMode ?? 0o644;
+          assert.ok((mode & 0o004) !== 0 || ((mode & 0o040) !== 0 && spec.securityContext.fsGroup === 10001), `${what}: mode ${mode.toString(8)}`);
+          assert.equal(mode & 0o002, 0, `${what}: world-writable`);
         }
       }
+      // No other Secret reaches the pod's files, and nothing through projected volumes unchecked.
+      const expected = Object.values(MOUNTS).filter((m) => m.kind === "secret").map((m) => m.name);
+      for (const v of spec.volumes) {
+        if (v.secret) assert.ok(expected.includes(v.secret.secretName), `unexpected Secret volume ${v.secret.secretName}`);
+        assert.equal(v.projected, undefined, `${v.name}: projected volumes are not checked by this test`);
+      }
+    });
+
+    test("settings point into the mounts: the credentials directory and the TLS, token and policy files", () => {
+      const s = settings();
+      const c = gatewayContainer(deployment());
+      const spec = deployment().spec.template.spec;
+      const at = (what) => volumeAndMounts(spec, c, MOUNTS[what]).mount.mountPath;
+      assert.equal(s.GATEWAY_CREDENTIALS_DIR, at("credentials"), "GATEWAY_CREDENTIALS_DIR is the credentials Secret's mount");
+      // The keys of a kubernetes.io/tls Secret as cert-manager issues it.
+      assert.equal(s.GATEWAY_TLS_CERT, `${at("tls")}/tls.crt`);
+      assert.equal(s.GATEWAY_TLS_KEY, `${at("tls")}/tls.key`);
+      assert.equal(s.GATEWAY_TLS_CLIENT_CA, `${at("tls")}/ca.crt`);
+      assert.equal(s.GATEWAY_CALLER_TOKENS, `${at("callerTokens")}/tokens`);
+      assert.equal(path.posix.dirname(s.GATEWAY_CALLER_POLICY), at("policy"), "GATEWAY_CALLER_POLICY under the policy mount");
+      const policy = get(objects, "ConfigMap", MOUNTS.policy.name);
+      const policyKey = path.posix.basename(s.GATEWAY_CALLER_POLICY);
+      assert.ok(policyKey in (policy.data ?? {}), `no key ${policyKey} in the policy ConfigMap`);
+      // Any path setting (service/config/config.cc ApplyPath) is absolute and inside a read-only mount.
+      for (const { env, isPath } of SETTINGS) {
+        if (!isPath || s[env] === undefined) continue;
+        assert.ok(path.posix.isAbsolute(s[env]), `${env} ${s[env]} is not absolute`);
+        const mount = c.volumeMounts.find((m) => s[env] === m.mountPath || s[env].startsWith(`${m.mountPath}/`));
+        assert.ok(mount?.readOnly, `${env} ${s[env]} is not inside a read-only volume mount`);
+      }
+    });
+
+    test("the caller policy ConfigMap is a plain object (no hash suffix) holding a policy the gateway accepts", () => {
+      // Found by its exact name: a configMapGenerator would have appended a content hash (and an
+      // edit would then roll every pod instead of reloading the file in place).
+      const policy = get(objects, "ConfigMap", MOUNTS.policy.name);
+      assert.equal(volumeAndMounts(deployment().spec.template.spec, gatewayContainer(deployment()), MOUNTS.policy).volume.name, MOUNTS.policy.name);
+      assert.equal(policy.immutable, undefined, "an immutable ConfigMap cannot be edited in place");
+      const file = path.posix.basename(settings().GATEWAY_CALLER_POLICY);
+      assert.deepEqual(policyProblems(policy.data[file]), [], "service/auth/caller_policy.cc would refuse it");
+      const callers = Object.keys(JSON.parse(policy.data[file]).callers);
+      assert.ok(callers.length > 0, "a policy without callers admits nobody");
+      assert.ok(callers.some((c) => c.startsWith("spiffe://")), "an example caller named by its certificate's SPIFFE ID");
+    });
+
+    test("no Twilio credential in the environment: the gateway reads them from the mounted Secret", () => {
+      for (const c of [...(deployment().spec.template.spec.initContainers ?? []), ...deployment().spec.template.spec.containers]) {
+        for (const from of c.envFrom ?? []) assert.equal(from.secretRef, undefined, `${c.name}: envFrom a Secret`);
+        for (const e of c.env ?? []) {
+          const ref = e.valueFrom?.secretKeyRef;
+          assert.ok(!(e.name.startsWith("TWILIO_") && ref), `${c.name}: ${e.name} from secretKeyRef; credentials come from GATEWAY_CREDENTIALS_DIR`);
+          assert.notEqual(ref?.name, MOUNTS.credentials.name, `${c.name}: ${e.name} from the credentials Secret`);
+          assert.ok(!CREDENTIAL_ENV_REFUSED.includes(e.name), `${c.name}: ${e.name} set: the gateway refuses to start with GATEWAY_CREDENTIALS_DIR`);
+          const pathSetting = SETTINGS.some((x) => x.isPath && x.env === e.name);
+          if (pathSetting) {
+            assert.equal(typeof e.value, "string", `${e.name} is a path, written here`);
+          } else if (/^TWILIO_|SECRET|TOKEN|PASSWORD|KEY/.test(e.name)) {
+            assert.equal(e.value, undefined, `${e.name} must come from a Secret, not a literal`);
+            assert.ok(ref, `${e.name} must come from a Secret`);
+          }
+        }
+      }
+      const s = settings();
+      assert.ok(s.GATEWAY_CREDENTIALS_DIR, "GATEWAY_CREDENTIALS_DIR must be set");
+      for (const name of CREDENTIAL_ENV_REFUSED) assert.equal(s[name], undefined, `${name} in the gateway's environment`);
     });
 
     test("preStop sleep and terminationGracePeriodSeconds cover the gateway's drain", () => {
       const sleep = preStopSleepSeconds(gatewayContainer(deployment()));
       const grace = deployment().spec.template.spec.terminationGracePeriodSeconds;
+      const drainSeconds = gatewayDrainSeconds(settings());
       assert.ok(sleep >= 3, `preStop sleep ${sleep}s is too short for endpoints to update`);
       assert.ok(grace >= sleep + drainSeconds, `grace ${grace}s < preStop ${sleep}s + drain ${drainSeconds}s`);
     });
 
-    test("Service: ClusterIP on the gRPC port, selecting only the gateway pods", () => {
+    test("Service: ClusterIP on the gRPC and metrics ports, selecting only the gateway pods", () => {
       const svc = get(objects, "Service", GATEWAY);
       assert.equal(svc.spec.type ?? "ClusterIP", "ClusterIP");
       assert.ok(matches({ matchLabels: svc.spec.selector }, podLabels()));
       const redis = find(objects, "Deployment", REDIS);
       if (redis) assert.ok(!matches({ matchLabels: svc.spec.selector }, redis.spec.template.metadata.labels));
-      const [port] = svc.spec.ports;
-      assert.equal(svc.spec.ports.length, 1);
-      assert.equal(port.port, GRPC_PORT);
-      assert.equal(port.appProtocol, "grpc");
       const c = gatewayContainer(deployment());
-      assert.ok(c.ports.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort));
+      assert.deepEqual(svc.spec.ports.map((p) => p.name).sort(), ["grpc", "metrics"], "grpc and metrics; health is the kubelet's only");
+      for (const port of svc.spec.ports) {
+        assert.equal(port.port, PORTS[port.name], `Service port ${port.name}`);
+        const target = c.ports.find((p) => p.name === port.targetPort || p.containerPort === port.targetPort);
+        assert.ok(target, `Service port ${port.name}: targetPort ${port.targetPort} is no container port`);
+        assert.equal(target.name, port.name, `Service port ${port.name} targets container port ${target.name}`);
+      }
+      assert.equal(svc.spec.ports.find((p) => p.name === "grpc").appProtocol, "grpc");
+      const scrape = svc.metadata.annotations?.["prometheus.io/scrape"];
+      assert.equal(scrape, undefined, "the pods are scraped by annotation; the Service too would scrape them twice");
     });
 
     test("HorizontalPodAutoscaler (autoscaling/v2) scales the Deployment on CPU, never below its replicas", () => {
@@ -335,20 +584,40 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       assert.ok(matches(pdb.spec.selector, podLabels()));
     });
 
-    test("NetworkPolicy: gRPC in only from client namespaces; out only to DNS, HTTPS and Redis", () => {
+    test("NetworkPolicy: gRPC in only from client namespaces, metrics only from monitoring; out only to DNS, HTTPS and Redis", () => {
       const np = get(objects, "NetworkPolicy", GATEWAY);
       assert.ok(matches(np.spec.podSelector, podLabels()));
       assert.deepEqual([...np.spec.policyTypes].sort(), ["Egress", "Ingress"]);
 
-      assert.ok(np.spec.ingress.length >= 1);
+      const c = gatewayContainer(deployment());
+      const grpc = { port: containerPort(c, "grpc"), protocol: "TCP" };
+      const metrics = { port: containerPort(c, "metrics"), protocol: "TCP" };
+      const seen = new Set();
       for (const rule of np.spec.ingress) {
-        assert.deepEqual(rule.ports, [{ port: GRPC_PORT, protocol: "TCP" }]);
+        assert.ok(rule.ports?.length >= 1, "an ingress rule without ports opens every port, health and metrics too");
         assert.ok(rule.from?.length >= 1, "an ingress rule without `from` admits everyone");
-        for (const peer of rule.from) {
-          assert.deepEqual(Object.keys(peer), ["namespaceSelector"], "only namespaces may be admitted");
-          assert.deepEqual(peer.namespaceSelector.matchLabels, Object.fromEntries([CLIENT_NAMESPACE_LABEL]));
+        if (isDeepStrictEqual(rule.ports, [grpc])) {
+          seen.add("grpc");
+          for (const peer of rule.from) {
+            assert.deepEqual(Object.keys(peer), ["namespaceSelector"], "only namespaces may be admitted");
+            assert.deepEqual(peer.namespaceSelector.matchLabels, Object.fromEntries([CLIENT_NAMESPACE_LABEL]));
+          }
+        } else if (isDeepStrictEqual(rule.ports, [metrics])) {
+          seen.add("metrics");
+          for (const peer of rule.from) {
+            // The monitoring namespace, optionally narrowed to its Prometheus pods (namespace AND pod).
+            assert.ok(peer.namespaceSelector, "metrics admitted from a namespace, not from anywhere");
+            assert.deepEqual(Object.keys(peer).filter((k) => k !== "podSelector"), ["namespaceSelector"]);
+            assert.deepEqual(peer.namespaceSelector.matchLabels, Object.fromEntries([MONITORING_NAMESPACE_LABEL]));
+          }
+        } else {
+          assert.fail(
+            `ingress rule opens ${JSON.stringify(rule.ports)}: only gRPC from clients and metrics from monitoring; ` +
+              "health needs no rule (the kubelet probes from the node)",
+          );
         }
       }
+      assert.deepEqual([...seen].sort(), ["grpc", "metrics"], "ingress rules for gRPC and for metrics");
 
       const allowed = new Set(["53/UDP", "53/TCP", "443/TCP", "6379/TCP"]);
       const seenPorts = new Set();
@@ -391,7 +660,9 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       for (const key of Object.keys(cm.data)) {
         assert.ok(known.has(key), `${key} is not a setting of service/config/config.cc`);
       }
-      assert.equal(cm.data.GATEWAY_LISTEN, undefined, "the listen address is fixed by args (probes depend on it)");
+      for (const key of ["GATEWAY_LISTEN", "GATEWAY_HEALTH_LISTEN", "GATEWAY_METRICS_LISTEN"]) {
+        assert.equal(cm.data[key], undefined, `${key}: the addresses are fixed by args (probes, Service and NetworkPolicy depend on them)`);
+      }
       assert.ok(!Object.keys(cm.data).some((k) => /SECRET|TOKEN|PASSWORD/.test(k)), "secrets belong in a Secret");
       // Every replica shares one idempotency store, so a retry on another replica is recognised.
       assert.equal(cm.data.GATEWAY_IDEMPOTENCY_STORE, "redis");
@@ -435,10 +706,40 @@ for (const [overlay, objects] of Object.entries(rendered)) {
         // The other settings are the base's.
         const baseCm = get(base, "ConfigMap", baseC.envFrom[0].configMapRef.name);
         for (const [k, v] of Object.entries(baseCm.data)) if (k !== "GATEWAY_REDIS_ADDRESS") assert.equal(cm.data[k], v, k);
+        // The same listeners, TLS, callers, probes, mounts and policy as the base.
+        for (const field of ["args", "ports", "volumeMounts", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle"]) {
+          assert.deepEqual(c[field], baseC[field], `gateway ${field} differs from the base's`);
+        }
+        const withoutRedis = (env) => env.filter((e) => e.name !== "GATEWAY_REDIS_PASSWORD");
+        assert.deepEqual(withoutRedis(c.env), baseC.env, "gateway env differs from the base's (beyond the Redis password)");
+        const podSpec = deployment().spec.template.spec;
+        assert.deepEqual(podSpec.volumes, get(base, "Deployment", GATEWAY).spec.template.spec.volumes);
+        assert.deepEqual(get(objects, "ConfigMap", MOUNTS.policy.name).data, get(base, "ConfigMap", MOUNTS.policy.name).data);
+        assert.deepEqual(get(objects, "NetworkPolicy", GATEWAY).spec.ingress, get(base, "NetworkPolicy", GATEWAY).spec.ingress);
       });
     }
   });
 }
+
+describe("the test's copies of the gateway's rules refuse what the gateway refuses", () => {
+  test("start-up rules (service/config/config.cc)", () => {
+    assert.deepEqual(startupProblems({}), [], "the default loopback listener needs nothing");
+    assert.equal(startupProblems({ GATEWAY_LISTEN: "0.0.0.0:50051" }).length, 2, "beyond loopback: TLS and a policy");
+    assert.equal(startupProblems({ GATEWAY_LISTEN: "0.0.0.0:1", GATEWAY_ALLOW_PLAINTEXT: "true" }).length, 1, "a policy still");
+    assert.deepEqual(startupProblems({ GATEWAY_LISTEN: "127.0.0.9:1", GATEWAY_TLS_CERT: "/c" }), ["--tls-cert and --tls-key must be set together"]);
+    assert.equal(startupProblems({ GATEWAY_CREDENTIALS_DIR: "/d", TWILIO_API_SECRET: FROM_SECRET }).length, 1);
+    assert.equal(startupProblems({ GATEWAY_LISTEN: "127.0.0.1.nip.io:1" }).length, 2, "a name is not loopback");
+  });
+
+  test("caller policy (service/auth/caller_policy.cc)", () => {
+    assert.deepEqual(policyProblems('{"callers": {"a": {"accounts": ["default", "*", "AC0123456789abcdef0123456789abcdef"]}}}'), []);
+    assert.deepEqual(policyProblems('{"callers": {}}'), []);
+    for (const bad of ["", "{}", '{"callers": {"a b": {"accounts": []}}}', '{"callers": {"a": {"accounts": ["AC1"]}}}',
+      '{"callers": {"a": {"accounts": []}}, "x": 1}', '{"callers": {"a": {"accounts": [], "x": 1}}}', '{"callers": {"a": ["default"]}}']) {
+      assert.notDeepEqual(policyProblems(bad), [], bad);
+    }
+  });
+});
 
 describe("the offline renderer", () => {
   test("computes kustomize's ConfigMap name hash", async () => {
