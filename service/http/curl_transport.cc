@@ -140,13 +140,16 @@ class CurlTransport::Loop {
     transfer->done = std::move(done);
     transfer->max_response_bytes = options_.max_response_bytes;
     TransferId id;
+    bool wake = false;
     {
       absl::MutexLock lock(&mu_);
       id = next_id_++;
       transfer->id = id;
+      // The loop takes the whole queue at once: one wakeup per batch, not per request.
+      wake = incoming_.empty();
       incoming_.push_back(std::move(transfer));
     }
-    Wake();
+    if (wake) Wake();
     return id;
   }
 
@@ -283,6 +286,9 @@ class CurlTransport::Loop {
     if (!options_.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_file.c_str());
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    // Twilio's answers are about 1 KiB: a 4 KiB receive buffer instead of the default 16 KiB
+    // saves 12 KiB per request in flight.
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 4096L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(absl::ToInt64Milliseconds(options_.connect_timeout)));
