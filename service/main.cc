@@ -28,11 +28,11 @@
 #include "api/subscription_service.h"
 #include "auth/caller_policy.h"
 #include "auth/caller_tokens.h"
-#include "common/snapshot.h"
-#include "credentials/credential_loader.h"
 #include "common/log.h"
+#include "common/snapshot.h"
 #include "common/timer_thread.h"
 #include "config/config.h"
+#include "credentials/credential_loader.h"
 #include "http/curl_transport.h"
 #include "idempotency/idempotency_guard.h"
 #include "idempotency/memory_store.h"
@@ -93,8 +93,8 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> CallerCredentials(
       return absl::InvalidArgumentError(absl::StrCat(path, " cannot be read"));
     }
   }
-  const auto refresh = static_cast<unsigned int>(
-      std::max<int64_t>(1, absl::ToInt64Seconds(config.reload_interval)));
+  const auto refresh =
+      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(config.reload_interval)));
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       config.tls_key_file, config.tls_cert_file, config.tls_client_ca_file, refresh);
   grpc::experimental::TlsServerCredentialsOptions options(provider);
@@ -206,8 +206,7 @@ int Run(int argc, char** argv) {
   Snapshot<CallerPolicy> policy;
   MetricsRegistry registry;
   GatewayMetrics metrics(registry);
-  Reloader reloader(config->reload_interval, [&metrics](absl::string_view what,
-                                                        ReloadResult result,
+  Reloader reloader(config->reload_interval, [&metrics](absl::string_view what, ReloadResult result,
                                                         const std::string& error) {
     metrics.Reload(what, ReloadResultName(result));
     if (result == ReloadResult::kLoaded) {
@@ -222,9 +221,8 @@ int Run(int argc, char** argv) {
     account.Set(std::make_shared<const TwilioAccount>(config->account));
   } else {
     credential_directory.emplace(config->credentials_dir, account);
-    reloader.Add("credentials", [&](std::string* error) {
-      return credential_directory->Check(error);
-    });
+    reloader.Add("credentials",
+                 [&](std::string* error) { return credential_directory->Check(error); });
   }
   std::optional<ReloadableFile<CallerTokens>> token_file;
   if (!config->caller_tokens_file.empty()) {
@@ -282,8 +280,8 @@ int Run(int argc, char** argv) {
                                      .limiter = &limiter,
                                      .retry_budget = &budget,
                                      .metrics = &metrics});
-  CallerAuthenticator authenticator({.tokens = token_file.has_value() ? &tokens : nullptr,
-                                     .required = policy_file.has_value()});
+  CallerAuthenticator authenticator(
+      {.tokens = token_file.has_value() ? &tokens : nullptr, .required = policy_file.has_value()});
   SubscriptionService service(handler, &authenticator, &metrics);
   metrics.SetUpstreamGauges([&limiter] { return limiter.total_in_flight(); },
                             [&limiter] { return limiter.total_queued(); });
@@ -322,8 +320,7 @@ int Run(int argc, char** argv) {
   }
   std::vector<grpc::Server*> servers = {server.get()};
   if (health_server != nullptr) servers.push_back(health_server.get());
-  HealthReporter health(servers,
-                        [&] { return account.Get() != nullptr && transport.Running(); });
+  HealthReporter health(servers, [&] { return account.Get() != nullptr && transport.Running(); });
 
   // Tests and scripts read the bound ports from these lines.
   const std::string listen = BoundAddress(config->listen_address, port);
@@ -340,13 +337,15 @@ int Run(int argc, char** argv) {
   std::shared_ptr<const TwilioAccount> initial = account.Get();
   Log(LogLevel::kInfo, "started",
       {{"listen", listen},
-       {"caller_transport", config->tls_cert_file.empty()          ? "plaintext"
+       {"caller_transport", config->tls_cert_file.empty()        ? "plaintext"
                             : config->tls_client_ca_file.empty() ? "tls"
                                                                  : "mutual_tls"},
        {"caller_policy", policy_file.has_value() ? config->caller_policy_file : "none"},
        {"twilio_base_url", config->twilio_base_url},
        {"account_sid", initial == nullptr ? "not loaded" : initial->account_sid},
-       {"auth", initial == nullptr ? "none" : initial->api_key ? "api_key" : "auth_token"},
+       {"auth", initial == nullptr ? "none"
+                : initial->api_key ? "api_key"
+                                   : "auth_token"},
        {"credentials_source",
         config->credentials_dir.empty() ? "environment" : config->credentials_dir},
        {"idempotency_store",

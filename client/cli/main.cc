@@ -64,9 +64,9 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {{"target", "localhost:50051"}, {"timeout", "10"}};
-  static const char* const kKnown[] = {"target",      "call-sid", "callback", "method",
+  static const char* const kKnown[] = {"target",          "call-sid",    "callback", "method",
                                        "idempotency-key", "account-sid", "timeout",  "tls-ca",
-                                       "tls-cert",    "tls-key"};
+                                       "tls-cert",        "tls-key"};
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {

@@ -9,10 +9,10 @@
 #ifndef GATEWAY_API_CALLER_AUTHENTICATOR_H_
 #define GATEWAY_API_CALLER_AUTHENTICATOR_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <optional>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "auth/caller_tokens.h"

@@ -126,8 +126,8 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
     Audit(request_id_, input_, result, latency);
     if (service_.metrics_ != nullptr) {
       service_.metrics_->RpcFinished("Create", result.status().code(),
-                                     GetErrorReason(result.status()).value_or(""),
-                                     IsReplay(result), latency);
+                                     GetErrorReason(result.status()).value_or(""), IsReplay(result),
+                                     latency);
     }
     Finish(ToGrpcStatus(result.status()));
   }

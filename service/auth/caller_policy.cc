@@ -1,7 +1,6 @@
 #include "auth/caller_policy.h"
 
 #include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"

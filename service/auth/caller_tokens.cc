@@ -33,12 +33,12 @@ absl::StatusOr<CallerTokens> CallerTokens::Parse(absl::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": ", problem));
     };
     if (fields.size() != 2) return invalid("want \"caller sha256:HEX\"");
-    if (!IsCallerName(fields[0])) return invalid("caller name has characters outside [A-Za-z0-9._-:/@]");
+    if (!IsCallerName(fields[0]))
+      return invalid("caller name has characters outside [A-Za-z0-9._-:/@]");
     absl::string_view digest = fields[1];
     if (!absl::ConsumePrefix(&digest, "sha256:") || digest.size() != 64 ||
-        !std::all_of(digest.begin(), digest.end(), [](char c) {
-          return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f');
-        })) {
+        !std::all_of(digest.begin(), digest.end(),
+                     [](char c) { return absl::ascii_isdigit(c) || (c >= 'a' && c <= 'f'); })) {
       return invalid("digest must be sha256: followed by 64 lowercase hexadecimal digits");
     }
     if (!out.callers_by_digest_.emplace(std::string(digest), std::string(fields[0])).second) {

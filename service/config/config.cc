@@ -132,9 +132,7 @@ const Setting kSettings[] = {
      }},
     {"retry-ambiguous", "GATEWAY_RETRY_AMBIGUOUS",
      "retry 5xx and lost responses with the same idempotency key: true or false (default true)",
-     [](absl::string_view v, GatewayConfig& c) {
-       return ApplyBool(v, &c.retry.retry_ambiguous);
-     }},
+     [](absl::string_view v, GatewayConfig& c) { return ApplyBool(v, &c.retry.retry_ambiguous); }},
     {"max-upstream-connections", "GATEWAY_MAX_UPSTREAM_CONNECTIONS",
      "connections to Twilio at most, 0 for no limit (default 0)",
      [](absl::string_view v, GatewayConfig& c) {
@@ -266,7 +264,8 @@ absl::Status ApplyCredentials(const Environment& env, GatewayConfig& config) {
   if (!config.credentials_dir.empty()) {
     for (const char* name : {"TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_AUTH_TOKEN"}) {
       if (!env(name).value_or("").empty()) {
-        return Invalid(name, "is set, but credentials come from GATEWAY_CREDENTIALS_DIR; unset one");
+        return Invalid(name,
+                       "is set, but credentials come from GATEWAY_CREDENTIALS_DIR; unset one");
       }
     }
     return absl::OkStatus();

@@ -190,8 +190,8 @@ class CurlTransport::Loop {
   // libcurl: call back with CURL_SOCKET_TIMEOUT in `timeout_ms` (-1: no timer).
   static int OnTimer(CURLM*, long timeout_ms, void* user) {
     auto* loop = static_cast<Loop*>(user);
-    loop->timer_due_ = timeout_ms < 0 ? absl::InfiniteFuture()
-                                      : absl::Now() + absl::Milliseconds(timeout_ms);
+    loop->timer_due_ =
+        timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
     return 0;
   }
 
@@ -225,8 +225,8 @@ class CurlTransport::Loop {
       const int wait_ms =
           until_timer >= absl::Seconds(1)
               ? 1000
-              : static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(
-                                                          until_timer + absl::Microseconds(999))));
+              : static_cast<int>(std::max<int64_t>(
+                    0, absl::ToInt64Milliseconds(until_timer + absl::Microseconds(999))));
       const int ready = epoll_wait(epoll_fd_, events, 64, wait_ms);
       for (int i = 0; i < ready; ++i) {
         const int fd = events[i].data.fd;

@@ -14,8 +14,8 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
       rpc_duration_(registry.AddHistogram("gateway_rpc_duration_seconds",
                                           "Time from an RPC's arrival to its answer.", {"method"},
                                           LatencyBuckets())),
-      rpcs_in_flight_(registry.AddGauge("gateway_rpcs_in_flight", "RPCs not yet answered.")
-                          .Unlabelled()),
+      rpcs_in_flight_(
+          registry.AddGauge("gateway_rpcs_in_flight", "RPCs not yet answered.").Unlabelled()),
       attempt_duration_(registry
                             .AddHistogram("gateway_upstream_attempt_duration_seconds",
                                           "One HTTP attempt to Twilio, response or failure.", {},
@@ -49,8 +49,7 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
 void GatewayMetrics::RpcStarted() { rpcs_in_flight_.Add(1); }
 
 void GatewayMetrics::RpcFinished(absl::string_view method, absl::StatusCode code,
-                                 absl::string_view reason, bool replayed,
-                                 absl::Duration latency) {
+                                 absl::string_view reason, bool replayed, absl::Duration latency) {
   rpcs_in_flight_.Add(-1);
   rpcs_.WithLabels({method, absl::StatusCodeToString(code)}).Increment();
   rpc_duration_.WithLabels({method}).Observe(absl::ToDoubleSeconds(latency));

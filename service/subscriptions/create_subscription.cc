@@ -127,8 +127,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     attempt_bounded_by_deadline_ = attempt_timeout == remaining;
     ++attempts_;
     attempt_started_ = handler_.clock_.Now();
-    HttpRequest http =
-        BuildCreateSubscriptionRequest(endpoint_, request_, attempt_timeout);
+    HttpRequest http = BuildCreateSubscriptionRequest(endpoint_, request_, attempt_timeout);
     // Safe under mu_: the transport never runs the callback inline.
     transfer_id_ = handler_.transport_.Send(std::move(http),
                                             [self = shared_from_this()](HttpResult result) mutable {
@@ -364,9 +363,8 @@ std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
     if (policy == nullptr ||
         !policy->Allows(input.caller, request->account_sid, account->account_sid)) {
       return FailEarly(
-          absl::PermissionDeniedError(absl::StrCat("caller \"", input.caller,
-                                                   "\" may not use account ",
-                                                   request->account_sid)),
+          absl::PermissionDeniedError(absl::StrCat(
+              "caller \"", input.caller, "\" may not use account ", request->account_sid)),
           "CALLER_NOT_ALLOWED", input, std::move(done));
     }
   }

@@ -64,8 +64,9 @@ class CreateSubscriptionHandler {
   // All references must outlive the handler and every call it started. Each call uses the
   // credentials `account` holds when it starts, for all its attempts.
   CreateSubscriptionHandler(CreateSubscriptionOptions options,
-                            const Snapshot<TwilioAccount>& account, HttpTransport& transport, Timer& timer, const Clock& clock,
-                            Random& random, CreateSubscriptionControls controls = {});
+                            const Snapshot<TwilioAccount>& account, HttpTransport& transport,
+                            Timer& timer, const Clock& clock, Random& random,
+                            CreateSubscriptionControls controls = {});
 
   // `deadline` is absl::InfiniteFuture() when the caller set none.
   std::shared_ptr<PendingCreate> Create(const CreateSubscriptionInput& input, absl::Time deadline,

@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -92,9 +92,8 @@ int CountLines(const std::string& path, const std::vector<std::string>& needles)
 }
 
 // grpc.health.v1.Health/Check through the generic stub: returns the status enum, or -1.
-int HealthStatus(const std::string& target,
-                 std::shared_ptr<grpc::ChannelCredentials> credentials =
-                     grpc::InsecureChannelCredentials()) {
+int HealthStatus(const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials =
+                                                grpc::InsecureChannelCredentials()) {
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("localhost");
   auto channel = grpc::CreateCustomChannel(target, credentials, args);
@@ -105,8 +104,8 @@ int HealthStatus(const std::string& target,
   grpc::ByteBuffer request(&empty, 1);
   grpc::ByteBuffer response;
   std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                 &response, [&done](grpc::Status s) { done.set_value(s); });
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(s); });
   if (!done.get_future().get().ok()) return -1;
   std::vector<grpc::Slice> slices;
   std::string bytes;
@@ -126,10 +125,26 @@ class TestPki {
 
   // A CA named `name`: <name>.pem and <name>.key.
   void MakeCa(const std::string& name) {
-    Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "2", "-subj", "/CN=" + name, "-addext",
-         "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-         "-keyout", Path(name + ".key"), "-out", Path(name + ".pem")});
+    Run({"/usr/bin/openssl",
+         "req",
+         "-x509",
+         "-newkey",
+         "ec",
+         "-pkeyopt",
+         "ec_paramgen_curve:P-256",
+         "-nodes",
+         "-days",
+         "2",
+         "-subj",
+         "/CN=" + name,
+         "-addext",
+         "basicConstraints=critical,CA:TRUE",
+         "-addext",
+         "keyUsage=critical,keyCertSign",
+         "-keyout",
+         Path(name + ".key"),
+         "-out",
+         Path(name + ".pem")});
   }
 
   // A leaf signed by `ca`, with the given subjectAltName and extendedKeyUsage.
@@ -137,8 +152,9 @@ class TestPki {
                 const std::string& usage) {
     std::ofstream(Path(name + ".ext"))
         << "subjectAltName=" << san << "\nextendedKeyUsage=" << usage << "\n";
-    Run({"/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-subj", "/CN=" + name, "-keyout", Path(name + ".key"), "-out", Path(name + ".csr")});
+    Run({"/usr/bin/openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-subj", "/CN=" + name, "-keyout", Path(name + ".key"), "-out",
+         Path(name + ".csr")});
     Run({"/usr/bin/openssl", "x509", "-req", "-in", Path(name + ".csr"), "-CA", Path(ca + ".pem"),
          "-CAkey", Path(ca + ".key"), "-CAcreateserial", "-days", "2", "-extfile",
          Path(name + ".ext"), "-out", Path(name + ".pem")});
@@ -291,7 +307,8 @@ class CallerPolicyTest : public ProductionSetupTest {
   void WritePolicyAndTokens() {
     WriteFileAtomically(dir_ / "policy.json", std::string(R"({"callers": {
         "billing": {"accounts": ["default"]},
-        "support": {"accounts": ["default", ")") + kOtherAccount + R"("]},
+        "support": {"accounts": ["default", ")") + kOtherAccount +
+                                                  R"("]},
         ")" + kBillingSpiffeId + R"(": {"accounts": ["default"]}}})");
     WriteFileAtomically(dir_ / "tokens",
                         "# caller digest\nbilling sha256:" + Sha256Hex(kBillingToken) + "\n");
@@ -329,8 +346,8 @@ TEST_F(CallerPolicyTest, TokensAuthenticateAndThePolicyAuthorizes) {
   const CreateResult before = PlainClient(gateway.target(), kSupportToken)
                                   .Create(Request("support-early"), std::chrono::seconds(5));
   EXPECT_EQ(before.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  WriteFileAtomically(dir_ / "tokens", ReadFile(dir_ / "tokens") + "support sha256:" +
-                                           Sha256Hex(kSupportToken) + "\n");
+  WriteFileAtomically(dir_ / "tokens", ReadFile(dir_ / "tokens") +
+                                           "support sha256:" + Sha256Hex(kSupportToken) + "\n");
   EXPECT_TRUE(Eventually([&] {
     return PlainClient(gateway.target(), kSupportToken)
         .Create(Request("support-1"), std::chrono::seconds(5))
@@ -340,8 +357,8 @@ TEST_F(CallerPolicyTest, TokensAuthenticateAndThePolicyAuthorizes) {
   gateway.process().Stop(SIGTERM);
   // The audit names the caller, never the token.
   EXPECT_EQ(CountLines(LogPath(), {"\"audit\"", "\"caller\":\"billing\"", "\"code\":\"OK\""}), 1);
-  EXPECT_EQ(CountLines(LogPath(), {"\"audit\"", "\"caller\":\"billing\"",
-                                   "\"code\":\"PERMISSION_DENIED\""}),
+  EXPECT_EQ(CountLines(LogPath(),
+                       {"\"audit\"", "\"caller\":\"billing\"", "\"code\":\"PERMISSION_DENIED\""}),
             1);
   EXPECT_GE(CountLines(LogPath(), {"\"audit\"", "\"code\":\"UNAUTHENTICATED\""}), 3);
   const std::string log = ReadFile(LogPath());
@@ -351,8 +368,8 @@ TEST_F(CallerPolicyTest, TokensAuthenticateAndThePolicyAuthorizes) {
 
 TEST_F(CallerPolicyTest, SameKeyFromTwoCallersIsTwoRecords) {
   WritePolicyAndTokens();
-  WriteFileAtomically(dir_ / "tokens", ReadFile(dir_ / "tokens") + "support sha256:" +
-                                           Sha256Hex(kSupportToken) + "\n");
+  WriteFileAtomically(dir_ / "tokens", ReadFile(dir_ / "tokens") +
+                                           "support sha256:" + Sha256Hex(kSupportToken) + "\n");
   Gateway gateway(sim_->base_url(),
                   {"--caller-policy", (dir_ / "policy.json").string(), "--caller-tokens",
                    (dir_ / "tokens").string()},
@@ -463,10 +480,10 @@ double Sample(const std::string& scrape, const std::string& series) {
 }
 
 TEST_F(ProductionSetupTest, MetricsCountWhatHappened) {
-  Gateway gateway(sim_->base_url(),
-                  {"--metrics-listen", "127.0.0.1:0", "--backoff-base", "5ms", "--backoff-cap",
-                   "20ms"},
-                  {}, LogPath());
+  Gateway gateway(
+      sim_->base_url(),
+      {"--metrics-listen", "127.0.0.1:0", "--backoff-base", "5ms", "--backoff-cap", "20ms"}, {},
+      LogPath());
   const std::string metrics_url =
       "http://" + gateway.process().WaitForLine("twilio-gateway metrics on ") + "/metrics";
   SubscriptionClient client = PlainClient(gateway.target());

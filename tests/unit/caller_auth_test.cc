@@ -1,8 +1,7 @@
-#include "auth/caller_policy.h"
-#include "auth/caller_tokens.h"
-
 #include <string>
 
+#include "auth/caller_policy.h"
+#include "auth/caller_tokens.h"
 #include "common/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -40,12 +39,12 @@ TEST(CallerTokensTest, FindsCallerByToken) {
 TEST(CallerTokensTest, RejectsMalformedLinesNamingTheLineButNotTheDigest) {
   const std::string digest = Sha256Hex("secret-token");
   for (const std::string& text : {
-           "billing " + digest,                                 // No "sha256:" prefix.
-           "billing sha256:" + digest.substr(1),                // Too short.
-           "billing sha256:" + std::string(64, 'G'),            // Not hex.
-           "billing sha256:" + digest + " extra",               // Three fields.
-           "bill\"ing sha256:" + digest,                        // Bad caller name.
-           "a sha256:" + digest + "\nb sha256:" + digest,       // Same token for two callers.
+           "billing " + digest,                            // No "sha256:" prefix.
+           "billing sha256:" + digest.substr(1),           // Too short.
+           "billing sha256:" + std::string(64, 'G'),       // Not hex.
+           "billing sha256:" + digest + " extra",          // Three fields.
+           "bill\"ing sha256:" + digest,                   // Bad caller name.
+           "a sha256:" + digest + "\nb sha256:" + digest,  // Same token for two callers.
        }) {
     absl::StatusOr<CallerTokens> tokens = CallerTokens::Parse("# header\n" + text);
     ASSERT_FALSE(tokens.ok()) << text;

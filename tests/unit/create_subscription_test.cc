@@ -13,10 +13,10 @@
 #include "fakes/fake_clock.h"
 #include "fakes/fake_http_transport.h"
 #include "fakes/fake_random.h"
-#include "idempotency/idempotency_guard.h"
-#include "idempotency/memory_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "idempotency/idempotency_guard.h"
+#include "idempotency/memory_store.h"
 
 namespace gateway {
 namespace {
@@ -74,8 +74,8 @@ class CreateSubscriptionHandlerTest : public ::testing::Test {
   // Builds the handler from options_ (call after adjusting them).
   CreateSubscriptionHandler& Handler() {
     if (handler_ == nullptr) {
-      handler_ = std::make_unique<CreateSubscriptionHandler>(
-          options_, account_, transport_, timer_, clock_, random_, controls_);
+      handler_ = std::make_unique<CreateSubscriptionHandler>(options_, account_, transport_, timer_,
+                                                             clock_, random_, controls_);
     }
     return *handler_;
   }
@@ -170,19 +170,20 @@ TEST_F(CreateSubscriptionHandlerTest, ReloadedCredentialsReachNewCallsWhileCalls
 
 TEST_F(CreateSubscriptionHandlerTest, DefaultAccountFollowsReloadedCredentials) {
   constexpr char kOtherAccount[] = "AC99999999999999999999999999999999";
-  account_.Set(std::make_shared<const TwilioAccount>(
-      TwilioAccount{kOtherAccount, {"ACuser", "token"}}));
+  account_.Set(
+      std::make_shared<const TwilioAccount>(TwilioAccount{kOtherAccount, {"ACuser", "token"}}));
   Create(Input());
   ASSERT_EQ(transport_.sent_count(), 1u);
-  EXPECT_EQ(transport_.request(0).url, std::string(kBaseUrl) + SubscriptionsPath(kOtherAccount, kCall));
+  EXPECT_EQ(transport_.request(0).url,
+            std::string(kBaseUrl) + SubscriptionsPath(kOtherAccount, kCall));
 }
 
 class CreateSubscriptionPolicyTest : public CreateSubscriptionHandlerTest {
  protected:
   CreateSubscriptionPolicyTest() {
-    absl::StatusOr<CallerPolicy> policy = CallerPolicy::Parse(absl::StrCat(
-        R"({"callers": {"billing": {"accounts": ["default"]},)",
-        R"("support": {"accounts": [")", kSubaccount, R"("]}}})"));
+    absl::StatusOr<CallerPolicy> policy =
+        CallerPolicy::Parse(absl::StrCat(R"({"callers": {"billing": {"accounts": ["default"]},)",
+                                         R"("support": {"accounts": [")", kSubaccount, R"("]}}})"));
     EXPECT_TRUE(policy.ok()) << policy.status();
     policy_.Set(std::make_shared<const CallerPolicy>(*std::move(policy)));
     controls_.policy = &policy_;

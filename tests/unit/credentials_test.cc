@@ -1,5 +1,3 @@
-#include "credentials/credential_loader.h"
-
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "auth/caller_tokens.h"
 #include "common/sha256.h"
+#include "credentials/credential_loader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "reload/reloadable_file.h"
@@ -84,7 +83,8 @@ class SecretVolume {
     fs::create_directory_symlink(version, root_ / "..data_tmp");
     fs::rename(root_ / "..data_tmp", root_ / "..data");
     for (const auto& [name, value] : values) {
-      if (!fs::is_symlink(root_ / name)) fs::create_symlink(fs::path("..data") / name, root_ / name);
+      if (!fs::is_symlink(root_ / name))
+        fs::create_symlink(fs::path("..data") / name, root_ / name);
     }
   }
 
@@ -177,8 +177,7 @@ TEST(ReloaderTest, ChecksPeriodicallyAndReportsChangesOnly) {
                       });
     reloader.Add("thing", [&](std::string*) {
       ++checks;
-      return changes_to_report.exchange(0) == 1 ? ReloadResult::kLoaded
-                                                : ReloadResult::kUnchanged;
+      return changes_to_report.exchange(0) == 1 ? ReloadResult::kLoaded : ReloadResult::kUnchanged;
     });
     reloader.CheckAll();
     EXPECT_EQ(checks.load(), 1);

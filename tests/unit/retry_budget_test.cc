@@ -159,8 +159,8 @@ class CreateSubscriptionRetryBudgetTest : public ::testing::Test {
   }
 
   CreateSubscriptionOptions options_;
-  Snapshot<TwilioAccount> account_{
-      std::make_shared<const TwilioAccount>(TwilioAccount{"AC0123456789abcdef0123456789abcdef", {"ACuser", "token"}})};
+  Snapshot<TwilioAccount> account_{std::make_shared<const TwilioAccount>(
+      TwilioAccount{"AC0123456789abcdef0123456789abcdef", {"ACuser", "token"}})};
   FakeClock clock_;
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;
