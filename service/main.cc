@@ -206,6 +206,10 @@ int Run(int argc, char** argv) {
   Snapshot<CallerPolicy> policy;
   MetricsRegistry registry;
   GatewayMetrics metrics(registry);
+  // Declared before the reloader, so its thread has stopped before these go away.
+  std::optional<CredentialDirectory> credential_directory;
+  std::optional<ReloadableFile<CallerTokens>> token_file;
+  std::optional<ReloadableFile<CallerPolicy>> policy_file;
   Reloader reloader(config->reload_interval, [&metrics](absl::string_view what, ReloadResult result,
                                                         const std::string& error) {
     metrics.Reload(what, ReloadResultName(result));
@@ -216,7 +220,6 @@ int Run(int argc, char** argv) {
           {{"what", std::string(what)}, {"error", error}});
     }
   });
-  std::optional<CredentialDirectory> credential_directory;
   if (config->credentials_dir.empty()) {
     account.Set(std::make_shared<const TwilioAccount>(config->account));
   } else {
@@ -224,12 +227,10 @@ int Run(int argc, char** argv) {
     reloader.Add("credentials",
                  [&](std::string* error) { return credential_directory->Check(error); });
   }
-  std::optional<ReloadableFile<CallerTokens>> token_file;
   if (!config->caller_tokens_file.empty()) {
     token_file.emplace(config->caller_tokens_file, &CallerTokens::Parse, tokens);
     reloader.Add("caller_tokens", [&](std::string* error) { return token_file->Check(error); });
   }
-  std::optional<ReloadableFile<CallerPolicy>> policy_file;
   if (!config->caller_policy_file.empty()) {
     policy_file.emplace(config->caller_policy_file, &CallerPolicy::Parse, policy);
     reloader.Add("caller_policy", [&](std::string* error) { return policy_file->Check(error); });
