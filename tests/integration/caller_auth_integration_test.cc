@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -203,6 +204,18 @@ class ProductionSetupTest : public ::testing::Test {
 
   std::string LogPath() const { return (dir_ / "gateway.log").string(); }
 
+  // Outside the log directory: logs.no_secrets reads every file there for these values.
+  fs::path SecretsDir() {
+    secrets_dir_ = fs::temp_directory_path() /
+                   ("gateway-secrets-" + std::to_string(getpid()) + "-" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(secrets_dir_);
+    return secrets_dir_;
+  }
+  void TearDown() override {
+    if (!secrets_dir_.empty()) fs::remove_all(secrets_dir_);
+  }
+
   static void SetSimulatorApiKeys(const nlohmann::json& keys) {
     ASSERT_EQ(HttpCall("POST", sim_->base_url() + "/_sim/config",
                        nlohmann::json{{"api_keys", keys}}.dump())
@@ -221,6 +234,7 @@ class ProductionSetupTest : public ::testing::Test {
 
   static Simulator* sim_;
   fs::path dir_;
+  fs::path secrets_dir_;
 };
 Simulator* ProductionSetupTest::sim_ = nullptr;
 
@@ -228,7 +242,7 @@ Simulator* ProductionSetupTest::sim_ = nullptr;
 const std::map<std::string, std::string> kNoEnvironmentSecret = {{"TWILIO_AUTH_TOKEN", ""}};
 
 TEST_F(ProductionSetupTest, SecretDirectoryRotatesWithoutRestartAndCallsInFlightKeepTheOldKey) {
-  const fs::path secrets = dir_ / "secrets";
+  const fs::path secrets = SecretsDir();
   fs::create_directories(secrets);
   WriteFileAtomically(secrets / "TWILIO_ACCOUNT_SID", kSimAccountSid);
   WriteFileAtomically(secrets / "TWILIO_API_KEY", kSimApiKey);
@@ -277,7 +291,7 @@ TEST_F(ProductionSetupTest, SecretDirectoryRotatesWithoutRestartAndCallsInFlight
 }
 
 TEST_F(ProductionSetupTest, HealthIsNotServingUntilCredentialsArrive) {
-  const fs::path secrets = dir_ / "secrets";
+  const fs::path secrets = SecretsDir();
   fs::create_directories(secrets);
   Gateway gateway(sim_->base_url(),
                   {"--credentials-dir", secrets.string(), "--reload-interval", "100ms",

@@ -1,0 +1,53 @@
+#!/usr/bin/python3
+"""Runs after every test that starts a gateway (a ctest fixture cleanup) and reads every file
+those tests left behind: gateway and simulator logs, client and CLI output. None may hold a
+secret that the tests handed to a gateway.
+
+Usage: check_logs_for_secrets.py DIR...   (missing directories are skipped)
+"""
+import os
+import sys
+
+# Every secret the test suite gives a gateway (credentials, rotated credentials, canaries,
+# bearer tokens). Keep in sync with tests/integration/*.cc and tests/clients.
+SECRETS = [
+    "simulator-auth-token",
+    "simulator-api-secret",
+    "leak-canary-token-5f2c",
+    "rotated-api-secret-31c7",
+    "billing-token-0f9d2a7e61b4c385",
+    "support-token-77ae01c4d93b5f26",
+]
+
+
+def main(dirs):
+    files = 0
+    leaks = []
+    for top in dirs:
+        if not os.path.isdir(top):
+            continue
+        for root, _, names in os.walk(top):
+            for name in names:
+                path = os.path.join(root, name)
+                if not os.path.isfile(path) or os.path.islink(path):
+                    continue
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except OSError:
+                    continue
+                files += 1
+                for secret in SECRETS:
+                    if secret.encode() in data:
+                        leaks.append((path, secret))
+    for path, secret in leaks:
+        print("LEAK: %s holds %r" % (path, secret))
+    print("read %d files under %s" % (files, ", ".join(dirs)))
+    if files == 0:
+        print("no files to check: did the tests run?")
+        return 1
+    return 1 if leaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
