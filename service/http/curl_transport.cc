@@ -119,6 +119,7 @@ class CurlTransport::Loop {
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Loop::OnTimer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
     thread_ = std::thread([this] { Run(); });
+    completion_thread_ = std::thread([this] { RunCompletions(); });
   }
 
   ~Loop() {
@@ -128,6 +129,13 @@ class CurlTransport::Loop {
     }
     Wake();
     thread_.join();
+    // The loop has handed over every transfer; the callbacks still queued run before this ends.
+    {
+      absl::MutexLock lock(&done_mu_);
+      done_stopping_ = true;
+    }
+    done_cv_.Signal();
+    completion_thread_.join();
     for (CURL* easy : spare_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
     close(wake_fd_);
@@ -365,7 +373,30 @@ class CurlTransport::Loop {
       ReturnEasy(t->easy);
     }
     curl_slist_free_all(t->headers);
-    std::move(t->done)(std::move(result));
+    t->headers = nullptr;
+    bool wake = false;
+    {
+      absl::MutexLock lock(&done_mu_);
+      wake = completions_.empty();
+      completions_.emplace_back(std::move(t), std::move(result));
+    }
+    if (wake) done_cv_.Signal();
+  }
+
+  // Runs the callbacks (parse, idempotency record, gRPC Finish) off the loop thread, so the
+  // loop only does I/O and the two share the second core under load.
+  void RunCompletions() {
+    std::vector<std::pair<std::unique_ptr<Transfer>, HttpResult>> batch;
+    while (true) {
+      {
+        absl::MutexLock lock(&done_mu_);
+        while (completions_.empty() && !done_stopping_) done_cv_.Wait(&done_mu_);
+        if (completions_.empty()) return;
+        batch.swap(completions_);
+      }
+      for (auto& [t, result] : batch) std::move(t->done)(std::move(result));
+      batch.clear();
+    }
   }
 
   // Easy handles are recycled: creating one allocates several buffers.
@@ -397,6 +428,14 @@ class CurlTransport::Loop {
   TransferId next_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<std::unique_ptr<Transfer>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<TransferId> cancels_ ABSL_GUARDED_BY(mu_);
+
+  // Finished transfers, from the loop to the completion thread.
+  std::thread completion_thread_;
+  absl::Mutex done_mu_;
+  absl::CondVar done_cv_;
+  bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  std::vector<std::pair<std::unique_ptr<Transfer>, HttpResult>> completions_
+      ABSL_GUARDED_BY(done_mu_);
 
   // Owned by the loop thread.
   absl::Time timer_due_ = absl::InfiniteFuture();
