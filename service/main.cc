@@ -372,6 +372,9 @@ int Run(int argc, char** argv) {
   }
   shutdown.join();
   server->Wait();
+  // Calls cancelled at the drain deadline may still have transfers in libcurl; their callbacks
+  // use the limiter, store and timer, so end them while those still exist.
+  transport.Shutdown();
   // Health checks are instant; whatever is left there is an idle probe connection.
   if (health_server != nullptr) health_server->Shutdown(std::chrono::system_clock::now());
   Log(LogLevel::kInfo, "stopped");

@@ -123,8 +123,18 @@ class CurlTransport::Loop {
   }
 
   ~Loop() {
+    Stop();
+    for (CURL* easy : spare_) curl_easy_cleanup(easy);
+    curl_multi_cleanup(multi_);
+    close(wake_fd_);
+    close(epoll_fd_);
+  }
+
+  // Ends every transfer (callbacks get kCancelled) and stops both threads. Idempotent.
+  void Stop() {
     {
       absl::MutexLock lock(&mu_);
+      if (stopping_) return;
       stopping_ = true;
     }
     Wake();
@@ -136,10 +146,6 @@ class CurlTransport::Loop {
     }
     done_cv_.Signal();
     completion_thread_.join();
-    for (CURL* easy : spare_) curl_easy_cleanup(easy);
-    curl_multi_cleanup(multi_);
-    close(wake_fd_);
-    close(epoll_fd_);
   }
 
   TransferId Send(HttpRequest request, Callback done) {
@@ -456,5 +462,7 @@ HttpTransport::TransferId CurlTransport::Send(HttpRequest request, Callback done
 void CurlTransport::Cancel(TransferId id) { loop_->Cancel(id); }
 
 bool CurlTransport::Running() const { return loop_->Running(); }
+
+void CurlTransport::Shutdown() { loop_->Stop(); }
 
 }  // namespace gateway

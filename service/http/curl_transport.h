@@ -44,6 +44,11 @@ class CurlTransport final : public HttpTransport {
   // True while the event loop runs (for health checks).
   bool Running() const;
 
+  // Ends the transfers in flight (their callbacks run, with kCancelled, before this returns)
+  // and stops the threads. For an orderly exit while the callbacks' targets still exist; the
+  // destructor does the same if it was not called.
+  void Shutdown();
+
  private:
   class Loop;
   std::unique_ptr<Loop> loop_;
