@@ -1,12 +1,10 @@
 #include "curl_target.h"
 
 #include <curl/curl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -17,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "http/curl_multi_poller.h"
 #include "twilio/twilio_api.h"
 
 namespace loadgen {
@@ -49,21 +48,10 @@ class CurlTarget::Loop {
           std::string("Content-Type: application/x-www-form-urlencoded"), std::string("Expect:")}) {
       headers_ = curl_slist_append(headers_, header.c_str());
     }
-    epoll_ = epoll_create1(EPOLL_CLOEXEC);
-    wakeup_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = wakeup_;
-    epoll_ctl(epoll_, EPOLL_CTL_ADD, wakeup_, &ev);
-
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, options_.max_connections);
-    // Socket-driven: libcurl is told which socket is ready, so a wakeup costs O(ready sockets)
-    // rather than curl_multi_perform()'s walk over every transfer in flight.
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Loop::OnSocket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Loop::OnTimer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    // The gateway's own event-driven driver, so the floor pays what the gateway's transport pays.
+    poller_ = std::make_unique<gateway::CurlMultiPoller>(multi_);
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -81,9 +69,8 @@ class CurlTarget::Loop {
     }
     for (CURL* easy : spare_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
+    poller_.reset();
     curl_slist_free_all(headers_);
-    close(wakeup_);
-    close(epoll_);
     curl_global_cleanup();
   }
 
@@ -102,76 +89,15 @@ class CurlTarget::Loop {
   }
 
  private:
-  void Wake() {
-    const uint64_t one = 1;
-    (void)!write(wakeup_, &one, sizeof one);
-  }
-
-  static int OnSocket(CURL*, curl_socket_t fd, int what, void* user, void* socket_data) {
-    auto* loop = static_cast<Loop*>(user);
-    epoll_event ev{};
-    ev.data.fd = fd;
-    if (what == CURL_POLL_REMOVE) {
-      epoll_ctl(loop->epoll_, EPOLL_CTL_DEL, fd, nullptr);
-      curl_multi_assign(loop->multi_, fd, nullptr);
-      return 0;
-    }
-    ev.events = ((what & CURL_POLL_IN) != 0 ? uint32_t{EPOLLIN} : 0u) |
-                ((what & CURL_POLL_OUT) != 0 ? uint32_t{EPOLLOUT} : 0u);
-    if (socket_data == nullptr) {
-      epoll_ctl(loop->epoll_, EPOLL_CTL_ADD, fd, &ev);
-      curl_multi_assign(loop->multi_, fd, loop);  // any non-null marker: "registered"
-    } else {
-      epoll_ctl(loop->epoll_, EPOLL_CTL_MOD, fd, &ev);
-    }
-    return 0;
-  }
-
-  static int OnTimer(CURLM*, long timeout_ms, void* user) {
-    auto* loop = static_cast<Loop*>(user);
-    loop->timer_deadline_ns_ = timeout_ms < 0 ? -1 : NowNanos() + timeout_ms * 1'000'000;
-    return 0;
-  }
-
-  // Milliseconds epoll may sleep: until libcurl's timer, at most a second.
-  int WaitMillis() const {
-    if (timer_deadline_ns_ < 0) return 1000;
-    const int64_t left = timer_deadline_ns_ - NowNanos();
-    return left <= 0 ? 0 : static_cast<int>(std::min<int64_t>(1000, (left + 999'999) / 1'000'000));
-  }
-
-  void FireTimerIfDue(int* running) {
-    while (timer_deadline_ns_ >= 0 && NowNanos() >= timer_deadline_ns_) {
-      timer_deadline_ns_ = -1;
-      curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, running);
-      DrainCompletions();
-    }
-  }
+  void Wake() { poller_->Wake(); }
 
   void Run() {
     current_loop = this;
     std::vector<Request> incoming;
-    epoll_event events[256];
     for (;;) {
-      const int n = epoll_wait(epoll_, events, 256, WaitMillis());
-      int running = 0;
-      bool woken = false;
-      for (int i = 0; i < n; ++i) {
-        const int fd = events[i].data.fd;
-        if (fd == wakeup_) {
-          woken = true;
-          continue;
-        }
-        int flags = 0;
-        if (events[i].events & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-        if (events[i].events & EPOLLERR) flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(multi_, fd, flags, &running);
-      }
+      const bool woken = poller_->Poll();
       DrainCompletions();
       if (woken) {
-        uint64_t count = 0;
-        (void)!read(wakeup_, &count, sizeof count);
         {
           absl::MutexLock lock(&mu_);
           if (stopping_) break;
@@ -180,8 +106,6 @@ class CurlTarget::Loop {
         for (const Request& r : incoming) Start(r);
         incoming.clear();
       }
-      // New transfers (queued or started by completions) ask for a zero timeout: start them now.
-      FireTimerIfDue(&running);
     }
     current_loop = nullptr;
   }
@@ -250,9 +174,8 @@ class CurlTarget::Loop {
   std::string url_;
   std::string body_prefix_;
   curl_slist* headers_ = nullptr;
-  int epoll_ = -1;
-  int wakeup_ = -1;
   CURLM* multi_ = nullptr;
+  std::unique_ptr<gateway::CurlMultiPoller> poller_;
   CompletionSink* sink_ = nullptr;
   std::thread thread_;
 
@@ -261,7 +184,6 @@ class CurlTarget::Loop {
   std::vector<Request> incoming_ ABSL_GUARDED_BY(mu_);
 
   // Owned by the loop thread (and by the destructor once it has joined).
-  int64_t timer_deadline_ns_ = -1;  // when libcurl wants CURL_SOCKET_TIMEOUT; -1 = never
   std::unordered_set<Transfer*> active_;
   std::vector<CURL*> spare_;
 };

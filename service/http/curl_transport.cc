@@ -1,9 +1,6 @@
 #include "http/curl_transport.h"
 
 #include <curl/curl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
@@ -14,12 +11,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
+#include "http/curl_multi_poller.h"
 
 namespace gateway {
 namespace {
@@ -100,24 +96,12 @@ class CurlTransport::Loop {
  public:
   explicit Loop(CurlTransportOptions options) : options_(std::move(options)) {
     GlobalInitOnce();
-    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    epoll_event wake{};
-    wake.events = EPOLLIN;
-    wake.data.fd = wake_fd_;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake);
     multi_ = curl_multi_init();
     curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     if (options_.max_host_connections > 0) {
       curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_host_connections);
     }
-    // Event-driven: libcurl tells us which sockets to watch and when its next timeout is, and
-    // only the sockets that are ready are handed back. curl_multi_perform() would instead walk
-    // every transfer on every wakeup, which costs O(transfers in flight) per event.
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Loop::OnSocket);
-    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Loop::OnTimer);
-    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    poller_ = std::make_unique<CurlMultiPoller>(multi_);
     thread_ = std::thread([this] { Run(); });
     completion_thread_ = std::thread([this] { RunCompletions(); });
   }
@@ -125,9 +109,9 @@ class CurlTransport::Loop {
   ~Loop() {
     Stop();
     for (CURL* easy : spare_) curl_easy_cleanup(easy);
+    // Cleanup closes cached connections, which tells the poller to forget their sockets.
     curl_multi_cleanup(multi_);
-    close(wake_fd_);
-    close(epoll_fd_);
+    poller_.reset();
   }
 
   // Ends every transfer (callbacks get kCancelled) and stops both threads. Idempotent.
@@ -178,42 +162,12 @@ class CurlTransport::Loop {
   bool Running() const { return running_.load(std::memory_order_relaxed); }
 
  private:
-  void Wake() {
-    const uint64_t one = 1;
-    // EAGAIN means the counter is already non-zero: the loop will wake anyway.
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
-
-  // libcurl: watch `fd` for `what` (CURL_POLL_IN/OUT/INOUT) or stop watching it (REMOVE).
-  static int OnSocket(CURL*, curl_socket_t fd, int what, void* user, void*) {
-    auto* loop = static_cast<Loop*>(user);
-    if (what == CURL_POLL_REMOVE) {
-      epoll_ctl(loop->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-      loop->watched_.erase(fd);
-      return 0;
-    }
-    epoll_event event{};
-    event.data.fd = fd;
-    if (what & CURL_POLL_IN) event.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) event.events |= EPOLLOUT;
-    const bool known = !loop->watched_.insert(fd).second;
-    epoll_ctl(loop->epoll_fd_, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event);
-    return 0;
-  }
-
-  // libcurl: call back with CURL_SOCKET_TIMEOUT in `timeout_ms` (-1: no timer).
-  static int OnTimer(CURLM*, long timeout_ms, void* user) {
-    auto* loop = static_cast<Loop*>(user);
-    loop->timer_due_ =
-        timeout_ms < 0 ? absl::InfiniteFuture() : absl::Now() + absl::Milliseconds(timeout_ms);
-    return 0;
-  }
+  void Wake() { poller_->Wake(); }
 
   void Run() {
     running_ = true;
     std::vector<std::unique_ptr<Transfer>> incoming;
     std::vector<TransferId> cancels;
-    epoll_event events[64];
     bool stopping = false;
     while (!stopping) {
       {
@@ -228,33 +182,8 @@ class CurlTransport::Loop {
       cancels.clear();
       if (stopping) break;
 
-      int running = 0;
-      if (absl::Now() >= timer_due_) {
-        timer_due_ = absl::InfiniteFuture();
-        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-        CompleteFinished();
-      }
       // Sleeps until a socket is ready, libcurl's timer is due, or Send()/Cancel() wakes us.
-      const absl::Duration until_timer = timer_due_ - absl::Now();
-      const int wait_ms =
-          until_timer >= absl::Seconds(1)
-              ? 1000
-              : static_cast<int>(std::max<int64_t>(
-                    0, absl::ToInt64Milliseconds(until_timer + absl::Microseconds(999))));
-      const int ready = epoll_wait(epoll_fd_, events, 64, wait_ms);
-      for (int i = 0; i < ready; ++i) {
-        const int fd = events[i].data.fd;
-        if (fd == wake_fd_) {
-          uint64_t count;
-          [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof count);
-          continue;
-        }
-        int mask = 0;
-        if (events[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
-        if (events[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
-        if (events[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(multi_, fd, mask, &running);
-      }
+      poller_->Poll();
       CompleteFinished();
     }
     // Drop everything still in flight or queued.
@@ -423,9 +352,8 @@ class CurlTransport::Loop {
   }
 
   const CurlTransportOptions options_;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;
   CURLM* multi_ = nullptr;
+  std::unique_ptr<CurlMultiPoller> poller_;
   std::thread thread_;
   std::atomic<bool> running_{false};
 
@@ -444,8 +372,6 @@ class CurlTransport::Loop {
       ABSL_GUARDED_BY(done_mu_);
 
   // Owned by the loop thread.
-  absl::Time timer_due_ = absl::InfiniteFuture();
-  absl::flat_hash_set<curl_socket_t> watched_;
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> active_;
   std::vector<CURL*> spare_;
 };
