@@ -1,11 +1,10 @@
 #include "credentials/credential_loader.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/sha256.h"
 #include "validation/request_validator.h"
 
@@ -21,12 +20,9 @@ absl::Status Invalid(absl::string_view name, absl::string_view problem) {
 
 // A Secret file's value; `kubectl create secret --from-file` keeps a trailing newline.
 std::optional<std::string> ReadValueFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  std::string value = contents.str();
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  std::optional<std::string> value = ReadFile(path);
+  if (!value.has_value()) return std::nullopt;
+  while (!value->empty() && (value->back() == '\n' || value->back() == '\r')) value->pop_back();
   return value;
 }
 

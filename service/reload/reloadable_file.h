@@ -5,16 +5,16 @@
 #ifndef GATEWAY_RELOAD_RELOADABLE_FILE_H_
 #define GATEWAY_RELOAD_RELOADABLE_FILE_H_
 
-#include <fstream>
 #include <functional>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/file.h"
 #include "common/sha256.h"
 #include "common/snapshot.h"
 #include "reload/reloader.h"
@@ -30,19 +30,17 @@ class ReloadableFile {
       : path_(std::move(path)), parse_(std::move(parse)), target_(target) {}
 
   ReloadResult Check(std::string* error = nullptr) {
-    std::ifstream in(path_, std::ios::binary);
-    std::ostringstream contents;
-    if (in) contents << in.rdbuf();
+    std::optional<std::string> contents = ReadFile(path_);
     // A missing file is a change like any other: it is reported, and the old value stays.
-    std::string digest = in ? Sha256Hex(contents.str()) : "missing";
+    std::string digest = contents.has_value() ? Sha256Hex(*contents) : "missing";
     if (checked_once_ && digest == last_digest_) return ReloadResult::kUnchanged;
     checked_once_ = true;
     last_digest_ = std::move(digest);
-    if (!in) {
+    if (!contents.has_value()) {
       if (error != nullptr) *error = absl::StrCat(path_, ": cannot be read");
       return ReloadResult::kInvalid;
     }
-    absl::StatusOr<T> parsed = parse_(contents.str());
+    absl::StatusOr<T> parsed = parse_(*contents);
     if (!parsed.ok()) {
       if (error != nullptr) *error = absl::StrCat(path_, ": ", parsed.status().message());
       return ReloadResult::kInvalid;

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "common/sha256.h"
 #include "harness.h"
 #include "subscription_client.h"
 
@@ -60,14 +61,6 @@ void WriteFileAtomically(const fs::path& path, const std::string& contents) {
   const fs::path temporary = path.string() + ".tmp";
   std::ofstream(temporary, std::ios::binary | std::ios::trunc) << contents;
   fs::rename(temporary, path);
-}
-
-std::string Sha256Hex(const std::string& text) {
-  const fs::path input = fs::path(LogDir()) / "sha256-input";
-  WriteFileAtomically(input, text);
-  CommandResult result = RunCommand({"/usr/bin/openssl", "dgst", "-sha256", "-r", input.string()});
-  fs::remove(input);
-  return result.out.substr(0, 64);
 }
 
 // Waits up to `limit` for `condition`, checking every 50 ms.
