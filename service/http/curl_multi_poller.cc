@@ -76,8 +76,16 @@ bool CurlMultiPoller::RunTimerIfDue() {
 }
 
 bool CurlMultiPoller::Poll() {
-  // A timer that just ran may have finished transfers: do not sleep before the owner sees them.
+  // A timer that just ran may have finished transfers: the owner collects them before we sleep.
+  // The timer runs whenever transfers start, so returning at once spares a zero-timeout
+  // epoll_wait per request; every other call still looks at the sockets, so a timer libcurl keeps
+  // re-arming at 0 ms cannot starve them. A pending Wake() is seen by the next call.
   const bool ran_timer = RunTimerIfDue();
+  if (ran_timer && !skipped_sockets_) {
+    skipped_sockets_ = true;
+    return false;
+  }
+  skipped_sockets_ = false;
   const absl::Duration until_timer = timer_due_ - absl::Now();
   int wait_ms = 1000;
   if (ran_timer) {

@@ -31,9 +31,10 @@ class CurlMultiPoller {
   // Makes the current or next Poll() return promptly with true.
   void Wake();
 
-  // Runs libcurl's timer if due (new handles ask for one at 0 ms); then, unless that ran, sleeps
-  // until a socket is ready, the timer is due (at most 1 s) or Wake(); and hands what is ready
-  // to libcurl. Returns whether Wake() was called. Read finished transfers after each call.
+  // Runs libcurl's timer if due (new handles ask for one at 0 ms) and, if it ran, returns (at
+  // most every other call); otherwise sleeps until a socket is ready, the timer is due (at most
+  // 1 s) or Wake(), and hands what is ready to libcurl. Returns whether Wake() was called. Read
+  // finished transfers after each call.
   bool Poll();
 
  private:
@@ -46,6 +47,7 @@ class CurlMultiPoller {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   absl::Time timer_due_ = absl::InfiniteFuture();  // One-shot; libcurl re-arms it.
+  bool skipped_sockets_ = false;  // The last Poll() returned after the timer, without epoll.
 };
 
 }  // namespace gateway

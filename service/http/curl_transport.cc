@@ -1,6 +1,7 @@
 #include "http/curl_transport.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <cstring>
@@ -102,8 +103,14 @@ class CurlTransport::Loop {
       curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, options_.max_host_connections);
     }
     poller_ = std::make_unique<CurlMultiPoller>(multi_);
-    thread_ = std::thread([this] { Run(); });
-    completion_thread_ = std::thread([this] { RunCompletions(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "curl-loop");
+      Run();
+    });
+    completion_thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "curl-callbacks");
+      RunCompletions();
+    });
   }
 
   ~Loop() {
@@ -180,11 +187,13 @@ class CurlTransport::Loop {
       incoming.clear();
       for (TransferId id : cancels) Abandon(id, "cancelled");
       cancels.clear();
+      HandOver();
       if (stopping) break;
 
       // Sleeps until a socket is ready, libcurl's timer is due, or Send()/Cancel() wakes us.
       poller_->Poll();
       CompleteFinished();
+      HandOver();
     }
     // Drop everything still in flight or queued.
     {
@@ -195,6 +204,7 @@ class CurlTransport::Loop {
     std::vector<TransferId> ids;
     for (auto& [id, t] : active_) ids.push_back(id);
     for (TransferId id : ids) Abandon(id, "transport stopped");
+    HandOver();
     running_ = false;
   }
 
@@ -309,17 +319,39 @@ class CurlTransport::Loop {
     }
     curl_slist_free_all(t->headers);
     t->headers = nullptr;
+    finished_.emplace_back(std::move(t), std::move(result));
+  }
+
+  // Gives this round's finished transfers to their callbacks (parse, idempotency record, gRPC
+  // Finish). Under load they go to the completion thread, so the loop only does I/O and the two
+  // share the second core. A lone completion while that thread is idle runs here instead: at low
+  // load, waking a second thread per request (a futex and a context switch, tens of
+  // microseconds on a VM) costs more than the callback does.
+  void HandOver() {
+    if (finished_.empty()) return;
+    bool run_here = false;
     bool wake = false;
     {
       absl::MutexLock lock(&done_mu_);
-      wake = completions_.empty();
-      completions_.emplace_back(std::move(t), std::move(result));
+      if (finished_.size() == 1 && completions_.empty() && !completing_) {
+        completing_ = true;  // Callbacks still run one at a time.
+        run_here = true;
+      } else {
+        wake = completions_.empty();
+        for (auto& item : finished_) completions_.push_back(std::move(item));
+      }
     }
-    if (wake) done_cv_.Signal();
+    if (run_here) {
+      auto& [t, result] = finished_.front();
+      std::move(t->done)(std::move(result));
+      absl::MutexLock lock(&done_mu_);
+      completing_ = false;
+    } else if (wake) {
+      done_cv_.Signal();
+    }
+    finished_.clear();
   }
 
-  // Runs the callbacks (parse, idempotency record, gRPC Finish) off the loop thread, so the
-  // loop only does I/O and the two share the second core under load.
   void RunCompletions() {
     std::vector<std::pair<std::unique_ptr<Transfer>, HttpResult>> batch;
     while (true) {
@@ -328,9 +360,12 @@ class CurlTransport::Loop {
         while (completions_.empty() && !done_stopping_) done_cv_.Wait(&done_mu_);
         if (completions_.empty()) return;
         batch.swap(completions_);
+        completing_ = true;
       }
       for (auto& [t, result] : batch) std::move(t->done)(std::move(result));
       batch.clear();
+      absl::MutexLock lock(&done_mu_);
+      completing_ = false;
     }
   }
 
@@ -368,11 +403,13 @@ class CurlTransport::Loop {
   absl::Mutex done_mu_;
   absl::CondVar done_cv_;
   bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  bool completing_ ABSL_GUARDED_BY(done_mu_) = false;  // A callback batch is running.
   std::vector<std::pair<std::unique_ptr<Transfer>, HttpResult>> completions_
       ABSL_GUARDED_BY(done_mu_);
 
   // Owned by the loop thread.
   std::unordered_map<TransferId, std::unique_ptr<Transfer>> active_;
+  std::vector<std::pair<std::unique_ptr<Transfer>, HttpResult>> finished_;  // This round's.
   std::vector<CURL*> spare_;
 };
 

@@ -1,12 +1,12 @@
 // HttpTransport on a libcurl multi handle driven by one event-loop thread, with a second thread
-// that runs the completion callbacks.
+// that runs the completion callbacks under load.
 //
 // One thread does the I/O of every transfer: no thread per request, and the multi handle's
 // connection cache keeps connections alive and reuses them (HTTP/2 multiplexing where the server
 // offers it over TLS). TLS peer and host verification are always on.
 //
-// Thread-safety: Send() and Cancel() are safe from any thread; callbacks run on the completion
-// thread, one at a time, never inside Send() or Cancel(), and must not block.
+// Thread-safety: Send() and Cancel() are safe from any thread; callbacks run one at a time, on
+// the completion thread or the loop thread, never inside Send() or Cancel(), and must not block.
 #ifndef GATEWAY_HTTP_CURL_TRANSPORT_H_
 #define GATEWAY_HTTP_CURL_TRANSPORT_H_
 

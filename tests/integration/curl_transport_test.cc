@@ -1,0 +1,203 @@
+// CurlTransport against real sockets: the Twilio simulator, and a listener that never answers.
+// These pin the transport's contract (every callback exactly once, one at a time, never inside
+// Send() or Cancel()) on both of its completion paths: a lone completion runs on the loop thread,
+// a burst goes to the completion thread.
+#include "http/curl_transport.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace gateway {
+namespace {
+
+using ::gateway::testing::LogDir;
+using ::gateway::testing::Simulator;
+
+thread_local bool t_inside_send = false;
+
+// Checks each callback against the contract and counts them.
+class CallbackChecker {
+ public:
+  explicit CallbackChecker(int expected) : expected_(expected), calls_(expected) {}
+
+  HttpTransport::Callback For(int index, std::function<void(HttpResult)> then = nullptr) {
+    return [this, index, then = std::move(then)](HttpResult result) mutable {
+      EXPECT_FALSE(t_inside_send) << "callback ran inside Send() or Cancel()";
+      EXPECT_EQ(running_.fetch_add(1), 0) << "two callbacks ran at once";
+      // Long enough that an overlapping callback would be caught.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      EXPECT_EQ(calls_[index].fetch_add(1), 0) << "callback " << index << " ran twice";
+      running_.fetch_sub(1);
+      if (then) then(std::move(result));
+      absl::MutexLock lock(&mu_);
+      results_.push_back(std::move(result));
+      if (static_cast<int>(results_.size()) == expected_) all_done_.Notify();
+    };
+  }
+
+  bool WaitAll() { return all_done_.WaitForNotificationWithTimeout(absl::Seconds(30)); }
+
+  std::vector<HttpResult> results() {
+    absl::MutexLock lock(&mu_);
+    return results_;
+  }
+
+ private:
+  const int expected_;
+  std::vector<std::atomic<int>> calls_;
+  std::atomic<int> running_{0};
+  absl::Mutex mu_;
+  std::vector<HttpResult> results_ ABSL_GUARDED_BY(mu_);
+  absl::Notification all_done_;
+};
+
+HttpTransport::TransferId SendChecked(CurlTransport& transport, HttpRequest request,
+                                      HttpTransport::Callback done) {
+  t_inside_send = true;
+  const HttpTransport::TransferId id = transport.Send(std::move(request), std::move(done));
+  t_inside_send = false;
+  return id;
+}
+
+HttpRequest Get(const std::string& url) {
+  HttpRequest request;
+  request.method = "GET";
+  request.url = url;
+  request.timeout = absl::Seconds(20);
+  return request;
+}
+
+class CurlTransportTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { sim_ = new Simulator(LogDir()); }
+  static void TearDownTestSuite() {
+    delete sim_;
+    sim_ = nullptr;
+  }
+  // Any path outside the API: the simulator answers 404 at once.
+  static std::string Url() { return sim_->base_url() + "/transport-test"; }
+
+  static Simulator* sim_;
+};
+Simulator* CurlTransportTest::sim_ = nullptr;
+
+TEST_F(CurlTransportTest, OneAtATimeCompletionsRunEachCallbackOnce) {
+  CurlTransport transport({});
+  constexpr int kCount = 20;
+  CallbackChecker checker(kCount);
+  for (int i = 0; i < kCount; ++i) {
+    absl::Notification done;
+    SendChecked(transport, Get(Url()),
+                checker.For(i, [&done](const HttpResult&) { done.Notify(); }));
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  ASSERT_TRUE(checker.WaitAll());
+  for (const HttpResult& r : checker.results()) {
+    EXPECT_EQ(r.failure, TransportFailure::kNone) << r.error;
+    EXPECT_EQ(r.response.status, 404);
+  }
+}
+
+TEST_F(CurlTransportTest, BurstFromManyThreadsRunsEachCallbackOnceAndOneAtATime) {
+  CurlTransport transport({});
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 100;
+  CallbackChecker checker(kThreads * kPerThread);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        SendChecked(transport, Get(Url()), checker.For(t * kPerThread + i));
+      }
+    });
+  }
+  for (std::thread& s : senders) s.join();
+  ASSERT_TRUE(checker.WaitAll());
+  for (const HttpResult& r : checker.results()) {
+    EXPECT_EQ(r.failure, TransportFailure::kNone) << r.error;
+    EXPECT_EQ(r.response.status, 404);
+  }
+}
+
+// Retries send from inside a callback, which may be running on the loop thread itself.
+TEST_F(CurlTransportTest, CallbackCanSendTheNextRequest) {
+  CurlTransport transport({});
+  constexpr int kChain = 30;
+  CallbackChecker checker(kChain);
+  std::function<void(int)> send_next = [&](int i) {
+    SendChecked(transport, Get(Url()), checker.For(i, [&send_next, i](const HttpResult&) {
+      if (i + 1 < kChain) send_next(i + 1);
+    }));
+  };
+  send_next(0);
+  ASSERT_TRUE(checker.WaitAll());
+  EXPECT_EQ(checker.results().back().response.status, 404);
+}
+
+// A listener whose backlog completes the handshake but which never reads or answers.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(fd_, 64);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/never";
+  }
+  ~SilentListener() { close(fd_); }
+  const std::string& url() const { return url_; }
+
+ private:
+  int fd_ = -1;
+  std::string url_;
+};
+
+TEST_F(CurlTransportTest, CancelAndShutdownCompleteTransfersInFlightWithCancelled) {
+  SilentListener silent;
+  auto transport = std::make_unique<CurlTransport>(CurlTransportOptions{});
+  constexpr int kCount = 3;
+  CallbackChecker checker(kCount);
+  std::vector<HttpTransport::TransferId> ids;
+  for (int i = 0; i < kCount; ++i) {
+    ids.push_back(SendChecked(*transport, Get(silent.url()), checker.For(i)));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // Requests written.
+  t_inside_send = true;
+  transport->Cancel(ids[0]);
+  t_inside_send = false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(checker.results().size(), 1u);
+  transport->Shutdown();  // The other two complete before it returns.
+  const std::vector<HttpResult> results = checker.results();
+  ASSERT_EQ(results.size(), 3u);
+  for (const HttpResult& r : results) {
+    EXPECT_EQ(r.failure, TransportFailure::kCancelled);
+    EXPECT_TRUE(r.request_sent);
+  }
+  EXPECT_EQ(results[0].error, "cancelled");
+  EXPECT_EQ(results[1].error, "transport stopped");
+  EXPECT_FALSE(transport->Running());
+  transport.reset();
+}
+
+}  // namespace
+}  // namespace gateway
