@@ -7,9 +7,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/json_text.h"
 
 namespace gateway {
 namespace {
@@ -17,31 +17,6 @@ namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 
 constexpr absl::string_view kNames[] = {"debug", "info", "warning", "error"};
-
-void AppendJsonString(std::string* out, absl::string_view text) {
-  out->push_back('"');
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      default:
-        if (u < 0x20) {
-          absl::StrAppendFormat(out, "\\u%04x", u);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 }  // namespace
 

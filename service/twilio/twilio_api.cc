@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
+#include "common/json_text.h"
 #include "twilio/rfc2822.h"
 
 namespace gateway {
@@ -161,12 +162,15 @@ absl::Status StatusFromHttpResponse(const HttpResponse& response) {
       if (code >= INT32_MIN && code <= INT32_MAX) error.code = static_cast<int>(code);
     }
     // Bounded: the message travels in grpc-message and twice in the details trailer, and
-    // gRPC refuses metadata over 8 KiB, which would hide the real error from the caller.
+    // gRPC refuses metadata over 8 KiB, which would hide the real error from the caller. Cut
+    // on a character boundary: the message is stored in idempotency records as JSON.
     if (auto it = json.find("message"); it != json.end() && it->is_string()) {
-      error.message = it->get<std::string>().substr(0, kMaxTwilioMessageBytes);
+      error.message =
+          std::string(Utf8Prefix(it->get_ref<const std::string&>(), kMaxTwilioMessageBytes));
     }
     if (auto it = json.find("more_info"); it != json.end() && it->is_string()) {
-      error.more_info = it->get<std::string>().substr(0, kMaxTwilioMessageBytes);
+      error.more_info =
+          std::string(Utf8Prefix(it->get_ref<const std::string&>(), kMaxTwilioMessageBytes));
     }
   }
   const Mapping mapping = MapHttpError(response.status, error.code);

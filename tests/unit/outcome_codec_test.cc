@@ -1,12 +1,14 @@
 #include "idempotency/outcome_codec.h"
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/error_details.h"
@@ -101,6 +103,54 @@ TEST(OutcomeCodecTest, RoundTripsAnErrorWithItsDetails) {
 TEST(OutcomeCodecTest, RoundTripsAnErrorWithoutPayloads) {
   absl::StatusOr<Subscription> decoded = RoundTrip(absl::NotFoundError("no such call"));
   EXPECT_EQ(decoded.status(), absl::NotFoundError("no such call"));
+}
+
+// The encoder before it was written by hand, kept to show records are unchanged byte for byte
+// (Redis holds records from earlier versions, and replicas may run either version).
+std::string NlohmannEncode(const absl::StatusOr<Subscription>& outcome) {
+  nlohmann::json json = {{"v", 1}};
+  if (outcome.ok()) {
+    const Subscription& s = *outcome;
+    json["subscription"] = {{"account_sid", s.account_sid},
+                            {"call_sid", s.call_sid},
+                            {"sid", s.sid},
+                            {"uri", s.uri},
+                            {"idempotency_key", s.idempotency_key}};
+    if (s.date_created.has_value()) {
+      json["subscription"]["date_created_unix_ns"] = absl::ToUnixNanos(*s.date_created);
+    }
+  } else {
+    nlohmann::json payloads = nlohmann::json::object();
+    outcome.status().ForEachPayload([&payloads](absl::string_view url, const absl::Cord& value) {
+      payloads[std::string(url)] = absl::Base64Escape(std::string(value));
+    });
+    json["error"] = {{"code", static_cast<int>(outcome.status().code())},
+                     {"message", std::string(outcome.status().message())},
+                     {"payloads", payloads}};
+  }
+  return json.dump();
+}
+
+TEST(OutcomeCodecTest, RecordsAreByteForByteWhatTheNlohmannEncoderWrote) {
+  Subscription escaped = FullSubscription();
+  escaped.idempotency_key = "key \"quoted\" \\ caf\xC3\xA9\n";
+  absl::Status error = InvalidArgument({{"callback", "must be https"}});
+  SetTwilioError(error, {21201, "Invalid \"Callback\"", "https://www.twilio.com/docs/21201", 400});
+  SetRetryDelay(error, absl::Milliseconds(1500));
+  const std::vector<absl::StatusOr<Subscription>> outcomes = {
+      FullSubscription(),     escaped, Subscription{}, error, absl::NotFoundError("no such call"),
+      absl::InternalError("")};
+  for (const absl::StatusOr<Subscription>& outcome : outcomes) {
+    EXPECT_EQ(EncodeOutcome(outcome), NlohmannEncode(outcome)) << outcome.status();
+  }
+}
+
+// A Twilio message cut in the middle of a character used to make the encoder throw.
+TEST(OutcomeCodecTest, InvalidUtf8InAMessageIsReplacedNotFatal) {
+  const absl::Status original = absl::NotFoundError("cut in a character: \xE2\x82");
+  EXPECT_THROW(NlohmannEncode(original), nlohmann::json::exception);
+  absl::StatusOr<Subscription> decoded = RoundTrip(original);
+  EXPECT_EQ(decoded.status().message(), "cut in a character: \xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST(OutcomeCodecTest, UnreadableRecordsAreInternal) {
