@@ -28,6 +28,7 @@
 #include "common/error_details.h"
 #include "google/rpc/status.pb.h"
 #include "http/http_transport.h"
+#include "idempotency/outcome_codec.h"
 #include "subscriptions/subscription.h"
 #include "twilio/twilio_api.h"
 
@@ -131,6 +132,13 @@ void FuzzStatusFromHttpResponse(const HttpResponse& response) {
       Require(delay == absl::Seconds(seconds), "Retry-After seconds become the retry delay");
     }
   }
+
+  // Replayable answers (404, 400) are kept as idempotency records; whatever Twilio wrote must
+  // survive one (a message cut inside a character once aborted the process here).
+  absl::StatusOr<absl::StatusOr<Subscription>> stored =
+      DecodeOutcome(EncodeOutcome(absl::StatusOr<Subscription>(status)));
+  Require(stored.ok(), "the error round-trips through an idempotency record");
+  Require(stored->status() == status, "the stored error is the same error");
 
   // What the client receives: same code and message, details intact in the trailer.
   const grpc::Status grpc_status = ToGrpcStatus(status);
