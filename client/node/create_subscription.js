@@ -9,6 +9,11 @@
 //   node client/node/create_subscription.js --target localhost:50051 \
 //     --call-sid CA0123456789abcdef0123456789abcdef --callback https://example.com/twilio/messages
 //
+// TLS: --tls-ca FILE verifies the gateway against that CA bundle; add --tls-cert FILE and
+// --tls-key FILE for mutual TLS. A bearer token, when the gateway wants one, is read from the
+// environment variable SUBSCRIPTION_CLI_TOKEN (never a flag: command lines are visible to every
+// user) and sent as `authorization: Bearer <token>` metadata.
+//
 // On success prints the subscription as JSON on stdout and exits 0. On failure prints the gRPC
 // status and its decoded details (google.rpc.BadRequest, ErrorInfo, RetryInfo and
 // twilio_gateway.v1.TwilioError, carried in the `grpc-status-details-bin` trailer) on stderr,
@@ -16,6 +21,7 @@
 "use strict";
 
 const crypto = require("node:crypto");
+const fs = require("node:fs");
 const path = require("node:path");
 const { parseArgs } = require("node:util");
 
@@ -27,6 +33,7 @@ const DEFAULT_PROTO_DIR = path.resolve(__dirname, "../../proto");
 const SERVICE_PROTO = "twilio_gateway/v1/subscription_service.proto";
 const DETAIL_PROTOS = ["google/rpc/status.proto", "google/rpc/error_details.proto", SERVICE_PROTO];
 const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+const TOKEN_ENV = "SUBSCRIPTION_CLI_TOKEN";
 
 const USAGE = `create_subscription.js: create a Twilio UserDefinedMessageSubscription through the gateway.
 
@@ -39,8 +46,14 @@ Options:
                            so it is known even if the call times out
   --account-sid SID        a subaccount (AC...); default: the gateway's account
   --timeout SECONDS        deadline for the whole call, retries included (default 10)
+  --tls-ca FILE            connect with TLS, verifying the gateway against this CA bundle
+  --tls-cert FILE          client certificate for mutual TLS (with --tls-key)
+  --tls-key FILE           its private key
   --proto-dir DIR          the repository's proto/ (default ${DEFAULT_PROTO_DIR})
   --help                   this text
+
+A bearer token, when the gateway wants one, is read from the environment variable
+${TOKEN_ENV} (never a flag: command lines are visible to every user).
 `;
 
 class UsageError extends Error {}
@@ -57,6 +70,9 @@ function parseCommandLine(argv) {
       "idempotency-key": { type: "string" },
       "account-sid": { type: "string" },
       timeout: { type: "string", default: "10" },
+      "tls-ca": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       "proto-dir": { type: "string", default: process.env.TWILIO_GATEWAY_PROTO_DIR || DEFAULT_PROTO_DIR },
       help: { type: "boolean", short: "h" },
     },
@@ -70,7 +86,30 @@ function parseCommandLine(argv) {
   const timeout = Number(values.timeout);
   if (!(timeout > 0 && timeout <= 3600)) throw new UsageError("--timeout must be between 0 and 3600 seconds");
   values.timeout = timeout;
+  // The same rules as the C++ CLI (client/cli/main.cc).
+  if ((values["tls-cert"] === undefined) !== (values["tls-key"] === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  if (values["tls-cert"] !== undefined && values["tls-ca"] === undefined) {
+    throw new UsageError("--tls-cert needs --tls-ca");
+  }
+  // Read now, so a missing file is a usage error rather than a failed handshake later.
+  values.pem = {};
+  for (const flag of ["tls-ca", "tls-cert", "tls-key"]) {
+    if (values[flag] === undefined) continue;
+    try {
+      values.pem[flag] = fs.readFileSync(values[flag]);
+    } catch (e) {
+      throw new UsageError(`--${flag}: ${e.message}`);
+    }
+  }
   return values;
+}
+
+// Plaintext without a CA; else TLS verified against it, with a client certificate if given.
+function channelCredentials(pem) {
+  if (!pem["tls-ca"]) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(pem["tls-ca"], pem["tls-key"] ?? null, pem["tls-cert"] ?? null);
 }
 
 // The service, from the .proto at run time. keepCase keeps the proto's snake_case field names.
@@ -179,7 +218,7 @@ function main(argv) {
 
   const SubscriptionService = loadService(args["proto-dir"]);
   const detailTypes = loadDetailTypes(args["proto-dir"]);
-  const client = new SubscriptionService(args.target, grpc.credentials.createInsecure());
+  const client = new SubscriptionService(args.target, channelCredentials(args.pem));
   const request = {
     call_sid: args["call-sid"],
     callback: args.callback,
@@ -187,10 +226,14 @@ function main(argv) {
   };
   if (args.method) request.method = `CALLBACK_METHOD_${args.method.toUpperCase()}`;
   if (args["account-sid"]) request.account_sid = args["account-sid"];
+  // Empty counts as unset, as in the C++ CLI. The token is never printed.
+  const metadata = new grpc.Metadata();
+  const token = process.env[TOKEN_ENV];
+  if (token) metadata.set("authorization", `Bearer ${token}`);
 
   return new Promise((resolve) => {
     const deadline = new Date(Date.now() + args.timeout * 1000);
-    client.Create(request, { deadline }, (error, subscription) => {
+    client.Create(request, metadata, { deadline }, (error, subscription) => {
       client.close();
       if (!error) {
         process.stdout.write(`${JSON.stringify(subscriptionToJson(subscription), null, 1)}\n`);
@@ -217,7 +260,14 @@ function main(argv) {
   });
 }
 
-module.exports = { decodeStatusDetails, detailToJson, loadDetailTypes, loadService, messageToJson };
+module.exports = {
+  channelCredentials,
+  decodeStatusDetails,
+  detailToJson,
+  loadDetailTypes,
+  loadService,
+  messageToJson,
+};
 
 if (require.main === module) {
   main(process.argv.slice(2)).then((code) => {

@@ -9,6 +9,11 @@ Example client for twilio_gateway.v1.SubscriptionService in Python. Generate the
         --call-sid CA0123456789abcdef0123456789abcdef \\
         --callback https://example.com/twilio/messages
 
+TLS: --tls-ca FILE verifies the gateway against that CA bundle; add --tls-cert FILE and
+--tls-key FILE for mutual TLS. A bearer token, when the gateway wants one, is read from the
+environment variable SUBSCRIPTION_CLI_TOKEN (never a flag: command lines are visible to every
+user) and sent as `authorization: Bearer <token>` metadata.
+
 On success prints the subscription as JSON on stdout and exits 0. On failure prints the gRPC
 status and its decoded details (google.rpc.BadRequest, ErrorInfo, RetryInfo and
 twilio_gateway.v1.TwilioError, carried in the `grpc-status-details-bin` trailer) on stderr,
@@ -25,6 +30,7 @@ import uuid
 STUBS_ENV = "TWILIO_GATEWAY_PYTHON_STUBS"
 DEFAULT_STUBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen")
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+TOKEN_ENV = "SUBSCRIPTION_CLI_TOKEN"
 
 
 def load_stubs(stubs_dir):
@@ -41,7 +47,9 @@ def load_stubs(stubs_dir):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="Create a Twilio UserDefinedMessageSubscription through the gateway.")
+        description="Create a Twilio UserDefinedMessageSubscription through the gateway.",
+        epilog="A bearer token, when the gateway wants one, is read from the environment variable "
+               f"{TOKEN_ENV} (never a flag: command lines are visible to every user).")
     p.add_argument("--target", default="localhost:50051", help="gateway address (default %(default)s)")
     p.add_argument("--call-sid", required=True, help="the call: CA followed by 32 hex digits")
     p.add_argument("--callback", required=True, help="where Twilio sends the messages (http/https URL)")
@@ -53,12 +61,40 @@ def parse_args(argv):
     p.add_argument("--account-sid", help="a subaccount (AC...); default: the gateway's account")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="deadline in seconds for the whole call, retries included (default %(default)s)")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="connect with TLS, verifying the gateway against this CA bundle")
+    p.add_argument("--tls-cert", metavar="FILE", help="client certificate for mutual TLS (with --tls-key)")
+    p.add_argument("--tls-key", metavar="FILE", help="its private key")
     p.add_argument("--stubs", default=os.environ.get(STUBS_ENV, DEFAULT_STUBS),
                    help=f"directory of the generated stubs (default ${STUBS_ENV} or %(default)s)")
     args = p.parse_args(argv)
     if not 0 < args.timeout <= 3600:
         p.error("--timeout must be between 0 and 3600 seconds")
+    # The same rules as the C++ CLI (client/cli/main.cc).
+    if (args.tls_cert is None) != (args.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None and args.tls_ca is None:
+        p.error("--tls-cert needs --tls-ca")
+    # Read now, so a missing file is a usage error rather than a failed handshake later.
+    args.pem = {}
+    for flag in ("tls_ca", "tls_cert", "tls_key"):
+        path = getattr(args, flag)
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    args.pem[flag] = f.read()
+            except OSError as e:
+                p.error(f"--{flag.replace('_', '-')}: cannot read {path}: {e.strerror}")
     return args
+
+
+def channel_credentials(grpc, pem):
+    """None for plaintext; else TLS verified against the CA, with a client certificate if given."""
+    if "tls_ca" not in pem:
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=pem["tls_ca"],
+                                        private_key=pem.get("tls_key"),
+                                        certificate_chain=pem.get("tls_cert"))
 
 
 def decode_status_details(rpc_error, status_pb2, error_details_pb2, service_pb2):
@@ -116,10 +152,16 @@ def main(argv=None):
     if args.account_sid:
         request.account_sid = args.account_sid
 
-    with grpc.insecure_channel(args.target) as channel:
+    # Empty counts as unset, as in the C++ CLI. The token is never printed.
+    token = os.environ.get(TOKEN_ENV)
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    credentials = channel_credentials(grpc, args.pem)
+    channel = (grpc.secure_channel(args.target, credentials) if credentials
+               else grpc.insecure_channel(args.target))
+    with channel:
         stub = pb_grpc.SubscriptionServiceStub(channel)
         try:
-            subscription = stub.Create(request, timeout=args.timeout)
+            subscription = stub.Create(request, timeout=args.timeout, metadata=metadata)
         except grpc.RpcError as e:
             status, details = decode_status_details(e, status_pb2, error_details_pb2, pb)
             code = e.code()

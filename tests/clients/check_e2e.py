@@ -7,6 +7,7 @@ Both clients print the subscription as JSON on stdout (exit 0), or on failure tw
 then one JSON object on stderr (exit 1):
     {"code": "NOT_FOUND", "code_number": 5, "message": ..., "idempotency_key": ...,
      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", ...}, ...]}
+Usage errors exit 2 with a message on stderr (case tls_cert_without_*: message=TEXT).
 Exits 0 when the case's expectations hold, 1 (with the reasons) otherwise.
 """
 
@@ -51,9 +52,19 @@ def check_error_info(report, reason, key):
     return info
 
 
+# Cases that create a subscription; the tls_ and mtls_ ones on the gateway that wants callers
+# to authenticate.
+SUCCESS_CASES = ("success", "replay", "tls_token", "mtls_certificate")
+
+
 def check(case, exit_code, stdout, stderr, params):
     key = params.get("key")
-    if case in ("success", "replay"):
+    if case.startswith("tls_cert_without_"):
+        expect(exit_code == 2, f"exit code {exit_code}, want 2 (usage error)")
+        expect(stdout == "", "usage error printed on stdout")
+        expect(params["message"] in stderr, f"stderr does not say {params['message']!r}")
+        return ""
+    if case in SUCCESS_CASES:
         expect(exit_code == 0, f"exit code {exit_code}, want 0")
         sub = json.loads(stdout)
         expect(sub.get("call_sid") == params["call_sid"], f"call_sid {sub.get('call_sid')!r}")
@@ -92,6 +103,16 @@ def check(case, exit_code, stdout, stderr, params):
         expect(retry.get("retry_delay") == "1s", f"RetryInfo retry_delay {retry.get('retry_delay')!r}")
         expect(detail(report, TWILIO_ERROR).get("code") == 20429, "TwilioError code")
         check_error_info(report, "TWILIO_THROTTLED", key)
+    elif case in ("tls_no_token", "tls_wrong_token"):
+        expect(report["code"] == "UNAUTHENTICATED" and report["code_number"] == 16,
+               f"code {report['code']}")
+        # A line, not the first: Node warns before it when the target is an IP (DEP0123).
+        expect(re.search(r"^error: UNAUTHENTICATED: ", stderr, re.M), "no \"error: UNAUTHENTICATED\" line")
+        check_error_info(report, "CALLER_UNAUTHENTICATED", None)
+    elif case == "mtls_not_allowed":
+        expect(report["code"] == "PERMISSION_DENIED" and report["code_number"] == 7,
+               f"code {report['code']}")
+        check_error_info(report, "CALLER_NOT_ALLOWED", key)
     else:
         raise Failure(f"unknown case {case}")
     return ""

@@ -7,8 +7,14 @@
 # example client (client/python/create_subscription.py or client/node/create_subscription.js)
 # for a success, an idempotent replay, and errors whose decoded details it checks: a bad call_sid
 # (INVALID_ARGUMENT + BadRequest naming call_sid), a call Twilio does not know (NOT_FOUND +
-# TwilioError 20404) and throttling (RESOURCE_EXHAUSTED + RetryInfo); finally it checks that the
-# gateway exits 0 on SIGTERM. Every process it started is stopped on exit. Logs stay in WORK_DIR (default: a temporary directory, removed on success).
+# TwilioError 20404) and throttling (RESOURCE_EXHAUSTED + RetryInfo). A second gateway wants
+# callers to authenticate (TLS, bearer tokens, client certificates, a caller policy; certificates
+# made here with openssl): the client must succeed with --tls-ca and the token in
+# SUBSCRIPTION_CLI_TOKEN, get UNAUTHENTICATED without a token or with a wrong one, succeed with a
+# client certificate the policy allows and get PERMISSION_DENIED with one it does not. Finally
+# both gateways must exit 0 on SIGTERM, the audit must name the callers, and no file left in
+# WORK_DIR may hold a token. Every process it started is stopped on exit. Logs stay in WORK_DIR
+# (default: a temporary directory, removed on success).
 set -euo pipefail
 
 lang="${1:?usage: run_e2e.sh python|node GATEWAY_BINARY [WORK_DIR]}"
@@ -33,7 +39,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ $status -ne 0 ]]; then
-    for log in "$work"/gateway.err "$work"/simulator.err; do
+    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/simulator.err; do
       [[ -s "$log" ]] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
     done
     echo "logs kept in $work" >&2
@@ -49,6 +55,9 @@ die() { echo "run_e2e.sh: $*" >&2; exit 1; }
 
 [[ -x "$gateway" ]] || die "gateway binary $gateway not found"
 [[ -x "$python" ]] || die "$python not found"
+command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+# A developer's own token must not reach the cases that expect none.
+unset SUBSCRIPTION_CLI_TOKEN
 
 # --- the client under test ----------------------------------------------------------------------
 case "$lang" in
@@ -68,7 +77,44 @@ case "$lang" in
   *) die "unknown client language $lang (python or node)" ;;
 esac
 
-# --- simulator and gateway ----------------------------------------------------------------------
+# --- certificates, tokens and the caller policy -------------------------------------------------
+# Fixed values, so the suite's secret scanner (tests/integration/check_logs_for_secrets.py) can
+# look for them too. Only their digests are written to a file.
+token="clients-e2e-token-4b7d02e9c1a6f835"
+wrong_token="clients-e2e-wrong-token-8e3f61d0a95c27b4"
+token_caller="e2e-client"
+cert_caller="spiffe://clients-e2e.test/ns/e2e/sa/client"
+
+pki="$work/pki"
+mkdir -p "$pki"
+make_ca() {  # make_ca NAME: NAME.pem, NAME.key
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$1" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -keyout "$pki/$1.key" -out "$pki/$1.pem" 2>>"$pki/openssl.log" \
+    || die "openssl failed: $(cat "$pki/openssl.log")"
+}
+make_leaf() {  # make_leaf NAME CA SUBJECT_ALT_NAME EXTENDED_KEY_USAGE: NAME.pem, NAME.key
+  printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$3" "$4" >"$pki/$1.ext"
+  { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+      -keyout "$pki/$1.key" -out "$pki/$1.csr" \
+    && openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" -CAcreateserial \
+      -days 2 -extfile "$pki/$1.ext" -out "$pki/$1.pem"; } 2>>"$pki/openssl.log" \
+    || die "openssl failed: $(cat "$pki/openssl.log")"
+}
+make_ca ca
+make_leaf server ca "DNS:localhost,IP:127.0.0.1" serverAuth
+make_leaf client ca "URI:$cert_caller" clientAuth
+# Chains to the same CA, but its identity (a DNS SAN) is not in the policy.
+make_leaf stranger ca "DNS:stranger.clients-e2e.test" clientAuth
+
+{
+  echo "# caller digest"
+  printf '%s sha256:%s\n' "$token_caller" "$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
+} >"$work/caller-tokens"
+printf '{"callers": {\n  "%s": {"accounts": ["default"]},\n  "%s": {"accounts": ["default"]}\n}}\n' \
+  "$token_caller" "$cert_caller" >"$work/caller-policy.json"
+
+# --- simulator and gateways ---------------------------------------------------------------------
 wait_for() {  # wait_for DESCRIPTION PID TEST...: up to 15 s for TEST to succeed while PID lives
   local what="$1" pid="$2"; shift 2
   for _ in $(seq 150); do
@@ -85,17 +131,31 @@ pids+=($!)
 wait_for "the simulator" "${pids[-1]}" test -s "$work/simulator.port"
 sim_port="$(cat "$work/simulator.port")"
 
-# Only the simulator's credentials: a developer's real Twilio settings must not leak in.
-env -u TWILIO_API_KEY -u TWILIO_API_SECRET -u TWILIO_EDGE -u TWILIO_REGION -u TWILIO_BASE_URL \
-  TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_AUTH_TOKEN=simulator-auth-token \
-  GATEWAY_MAX_ATTEMPTS=2 \
-  "$gateway" --listen 127.0.0.1:0 --twilio-base-url "http://127.0.0.1:$sim_port" \
-  >"$work/gateway.out" 2>"$work/gateway.err" &
-gateway_pid=$!
-pids+=("$gateway_pid")
-wait_for "the gateway" "$gateway_pid" grep -q "^twilio-gateway listening on " "$work/gateway.out"
-gateway_port="$(sed -n 's/^twilio-gateway listening on .*:\([0-9][0-9]*\)$/\1/p' "$work/gateway.out")"
-[[ -n "$gateway_port" ]] || die "no port in: $(cat "$work/gateway.out")"
+start_gateway() {  # start_gateway NAME [FLAGS...]: sets started_pid and started_port
+  local name="$1"
+  shift
+  # Only the simulator's credentials: a developer's real Twilio settings must not leak in.
+  env -u TWILIO_API_KEY -u TWILIO_API_SECRET -u TWILIO_EDGE -u TWILIO_REGION -u TWILIO_BASE_URL \
+    TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_AUTH_TOKEN=simulator-auth-token \
+    GATEWAY_MAX_ATTEMPTS=2 \
+    "$gateway" --listen 127.0.0.1:0 --twilio-base-url "http://127.0.0.1:$sim_port" "$@" \
+    >"$work/$name.out" 2>"$work/$name.err" &
+  started_pid=$!
+  pids+=("$started_pid")
+  wait_for "$name" "$started_pid" grep -q "^twilio-gateway listening on " "$work/$name.out"
+  started_port="$(sed -n 's/^twilio-gateway listening on .*:\([0-9][0-9]*\)$/\1/p' "$work/$name.out")"
+  [[ -n "$started_port" ]] || die "no port in: $(cat "$work/$name.out")"
+}
+
+start_gateway gateway
+gateway_pid=$started_pid
+gateway_port=$started_port
+# Callers must authenticate: a bearer token or a client certificate from the CA, over TLS.
+start_gateway gateway-tls --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
+  --tls-client-ca "$pki/ca.pem" --caller-tokens "$work/caller-tokens" \
+  --caller-policy "$work/caller-policy.json"
+tls_pid=$started_pid
+tls_port=$started_port
 
 sim_admin() {  # sim_admin METHOD PATH [JSON]: the simulator's admin API
   "$python" - "$1" "http://127.0.0.1:$sim_port$2" "${3:-}" <<'EOF'
@@ -111,12 +171,14 @@ EOF
 passed=0
 failed=0
 last_output=""
-run_case() {  # run_case NAME CHECK_PARAMS -- CLIENT_ARGS...
+# run_case NAME CHECK_PARAMS -- CLIENT_ARGS...: runs the client against $target. A token goes in
+# the environment, as a user passes it: SUBSCRIPTION_CLI_TOKEN=... run_case ...
+run_case() {
   local name="$1" params=() code=0
   shift
   while [[ "$1" != "--" ]]; do params+=("$1"); shift; done
   shift
-  timeout 60 "${client[@]}" --target "127.0.0.1:$gateway_port" "$@" \
+  timeout 60 "${client[@]}" --target "$target" "$@" \
     >"$work/$name.stdout" 2>"$work/$name.stderr" || code=$?
   if last_output="$("$python" "$check" "$name" "$code" "$work/$name.stdout" "$work/$name.stderr" "${params[@]}")"; then
     echo "ok - $lang client: $name"
@@ -127,6 +189,7 @@ run_case() {  # run_case NAME CHECK_PARAMS -- CLIENT_ARGS...
   fi
 }
 
+target="127.0.0.1:$gateway_port"
 call=CA0123456789abcdef0123456789abcdef
 key="e2e-$lang-$$-$RANDOM"
 run_case success call_sid=$call key="$key" -- \
@@ -148,18 +211,69 @@ sim_admin POST /_sim/faults "{\"rules\": [{\"status\": 429, \"retry_after\": \"1
 run_case throttled key=throttled-key -- \
   --call-sid $throttled --callback https://example.com/twilio/messages --idempotency-key throttled-key --timeout 10
 
-# SIGTERM: the gateway drains and exits 0.
-kill -TERM "$gateway_pid"
-code=0
-wait "$gateway_pid" || code=$?
-remaining=()
-for pid in "${pids[@]}"; do [[ "$pid" == "$gateway_pid" ]] || remaining+=("$pid"); done
-pids=("${remaining[@]}")
-if [[ $code -eq 0 ]]; then
-  echo "ok - gateway exits 0 on SIGTERM"
+# Usage errors: the C++ CLI's rules for the TLS flags.
+run_case tls_cert_without_key message="--tls-cert and --tls-key go together" -- \
+  --call-sid $call --callback https://example.com/twilio/messages --tls-ca "$pki/ca.pem" \
+  --tls-cert "$pki/client.pem"
+run_case tls_cert_without_ca message="--tls-cert needs --tls-ca" -- \
+  --call-sid $call --callback https://example.com/twilio/messages \
+  --tls-cert "$pki/client.pem" --tls-key "$pki/client.key"
+
+# The gateway that wants callers to authenticate.
+target="127.0.0.1:$tls_port"
+tls=(--call-sid "$call" --callback https://example.com/twilio/messages --timeout 10
+     --tls-ca "$pki/ca.pem")
+SUBSCRIPTION_CLI_TOKEN="$token" run_case tls_token call_sid=$call key="$key-token" -- \
+  "${tls[@]}" --idempotency-key "$key-token"
+run_case tls_no_token key="$key-none" -- "${tls[@]}" --idempotency-key "$key-none"
+SUBSCRIPTION_CLI_TOKEN="$wrong_token" run_case tls_wrong_token key="$key-wrong" -- \
+  "${tls[@]}" --idempotency-key "$key-wrong"
+run_case mtls_certificate call_sid=$call key="$key-cert" -- \
+  "${tls[@]}" --tls-cert "$pki/client.pem" --tls-key "$pki/client.key" --idempotency-key "$key-cert"
+run_case mtls_not_allowed key="$key-stranger" -- \
+  "${tls[@]}" --tls-cert "$pki/stranger.pem" --tls-key "$pki/stranger.key" \
+  --idempotency-key "$key-stranger"
+
+stop_gateway() {  # stop_gateway NAME PID: SIGTERM; the gateway drains and must exit 0
+  local code=0 remaining=() pid
+  kill -TERM "$2"
+  wait "$2" || code=$?
+  for pid in "${pids[@]}"; do [[ "$pid" == "$2" ]] || remaining+=("$pid"); done
+  pids=("${remaining[@]}")
+  if [[ $code -eq 0 ]]; then
+    echo "ok - $1 exits 0 on SIGTERM"
+    passed=$((passed + 1))
+  else
+    echo "not ok - $1 exits 0 on SIGTERM (exit status $code)"
+    failed=$((failed + 1))
+  fi
+}
+stop_gateway gateway "$gateway_pid"
+stop_gateway gateway-tls "$tls_pid"
+
+# The calls that succeeded were made as the token's caller and as the certificate's identity.
+audit_ok() {  # audit_ok CALLER KEY: the gateway logged an OK call by CALLER with KEY
+  if grep -F '"audit"' "$work/gateway-tls.err" | grep -F "\"caller\":\"$1\"" \
+      | grep -F "\"idempotency_key\":\"$2\"" | grep -F '"code":"OK"' >/dev/null; then
+    echo "ok - audit names caller $1"
+    passed=$((passed + 1))
+  else
+    echo "not ok - audit names caller $1 (no OK line for key $2 in $work/gateway-tls.err)"
+    failed=$((failed + 1))
+  fi
+}
+audit_ok "$token_caller" "$key-token"
+audit_ok "$cert_caller" "$key-cert"
+
+# No file left here (client output, gateway logs, the token file) holds a token. The patterns
+# reach grep through a pipe: argv is readable by every user.
+scan=0
+leaks="$(grep -rlF -f <(printf '%s\n' "$token" "$wrong_token") "$work")" || scan=$?
+if [[ $scan -eq 1 ]]; then
+  echo "ok - no token in $work"
   passed=$((passed + 1))
 else
-  echo "not ok - gateway exits 0 on SIGTERM (exit status $code)"
+  echo "not ok - no token in $work (grep status $scan, found in: ${leaks:-nothing})"
   failed=$((failed + 1))
 fi
 

@@ -17,6 +17,8 @@ SECRETS = [
     "rotated-api-secret-31c7",
     "billing-token-0f9d2a7e61b4c385",
     "support-token-77ae01c4d93b5f26",
+    "clients-e2e-token-4b7d02e9c1a6f835",
+    "clients-e2e-wrong-token-8e3f61d0a95c27b4",
 ]
 
 
