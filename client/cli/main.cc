@@ -121,11 +121,12 @@ int main(int argc, char** argv) {
   }
   twilio_gateway::client::ClientOptions options;
   if (const char* token = std::getenv("SUBSCRIPTION_CLI_TOKEN")) options.bearer_token = token;
+  std::string error;
+  auto credentials = twilio_gateway::client::ChannelCredentialsFromFiles(
+      flags["tls-ca"], flags["tls-cert"], flags["tls-key"], &error);
+  if (credentials == nullptr) return UsageError(error);
   twilio_gateway::client::SubscriptionClient client(
-      grpc::CreateChannel(flags["target"],
-                          twilio_gateway::client::ChannelCredentialsFromFiles(
-                              flags["tls-ca"], flags["tls-cert"], flags["tls-key"])),
-      std::move(options));
+      grpc::CreateChannel(flags["target"], std::move(credentials)), std::move(options));
   const auto result =
       client.Create(request, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
   if (result.status.ok()) {

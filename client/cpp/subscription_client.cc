@@ -68,19 +68,25 @@ std::string NewIdempotencyKey() {
 
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFiles(const std::string& ca_file,
                                                                       const std::string& cert_file,
-                                                                      const std::string& key_file) {
+                                                                      const std::string& key_file,
+                                                                      std::string* error) {
   if (ca_file.empty()) return grpc::InsecureChannelCredentials();
-  auto read = [](const std::string& path) {
+  auto read = [error](const std::string& path, std::string* out) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream contents;
     contents << in.rdbuf();
-    return contents.str();
+    *out = contents.str();
+    if (in.bad() || out->empty()) {
+      *error = "cannot read " + path + " (or it is empty)";
+      return false;
+    }
+    return true;
   };
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = read(ca_file);
-  if (!cert_file.empty()) {
-    options.pem_cert_chain = read(cert_file);
-    options.pem_private_key = read(key_file);
+  if (!read(ca_file, &options.pem_root_certs)) return nullptr;
+  if (!cert_file.empty() &&
+      (!read(cert_file, &options.pem_cert_chain) || !read(key_file, &options.pem_private_key))) {
+    return nullptr;
   }
   return grpc::SslCredentials(options);
 }

@@ -69,10 +69,13 @@ struct ClientOptions {
 };
 
 // Channel credentials: plaintext when `ca_file` is empty, else TLS verified against it, with a
-// client certificate when `cert_file` and `key_file` are set (mutual TLS). Reads the files.
+// client certificate when `cert_file` and `key_file` are set (mutual TLS). Reads the files; null,
+// with `*error` naming the file, when one cannot be read or is empty (an empty CA would make
+// gRPC quietly trust the system's roots instead).
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFiles(const std::string& ca_file,
                                                                       const std::string& cert_file,
-                                                                      const std::string& key_file);
+                                                                      const std::string& key_file,
+                                                                      std::string* error);
 
 class SubscriptionClient {
  public:

@@ -174,14 +174,13 @@ SubscriptionClient TlsClient(const std::string& target, const TestPki& pki, cons
                              const std::string& client_cert = "", std::string token = "") {
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("localhost");
-  return SubscriptionClient(
-      grpc::CreateCustomChannel(
-          target,
-          ChannelCredentialsFromFiles(pki.Path(ca + ".pem"),
-                                      client_cert.empty() ? "" : pki.Path(client_cert + ".pem"),
-                                      client_cert.empty() ? "" : pki.Path(client_cert + ".key")),
-          args),
-      ClientOptions{.bearer_token = std::move(token)});
+  std::string error;
+  auto credentials = ChannelCredentialsFromFiles(
+      pki.Path(ca + ".pem"), client_cert.empty() ? "" : pki.Path(client_cert + ".pem"),
+      client_cert.empty() ? "" : pki.Path(client_cert + ".key"), &error);
+  EXPECT_NE(credentials, nullptr) << error;
+  return SubscriptionClient(grpc::CreateCustomChannel(target, credentials, args),
+                            ClientOptions{.bearer_token = std::move(token)});
 }
 
 class ProductionSetupTest : public ::testing::Test {

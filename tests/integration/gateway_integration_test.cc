@@ -577,6 +577,12 @@ TEST_F(GatewayTest, CliHelpAndUsageErrors) {
   const CommandResult missing = RunCommand({CLI_BINARY, "--callback", kCallback});
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("--call-sid"), std::string::npos);
+  // A CA file that cannot be read must not leave gRPC trusting the system's roots instead.
+  const CommandResult no_ca =
+      RunCommand({CLI_BINARY, "--target", gateway_->target(), "--call-sid", kCallSid, "--callback",
+                  kCallback, "--tls-ca", "/nonexistent/ca.pem"});
+  EXPECT_EQ(no_ca.exit_code, 2);
+  EXPECT_NE(no_ca.err.find("cannot read /nonexistent/ca.pem"), std::string::npos) << no_ca.err;
 }
 
 }  // namespace
