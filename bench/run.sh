@@ -328,6 +328,9 @@ run_inflight small-store "$nginx_delayed_url" "$nginx_worker" \
   GATEWAY_IDEMPOTENCY_MAX_ENTRIES=$small_store_entries
 
 # --- report ----------------------------------------------------------------------------------
+# Kept with the results, so that rendering them again later shows this run's load, not the
+# machine's at that time.
+cat /proc/loadavg >"$results/loadavg-end.txt"
 doc_args=()
 [[ $write_doc -eq 1 ]] && doc_args=(--doc docs/benchmarks.md --plot docs/benchmarks-latency.png)
 /usr/bin/python3 bench/report.py --results "$results" --cost-rate "$cost_rate" \
