@@ -27,7 +27,7 @@ bool ReadString(const Json& object, const char* name, std::string* out) {
 }  // namespace
 
 // Written by hand (DecodeOutcome reads it with nlohmann): this runs once per Create, and
-// building a json document to dump it cost ten times as much. Keys in nlohmann's (sorted) order,
+// building a json document to dump it cost six times as much. Keys in nlohmann's (sorted) order,
 // so records read the same whichever version wrote them.
 std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome) {
   std::string out;
