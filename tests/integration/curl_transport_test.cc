@@ -180,11 +180,14 @@ TEST_F(CurlTransportTest, CancelAndShutdownCompleteTransfersInFlightWithCancelle
   for (int i = 0; i < kCount; ++i) {
     ids.push_back(SendChecked(*transport, Get(silent.url()), checker.For(i)));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // Requests written.
+  // Written at once on loopback (the kernel completes the handshake); generous for sanitizers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   t_inside_send = true;
   transport->Cancel(ids[0]);
   t_inside_send = false;
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 1000 && checker.results().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   ASSERT_EQ(checker.results().size(), 1u);
   transport->Shutdown();  // The other two complete before it returns.
   const std::vector<HttpResult> results = checker.results();
