@@ -77,7 +77,7 @@ FAULT_RULE_KEYS = {
     "call_sid", "idempotency_key", "count", "share", "status", "code", "message", "retry_after",
     "after_record", "delay_ms", "drop", "malformed", "comment", "name",
 }
-CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys"}
+CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys", "idempotency_window_s"}
 
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
@@ -629,6 +629,7 @@ class Simulator:
         self.api_keys = dict(self.startup_api_keys)
         self.startup_delay_ms = float(args.delay_ms)
         self.startup_call_state = args.default_call_state
+        self.startup_idempotency_window_s = args.idempotency_window_s
         self.rng = random.Random(args.seed)
         self.log = log
         self.loop = None
@@ -641,12 +642,15 @@ class Simulator:
     def reset(self):
         self.delay_ms = self.startup_delay_ms
         self.default_call_state = self.startup_call_state
+        # Seconds a created subscription is replayed for its IdempotencyKey; None: forever.
+        self.idempotency_window_s = self.startup_idempotency_window_s
         self.api_keys = dict(self.startup_api_keys)
         self.rules = []
         self.call_states = {}
         self.request_log = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self.subscription_log = collections.deque(maxlen=SUBSCRIPTION_LOG_SIZE)
-        # "<account>/<call>/<key>" -> [requests seen, subscriptions created, subscription or None]
+        # "<account>/<call>/<key>" -> [requests seen, subscriptions created, subscription or None,
+        #                               monotonic time the subscription was created]
         self.by_key = {}
         self.requests_total = 0
         self.subscriptions_total = 0
@@ -750,7 +754,7 @@ class Simulator:
             stats_key = "%s/%s/%s" % (account_in_path, call_in_path, key)
             key_stats = self.by_key.get(stats_key)
             if key_stats is None:
-                key_stats = self.by_key[stats_key] = [0, 0, None]
+                key_stats = self.by_key[stats_key] = [0, 0, None, 0.0]
             key_stats[0] += 1
             call.key_stats = key_stats
 
@@ -870,6 +874,12 @@ class Simulator:
             return error(400, 21220, "Call is not in-progress. Cannot create subscription.")
 
         key_stats = call.key_stats
+        if (key_stats is not None and key_stats[2] is not None
+                and self.idempotency_window_s is not None
+                and time.monotonic() - key_stats[3] > self.idempotency_window_s):
+            # Like any real API, the key is honoured for a limited time only: after the window
+            # the same key creates another subscription.
+            key_stats[2] = None
         if key_stats is not None and key_stats[2] is not None:
             subscription = key_stats[2]
             self.idempotent_replays += 1
@@ -895,6 +905,7 @@ class Simulator:
             if key_stats is not None:
                 key_stats[1] += 1
                 key_stats[2] = subscription
+                key_stats[3] = time.monotonic()
             else:
                 self.without_key += 1
             self.subscription_log.append(subscription)
@@ -1001,6 +1012,12 @@ class Simulator:
                     if not isinstance(state, str) or not state:
                         raise HttpError(400, "default_call_state must be a non-empty string")
                     self.default_call_state = state
+                if "idempotency_window_s" in spec:
+                    window = spec["idempotency_window_s"]
+                    if window is not None and (isinstance(window, bool) or
+                                               not isinstance(window, (int, float)) or window < 0):
+                        raise HttpError(400, "idempotency_window_s must be a number >= 0 or null")
+                    self.idempotency_window_s = None if window is None else float(window)
                 if "api_keys" in spec:
                     keys = spec["api_keys"]
                     if not isinstance(keys, dict) or not all(
@@ -1008,6 +1025,7 @@ class Simulator:
                         raise HttpError(400, "api_keys must map API Key SIDs to secrets")
                     self.api_keys = {k: v.encode("utf-8") for k, v in keys.items()}
             return 200, {"delay_ms": self.delay_ms, "default_call_state": self.default_call_state,
+                         "idempotency_window_s": self.idempotency_window_s,
                          "api_keys": sorted(self.api_keys)}
 
         if path == "/_sim/requests":
@@ -1127,11 +1145,16 @@ def _parse_args(argv):
                    help="fixed delay added to every Twilio API request")
     p.add_argument("--default-call-state", default="in-progress",
                    help="state of calls not set through the admin API")
+    p.add_argument("--idempotency-window-s", type=float, default=None,
+                   help="seconds an IdempotencyKey is honoured after its subscription was created "
+                        "(default: forever); Twilio documents no window")
     p.add_argument("--seed", type=int, default=None, help="seed for fault share sampling")
     p.add_argument("--quiet", action="store_true", help="no per-request log lines on stderr")
     args = p.parse_args(argv)
     if not ACCOUNT_SID_RE.fullmatch(args.account_sid):
         p.error("--account-sid must match ^AC[0-9a-fA-F]{32}$")
+    if args.idempotency_window_s is not None and args.idempotency_window_s < 0:
+        p.error("--idempotency-window-s must be >= 0")
     if args.delay_ms < 0:
         p.error("--delay-ms must be >= 0")
     if not 0 <= args.port <= 65535:
