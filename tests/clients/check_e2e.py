@@ -9,6 +9,12 @@ then one JSON object on stderr (exit 1):
      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", ...}, ...]}
 Usage errors exit 2 with a message on stderr (case tls_cert_without_*: message=TEXT).
 Exits 0 when the case's expectations hold, 1 (with the reasons) otherwise.
+
+    check_e2e.py --oversized-spec
+
+prints the requests of case `oversized` as JSON for send_oversized.py and send_oversized.js, which
+send them with the client's code and print one report per request (case oversized checks them;
+sim_requests=N is how many requests the simulator received meanwhile).
 """
 
 import json
@@ -52,12 +58,77 @@ def check_error_info(report, reason, key):
     return info
 
 
+# Case oversized: each request is valid but for one string field, `fill` repeated `size` times.
+# The fillers make every size but 0 invalid; an empty account_sid or key is valid and not sent.
+OVERSIZED_BASE = {"call_sid": "CA0123456789abcdef0123456789abcdef",
+                  "callback": "https://example.com/twilio/messages",
+                  "idempotency_key": "oversized-key"}
+OVERSIZED_FILL = {"call_sid": "x", "callback": "x", "idempotency_key": " ", "account_sid": "x"}
+OVERSIZED_SIZES = (0, 1, 255, 256, 4 << 10, 64 << 10, 1 << 20)
+# Clients at default settings refuse large trailers (gRPC's C core over 8 KiB: RESOURCE_EXHAUSTED
+# instead of the error; Node's past 64 KiB: a call that hangs until its deadline). An error's
+# trailers stay within 4 KiB, whatever the request.
+MAX_ERROR_TRAILER_BYTES = 4096
+
+
+def oversized_spec():
+    cases = [{"field": field, "fill": fill, "size": size}
+             for field, fill in OVERSIZED_FILL.items() for size in OVERSIZED_SIZES
+             if size > 0 or field in ("call_sid", "callback")]
+    return {"base": OVERSIZED_BASE, "cases": cases}
+
+
+def trailer_wire_bytes(report):
+    """The trailers' size as HTTP/2 carries them: -bin values in base64 (unpadded), grpc-message
+    percent-encoded. Clients hand grpc-status and grpc-message over apart from the metadata."""
+    total, keys = 0, set()
+    for key, length in report["trailers"]:
+        keys.add(key)
+        total += len(key) + ((length * 4 + 2) // 3 if key.endswith("-bin") else length)
+    if "grpc-status" not in keys:
+        total += len("grpc-status") + len(str(report["code_number"]))
+    if "grpc-message" not in keys:
+        total += len("grpc-message") + sum(
+            3 if b < 0x20 or b > 0x7e or b == 0x25 else 1 for b in report["message"].encode())
+    return total
+
+
+def check_oversized(exit_code, stdout, params):
+    expect(exit_code == 0, f"exit code {exit_code}, want 0")
+    reports = json.loads(stdout)
+    cases = oversized_spec()["cases"]
+    sent = [(r.get("field"), r.get("size")) for r in reports]
+    expect(sent == [(c["field"], c["size"]) for c in cases],
+           "the reports are not one per request of the spec, in order")
+    problems = []
+    for r in reports:
+        name = f"{r['field']} of {r['size']} bytes"
+        if r["code"] != "INVALID_ARGUMENT" or r["code_number"] != 3:
+            problems.append(f"{name}: {r['code']} ({r['message']!r}), want INVALID_ARGUMENT")
+            continue
+        try:
+            fields = [v.get("field") for v in detail(r, BAD_REQUEST).get("field_violations", [])]
+            expect(fields == [r["field"]], f"BadRequest names {fields}, want [{r['field']!r}]")
+            check_error_info(r, "INVALID_REQUEST", None)
+            expect("status_code_mismatch" not in r, "google.rpc.Status code differs from gRPC's")
+            size = trailer_wire_bytes(r)
+            expect(size < MAX_ERROR_TRAILER_BYTES, f"trailers of {size} bytes")
+        except Failure as e:
+            problems.append(f"{name}: {e}")
+    expect(not problems, "\n  ".join(["requests answered wrongly:"] + problems))
+    expect(params.get("sim_requests") == "0",
+           f"the simulator received {params.get('sim_requests')} requests, want 0")
+    return ""
+
+
 # Cases that create a subscription; the tls_ and mtls_ ones on the gateway that wants callers
 # to authenticate.
 SUCCESS_CASES = ("success", "replay", "tls_token", "mtls_certificate")
 
 
 def check(case, exit_code, stdout, stderr, params):
+    if case == "oversized":
+        return check_oversized(exit_code, stdout, params)
     key = params.get("key")
     if case.startswith("tls_cert_without_"):
         expect(exit_code == 2, f"exit code {exit_code}, want 2 (usage error)")
@@ -119,6 +190,9 @@ def check(case, exit_code, stdout, stderr, params):
 
 
 def main(argv):
+    if argv[1:] == ["--oversized-spec"]:
+        json.dump(oversized_spec(), sys.stdout)
+        return 0
     case, exit_code, stdout_file, stderr_file = argv[1:5]
     params = dict(arg.split("=", 1) for arg in argv[5:])
     with open(stdout_file, encoding="utf-8") as f:

@@ -7,9 +7,11 @@
 # example client (client/python/create_subscription.py or client/node/create_subscription.js)
 # for a success, an idempotent replay, and errors whose decoded details it checks: a bad call_sid
 # (INVALID_ARGUMENT + BadRequest naming call_sid), a call Twilio does not know (NOT_FOUND +
-# TwilioError 20404) and throttling (RESOURCE_EXHAUSTED + RetryInfo). A second gateway wants
-# callers to authenticate (TLS, bearer tokens, client certificates, a caller policy; certificates
-# made here with openssl): the client must succeed with --tls-ca and the token in
+# TwilioError 20404) and throttling (RESOURCE_EXHAUSTED + RetryInfo). Then, with the client's code
+# at default channel settings (send_oversized.py or .js), each string field invalid at sizes up to
+# 1 MiB: INVALID_ARGUMENT naming it, trailers under 4 KiB, nothing sent to Twilio. A second
+# gateway wants callers to authenticate (TLS, bearer tokens, client certificates, a caller policy;
+# certificates made here with openssl): the client must succeed with --tls-ca and the token in
 # SUBSCRIPTION_CLI_TOKEN, get UNAUTHENTICATED without a token or with a wrong one, succeed with a
 # client certificate the policy allows and get PERMISSION_DENIED with one it does not. Finally
 # both gateways must exit 0 on SIGTERM, the audit must name the callers, and no file left in
@@ -167,6 +169,13 @@ urllib.request.urlopen(req, timeout=10).read()
 EOF
 }
 
+sim_requests() {  # how many API requests the simulator has received
+  "$python" - "http://127.0.0.1:$sim_port/_sim/stats" <<'EOF'
+import json, sys, urllib.request
+print(json.load(urllib.request.urlopen(sys.argv[1], timeout=10))["requests"])
+EOF
+}
+
 # --- the cases ----------------------------------------------------------------------------------
 passed=0
 failed=0
@@ -210,6 +219,24 @@ throttled=CA00000000000000000000000000000429
 sim_admin POST /_sim/faults "{\"rules\": [{\"status\": 429, \"retry_after\": \"1\", \"call_sid\": \"$throttled\"}]}"
 run_case throttled key=throttled-key -- \
   --call-sid $throttled --callback https://example.com/twilio/messages --idempotency-key throttled-key --timeout 10
+
+# Values up to 1 MiB, too long for a command line: sent with the client's code, not its CLI.
+case "$lang" in
+  python) oversized=("$python" "$repo/tests/clients/send_oversized.py" --stubs "$work/py-stubs") ;;
+  node) oversized=(node "$repo/tests/clients/send_oversized.js") ;;
+esac
+requests_before="$(sim_requests)"
+code=0
+"$python" "$check" --oversized-spec | timeout 120 "${oversized[@]}" --target "$target" \
+  >"$work/oversized.stdout" 2>"$work/oversized.stderr" || code=$?
+if "$python" "$check" oversized "$code" "$work/oversized.stdout" "$work/oversized.stderr" \
+    sim_requests=$(($(sim_requests) - requests_before)); then
+  echo "ok - $lang client: oversized"
+  passed=$((passed + 1))
+else
+  echo "not ok - $lang client: oversized"
+  failed=$((failed + 1))
+fi
 
 # Usage errors: the C++ CLI's rules for the TLS flags.
 run_case tls_cert_without_key message="--tls-cert and --tls-key go together" -- \

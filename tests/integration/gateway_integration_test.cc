@@ -10,7 +10,9 @@
 #include <fstream>
 #include <future>
 #include <regex>
+#include <string_view>
 #include <thread>
+#include <tuple>
 
 #include "harness.h"
 #include "subscription_client.h"
@@ -175,6 +177,129 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"KeyWithNewline", [](auto& r) { r.set_idempotency_key("a\nb"); },
                  "idempotency_key"}),
     [](const ::testing::TestParamInfo<BadInput>& info) { return info.param.name; });
+
+// Error trailers must stay small whatever the caller sent: gRPC clients refuse trailers over
+// 8 KiB by default (C core: C++, Python), which would turn a fixable INVALID_ARGUMENT into
+// RESOURCE_EXHAUSTED. 4 KiB leaves room for the rest of the response.
+constexpr size_t kMaxErrorTrailerBytes = 4096;
+// Nor may a caller size the gateway's log lines.
+constexpr size_t kMaxAuditLineBytes = 4096;
+
+// The request's string fields and a filler that makes each invalid at every size but 0 (the
+// key: a space; the others: 'x'). Sizes: nothing, one byte, around the key's 255-byte limit,
+// around the callback's 4000, and far beyond.
+const std::vector<std::string> kStringFields = {"call_sid", "callback", "idempotency_key",
+                                                "account_sid"};
+const std::vector<size_t> kFieldSizes = {0, 1, 255, 256, 4 << 10, 64 << 10, 1 << 20};
+
+// The trailers as HTTP/2 carries them: binary values in base64 (unpadded), grpc-message
+// percent-encoded. The C++ API hands grpc-status and grpc-message over in the Status instead.
+size_t TrailerWireBytes(const grpc::ClientContext& context, const grpc::Status& status) {
+  size_t total = 0;
+  bool has_status = false;
+  bool has_message = false;
+  for (const auto& [key, value] : context.GetServerTrailingMetadata()) {
+    const std::string_view k(key.data(), key.size());
+    const bool binary = k.size() > 4 && k.substr(k.size() - 4) == "-bin";
+    total += k.size() + (binary ? (value.size() * 4 + 2) / 3 : value.size());
+    has_status |= k == "grpc-status";
+    has_message |= k == "grpc-message";
+  }
+  if (!has_status) total += sizeof("grpc-status") - 1 + std::to_string(status.error_code()).size();
+  if (!has_message) {
+    total += sizeof("grpc-message") - 1;
+    for (unsigned char c : status.error_message()) {
+      total += (c < 0x20 || c > 0x7e || c == '%') ? 3 : 1;
+    }
+  }
+  return total;
+}
+
+std::string SizeLabel(size_t size) {
+  if (size >= (1 << 20)) return std::to_string(size >> 20) + "MiB";
+  if (size >= (1 << 10)) return std::to_string(size >> 10) + "KiB";
+  return std::to_string(size) + "B";
+}
+
+// The gateway log's audit line for `request_id`, or "" if there is none.
+std::string AuditLine(const std::string& request_id) {
+  std::ifstream log(LogDir() + "/gateway.log");
+  std::string line;
+  while (std::getline(log, line)) {
+    if (line.find("\"audit\"") != std::string::npos && line.find(request_id) != std::string::npos) {
+      return line;
+    }
+  }
+  return "";
+}
+
+class OversizedFieldTest : public GatewayTest,
+                           public ::testing::WithParamInterface<std::tuple<std::string, size_t>> {};
+
+TEST(OversizedFieldCoverageTest, CoversEveryStringFieldOfTheRequest) {
+  // A new string field must be added to kStringFields (and its filler chosen) to be covered.
+  const google::protobuf::Descriptor* descriptor = pb::CreateSubscriptionRequest::descriptor();
+  std::vector<std::string> fields;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    if (descriptor->field(i)->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+      fields.push_back(descriptor->field(i)->name());
+    }
+  }
+  EXPECT_EQ(fields, kStringFields);
+}
+
+TEST_P(OversizedFieldTest, IsRejectedByNameWithSmallTrailersAndNothingSent) {
+  const auto& [field, size] = GetParam();
+  pb::CreateSubscriptionRequest request =
+      Request("key-oversized-" + field + "-" + std::to_string(size));
+  const google::protobuf::FieldDescriptor* descriptor =
+      pb::CreateSubscriptionRequest::descriptor()->FindFieldByName(field);
+  ASSERT_NE(descriptor, nullptr) << field;
+  request.GetReflection()->SetString(&request, descriptor,
+                                     std::string(size, field == "idempotency_key" ? ' ' : 'x'));
+
+  // The raw stub at default channel settings: the client library hides the trailers.
+  auto stub = pb::SubscriptionService::NewStub(
+      grpc::CreateChannel(gateway_->target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::Subscription response;
+  const grpc::Status status = stub->Create(&context, request, &response);
+
+  if (size == 0 && (field == "account_sid" || field == "idempotency_key")) {
+    // Optional and absent: the rest of the request is valid, so the other cases fail on `field`.
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(sim_->Stats()["requests"], 1);
+    return;
+  }
+  ASSERT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << twilio_gateway::client::StatusCodeName(status.error_code()) << ": "
+      << status.error_message();
+  const twilio_gateway::client::ErrorDetails details =
+      twilio_gateway::client::DecodeErrorDetails(status);
+  ASSERT_TRUE(details.bad_request.has_value());
+  ASSERT_EQ(details.bad_request->field_violations_size(), 1);
+  EXPECT_EQ(details.bad_request->field_violations(0).field(), field);
+  ASSERT_TRUE(details.error_info.has_value());
+  EXPECT_EQ(details.error_info->reason(), "INVALID_REQUEST");
+  EXPECT_LT(TrailerWireBytes(context, status), kMaxErrorTrailerBytes);
+  EXPECT_EQ(sim_->Stats()["requests"], 0);
+
+  const auto request_id = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(request_id, context.GetServerInitialMetadata().end());
+  const std::string audit =
+      AuditLine(std::string(request_id->second.data(), request_id->second.size()));
+  ASSERT_FALSE(audit.empty());
+  EXPECT_LT(audit.size(), kMaxAuditLineBytes);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, OversizedFieldTest,
+                         ::testing::Combine(::testing::ValuesIn(kStringFields),
+                                            ::testing::ValuesIn(kFieldSizes)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" +
+                                  SizeLabel(std::get<1>(info.param));
+                         });
 
 TEST_F(GatewayTest, UnknownCallIsNotFoundWithTwilioDetails) {
   sim_->SetCallState(kCallSid, "missing");
