@@ -264,22 +264,27 @@ int Run(int argc, char** argv) {
   std::unique_ptr<IdempotencyGuard> guard;
   if (store != nullptr) {
     guard = std::make_unique<IdempotencyGuard>(
-        IdempotencyOptions{.retention = config->idempotency_retention}, *store, timer, clock);
+        IdempotencyOptions{.retention = config->idempotency_retention}, *store, timer, clock,
+        &metrics);
   }
   ConcurrencyLimiter limiter(
       {.max_in_flight_per_account = static_cast<int>(config->max_upstream_in_flight),
        .max_queued_per_account = static_cast<int>(config->max_upstream_queue)},
       timer);
   RetryBudget budget(config->retry_budget_tokens, config->retry_budget_ratio);
+  RetryBudget resolution_budget(config->retry_budget_tokens, config->resolution_budget_ratio);
   CreateSubscriptionHandler handler({.base_url = config->twilio_base_url,
                                      .default_deadline = config->default_deadline,
                                      .attempt_timeout = config->attempt_timeout,
-                                     .retry = config->retry},
+                                     .key_window = config->twilio_key_window,
+                                     .retry = config->retry,
+                                     .resolution_max_attempts = config->resolution_max_attempts},
                                     account, transport, timer, clock, random,
                                     {.policy = policy_file.has_value() ? &policy : nullptr,
                                      .idempotency = guard.get(),
                                      .limiter = &limiter,
                                      .retry_budget = &budget,
+                                     .resolution_budget = &resolution_budget,
                                      .metrics = &metrics});
   CallerAuthenticator authenticator(
       {.tokens = token_file.has_value() ? &tokens : nullptr, .required = policy_file.has_value()});
@@ -372,6 +377,9 @@ int Run(int argc, char** argv) {
   }
   shutdown.join();
   server->Wait();
+  // Resolutions of ambiguous outcomes get the rest of the grace period; the unfinished are
+  // handed over to the next claimant (another replica, with the redis store).
+  if (guard != nullptr) guard->Drain(drain_deadline);
   // Calls cancelled at the drain deadline may still have transfers in libcurl; their callbacks
   // use the limiter, store and timer, so end them while those still exist.
   transport.Shutdown();

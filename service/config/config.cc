@@ -109,6 +109,30 @@ const Setting kSettings[] = {
      [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.default_deadline); }},
     {"attempt-timeout", "GATEWAY_ATTEMPT_TIMEOUT", "longest single upstream attempt (default 5s)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.attempt_timeout); }},
+    {"twilio-key-window", "GATEWAY_TWILIO_KEY_WINDOW",
+     "how long Twilio is assumed to recognize an IdempotencyKey after it first acted on it; "
+     "Twilio documents no window. At least --attempt-timeout; ambiguous outcomes are resolved "
+     "by resending only while a resend ends inside it (default 10s)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.twilio_key_window); }},
+    {"resolution-max-attempts", "GATEWAY_RESOLUTION_MAX_ATTEMPTS",
+     "attempts of one background resolution of an ambiguous outcome, 1 to 50 (default 10)",
+     [](absl::string_view v, GatewayConfig& c) {
+       long n = 0;
+       std::string problem = ApplyInt(v, 1, 50, &n);
+       if (problem.empty()) c.resolution_max_attempts = static_cast<int>(n);
+       return problem;
+     }},
+    {"resolution-budget-ratio", "GATEWAY_RESOLUTION_BUDGET_RATIO",
+     "background resolution attempts allowed per RPC that reaches Twilio, once their budget "
+     "(--retry-budget-tokens) is drained, 0.01 to 1 (default 0.5)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       double ratio = 0;
+       if (!absl::SimpleAtod(v, &ratio) || ratio < 0.01 || ratio > 1) {
+         return "must be a number from 0.01 to 1";
+       }
+       c.resolution_budget_ratio = ratio;
+       return "";
+     }},
     {"connect-timeout", "GATEWAY_CONNECT_TIMEOUT",
      "TCP and TLS connect timeout to Twilio (default 3s)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.connect_timeout); }},
@@ -198,7 +222,7 @@ const Setting kSettings[] = {
        return ApplyInt(v, 0, 1000000, &c.max_upstream_queue);
      }},
     {"retry-budget-ratio", "GATEWAY_RETRY_BUDGET_RATIO",
-     "retries allowed per successful attempt once the budget is drained, 0.01 to 1 (default 0.1)",
+     "retries allowed per successful attempt once the budget is drained, 0.01 to 1 (default 0.5)",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
        double ratio = 0;
        if (!absl::SimpleAtod(v, &ratio) || ratio < 0.01 || ratio > 1) {
@@ -374,6 +398,9 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   }
   if (config.retry.backoff_cap < config.retry.backoff_base) {
     return Invalid("--backoff-cap", "must not be smaller than --backoff-base");
+  }
+  if (config.twilio_key_window < config.attempt_timeout) {
+    return Invalid("--twilio-key-window", "must not be shorter than --attempt-timeout");
   }
   if (absl::Status s = CheckCallerSecurity(config); !s.ok()) return s;
   if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;

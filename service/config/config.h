@@ -39,6 +39,9 @@ struct GatewayConfig {
   std::string metrics_listen_address;
   absl::Duration default_deadline = absl::Seconds(10);
   absl::Duration attempt_timeout = absl::Seconds(5);
+  // How long Twilio is assumed to recognize an IdempotencyKey (it documents no window).
+  absl::Duration twilio_key_window = absl::Seconds(10);
+  int resolution_max_attempts = 10;
   absl::Duration connect_timeout = absl::Seconds(3);
   absl::Duration drain_grace = absl::Seconds(5);
   RetryOptions retry;
@@ -58,7 +61,11 @@ struct GatewayConfig {
   long max_upstream_in_flight = 25;  // Per account.
   long max_upstream_queue = 1000;    // Per account.
   double retry_budget_tokens = 100;
-  double retry_budget_ratio = 0.1;
+  // Above the 30% of failed attempts an upstream can have on a bad day (1/(1+0.5) = 1/3 is the
+  // failure rate at which the budget stops draining), far below an outage.
+  double retry_budget_ratio = 0.5;
+  // Resolution attempts per RPC that reaches Twilio, once the resolution budget is drained.
+  double resolution_budget_ratio = 0.5;
 };
 
 using Environment = std::function<std::optional<std::string>(const std::string& name)>;

@@ -2,55 +2,76 @@
 
 #include <optional>
 #include <utility>
+#include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/error_details.h"
 #include "common/log.h"
 #include "idempotency/outcome_codec.h"
 
 namespace gateway {
+namespace {
 
+// Log fields stay bounded whatever the caller sent (keys are validated to 255 characters).
+std::string Bounded(const std::string& text) { return text.substr(0, 255); }
+
+}  // namespace
+
+// One claimed key, from its claim to its final record. The caller is answered once (answered_);
+// the record may outlive the caller while a resolution runs.
+//   claiming -> [waiting for another owner] -> caller run -> done
+//                                                        \-> resolution -> done / handed over
 class IdempotencyGuard::Call final : public PendingCreate,
                                      public std::enable_shared_from_this<Call> {
  public:
   Call(IdempotencyGuard& guard, std::string key, std::string fingerprint,
-       std::string idempotency_key, absl::Time deadline, StartUpstream start, Done done)
+       const CreateSubscriptionRequest& request, absl::Time deadline, StartUpstream start,
+       Done done)
       : guard_(guard),
         key_(std::move(key)),
         fingerprint_(std::move(fingerprint)),
-        idempotency_key_(std::move(idempotency_key)),
+        idempotency_key_(request.idempotency_key),
+        call_sid_(request.call_sid),
         deadline_(deadline),
         start_(std::move(start)),
         done_(std::move(done)) {}
 
   void TryClaim() {
-    const absl::Duration lease = std::max(deadline_ - guard_.clock_.Now(), absl::ZeroDuration()) +
-                                 guard_.options_.lease_margin;
-    guard_.store_.Claim(key_, fingerprint_, lease,
+    guard_.store_.Claim(key_, fingerprint_, guard_.options_.lease, guard_.options_.retention,
                         [self = shared_from_this()](absl::StatusOr<ClaimResult> result) {
                           self->OnClaim(std::move(result));
                         });
   }
 
+  // The caller went away. Its run of attempts is cancelled (which may leave the outcome
+  // ambiguous, and so start a resolution); a resolution goes on without it.
   void Cancel() override {
     std::shared_ptr<PendingCreate> upstream;
     {
       absl::MutexLock lock(&mu_);
-      if (finished_) return;
-      if (timer_id_.has_value()) guard_.timer_.Cancel(*timer_id_);
-      upstream = upstream_;
+      if (answered_) return;
+      if (phase_ == Phase::kCallerRun) upstream = upstream_;
     }
-    // The upstream call reports CANCELLED through OnUpstreamDone, which releases the claim.
     if (upstream != nullptr) {
-      upstream->Cancel();
+      upstream->Cancel();  // Reports CANCELLED through OnCallerRunDone.
     } else {
-      Finish(Decorate(absl::CancelledError("the caller cancelled the request")));
+      Answer(Decorate(absl::CancelledError("the caller cancelled the request"), may_exist()));
     }
   }
 
+  // Drain: ends the resolution's attempts; OnResolved then hands the record over.
+  void StopResolution() {
+    std::shared_ptr<PendingCreate> upstream;
+    {
+      absl::MutexLock lock(&mu_);
+      upstream = upstream_;
+    }
+    if (upstream != nullptr) upstream->Cancel();
+  }
+
  private:
+  enum class Phase { kClaiming, kCallerRun, kResolving, kFinished };
+
   void OnClaim(absl::StatusOr<ClaimResult> result) {
     if (!result.ok()) {
       absl::Status status = result.status();
@@ -62,12 +83,12 @@ class IdempotencyGuard::Call final : public PendingCreate,
       }
       SetErrorInfo(status, absl::IsResourceExhausted(status) ? "IDEMPOTENCY_STORE_FULL"
                                                              : "IDEMPOTENCY_STORE_UNAVAILABLE");
-      Finish(Decorate(std::move(status), /*may_exist=*/false));
+      Answer(Decorate(std::move(status), /*may_exist=*/false));
       return;
     }
     switch (result->state) {
       case ClaimResult::State::kClaimed:
-        StartUpstreamCall(std::move(result->token));
+        OnClaimed(*std::move(result));
         return;
       case ClaimResult::State::kDone:
         Replay(result->outcome);
@@ -80,67 +101,235 @@ class IdempotencyGuard::Call final : public PendingCreate,
             "idempotency_key was already used for a different request (another call, callback, "
             "method or account); use a new key");
         SetErrorInfo(status, "IDEMPOTENCY_KEY_REUSED");
-        Finish(Decorate(std::move(status), /*may_exist=*/false));
+        Answer(Decorate(std::move(status), /*may_exist=*/false));
         return;
       }
     }
   }
 
-  void StartUpstreamCall(std::string token) {
+  void OnClaimed(ClaimResult claim) {
+    const absl::Time now = guard_.clock_.Now();
+    bool caller_gone = false;
     {
       absl::MutexLock lock(&mu_);
-      token_ = token;
-      if (finished_) {
-        // Cancelled while claiming: give the key back.
-        guard_.store_.Release(key_, token_, [](absl::Status) {});
-        return;
+      token_ = std::move(claim.token);
+      // A record taken over from an owner that is gone: it may have sent, so Twilio's memory
+      // of the key is counted from the first claim, not from now.
+      window_start_ = now - claim.taken_over_age.value_or(absl::ZeroDuration());
+      may_exist_ = claim.taken_over_age.has_value();
+      owned_ = true;
+      caller_gone = answered_;
+      phase_ = Phase::kCallerRun;
+    }
+    if (claim.taken_over_age.has_value()) {
+      Log(LogLevel::kInfo, "idempotency record taken over",
+          {{"idempotency_key", Bounded(idempotency_key_)},
+           {"call_sid", call_sid_},
+           {"first_claimed_ms_ago",
+            absl::StrCat(absl::ToInt64Milliseconds(*claim.taken_over_age))}});
+    }
+    ScheduleRenewal();
+    if (caller_gone) {
+      // Cancelled while claiming: give the key back, or hand it on if an owner before us may
+      // have sent.
+      if (may_exist()) {
+        HandOver(std::nullopt);
+      } else {
+        Release(std::nullopt);
       }
+      return;
+    }
+    UpstreamPlan plan;
+    {
+      absl::MutexLock lock(&mu_);
+      plan = {.deadline = deadline_, .window_start = window_start_, .may_exist = may_exist_};
     }
     std::shared_ptr<PendingCreate> upstream =
-        std::move(start_)([self = shared_from_this()](absl::StatusOr<Subscription> outcome) {
-          self->OnUpstreamDone(std::move(outcome));
+        start_(plan, [self = shared_from_this()](UpstreamOutcome outcome) {
+          self->OnCallerRunDone(std::move(outcome));
         });
-    bool cancelled = false;
+    bool cancel = false;
     {
       absl::MutexLock lock(&mu_);
-      upstream_ = upstream;
-      cancelled = finished_;
+      if (phase_ == Phase::kCallerRun) upstream_ = upstream;
+      cancel = answered_;
     }
-    if (cancelled) upstream->Cancel();
+    if (cancel) upstream->Cancel();
   }
 
-  void OnUpstreamDone(absl::StatusOr<Subscription> outcome) {
-    std::string token;
+  void OnCallerRunDone(UpstreamOutcome outcome) {
+    bool may_exist = false;
     {
       absl::MutexLock lock(&mu_);
-      token = token_;
+      upstream_.reset();
+      may_exist_ = may_exist_ || outcome.may_exist;
+      may_exist = may_exist_;
+      attempts_ = outcome.attempts;
+      last_status_ = outcome.result.status();
     }
-    auto self = shared_from_this();
-    if (IsReplayableOutcome(outcome)) {
-      const std::string encoded = EncodeOutcome(outcome);
-      guard_.store_.Complete(key_, token, encoded, guard_.options_.retention,
-                             [self, outcome = std::move(outcome)](absl::Status stored) mutable {
-                               if (!stored.ok()) {
-                                 // The caller still gets the outcome; a retry with the key
-                                 // re-asks Twilio with the same IdempotencyKey.
-                                 Log(LogLevel::kWarning, "idempotency record not stored",
-                                     {{"error", std::string(stored.message())}});
-                               }
-                               self->Finish(std::move(outcome));
-                             });
+    if (IsReplayableOutcome(outcome.result)) {
+      Record(std::move(outcome.result), /*resolution=*/false);
+    } else if (!may_exist) {
+      // No attempt can have reached Twilio (throttled, never connected): leave no record, so a
+      // retry with the key tries again, and the key may even be reused.
+      Release(std::move(outcome.result));
+    } else if (outcome.window_closed) {
+      Record(UnknownStatus(), /*resolution=*/false);
     } else {
-      // Unknown or transient: leave no record, so a retry with the key tries again.
-      guard_.store_.Release(key_, token,
-                            [self, outcome = std::move(outcome)](absl::Status) mutable {
-                              self->Finish(std::move(outcome));
-                            });
+      if (absl::IsCancelled(outcome.result.status())) Answer(std::move(outcome.result));
+      StartResolution();
     }
+  }
+
+  void StartResolution() {
+    if (guard_.metrics_ != nullptr) guard_.metrics_->Resolution("started");
+    Log(LogLevel::kInfo, "resolution started",
+        {{"idempotency_key", Bounded(idempotency_key_)}, {"call_sid", call_sid_}});
+    guard_.Track(shared_from_this());
+    UpstreamPlan plan;
+    const absl::Time answer_at = deadline_ - guard_.options_.answer_margin;
+    bool answer_now = false;
+    {
+      absl::MutexLock lock(&mu_);
+      phase_ = Phase::kResolving;
+      plan = {.window_start = window_start_,
+              .may_exist = true,
+              .resolution = true,
+              .retry_after = GetRetryDelay(last_status_)};
+      if (!answered_) {
+        // The caller waits for the resolution within its deadline, then is told to retry.
+        if (answer_at > guard_.clock_.Now()) {
+          answer_timer_ = guard_.timer_.Schedule(answer_at, [self = shared_from_this()] {
+            {
+              absl::MutexLock lock(&self->mu_);
+              self->answer_timer_.reset();
+            }
+            self->Answer(self->ResolvingStatus());
+          });
+        } else {
+          answer_now = true;
+        }
+      }
+    }
+    if (answer_now) Answer(ResolvingStatus());
+    std::shared_ptr<PendingCreate> upstream =
+        start_(plan, [self = shared_from_this()](UpstreamOutcome outcome) {
+          self->OnResolved(std::move(outcome));
+        });
+    absl::MutexLock lock(&mu_);
+    if (phase_ == Phase::kResolving) upstream_ = std::move(upstream);
+  }
+
+  void OnResolved(UpstreamOutcome outcome) {
+    {
+      absl::MutexLock lock(&mu_);
+      upstream_.reset();
+      attempts_ += outcome.attempts;
+      last_status_ = outcome.result.status();
+    }
+    absl::string_view result;
+    if (IsReplayableOutcome(outcome.result)) {
+      result = "resolved";
+      Record(std::move(outcome.result), /*resolution=*/true);
+    } else if (outcome.window_closed) {
+      result = "unknown";
+      Record(UnknownStatus(), /*resolution=*/true);
+    } else {
+      // Out of attempts or budget, or the gateway is stopping, while the key may still be
+      // recognized: the next claimant (a caller retry, on any replica) takes it over.
+      result = "handed_over";
+      HandOver(ResolvingStatus());
+    }
+    if (guard_.metrics_ != nullptr) guard_.metrics_->Resolution(result);
+    Log(LogLevel::kInfo, "resolution ended",
+        {{"idempotency_key", Bounded(idempotency_key_)},
+         {"call_sid", call_sid_},
+         {"result", std::string(result)},
+         {"code", absl::StatusCodeToString(outcome.result.status().code())},
+         {"attempts", absl::StrCat(outcome.attempts)}});
+  }
+
+  // Stores a final outcome, then answers the caller (if it still waits) with it.
+  void Record(absl::StatusOr<Subscription> outcome, bool resolution) {
+    StopRenewal();
+    const std::string encoded = EncodeOutcome(outcome);
+    guard_.store_.Complete(key_, token(), encoded, guard_.options_.retention,
+                           [self = shared_from_this(), outcome = std::move(outcome),
+                            resolution](absl::Status stored) mutable {
+                             if (!stored.ok()) {
+                               // The caller still gets the outcome; a retry with the key finds the
+                               // record in flight and, once its lease ends, takes it over.
+                               Log(LogLevel::kWarning, "idempotency record not stored",
+                                   {{"error", std::string(stored.message())}});
+                             }
+                             self->Answer(std::move(outcome));
+                             if (resolution) self->guard_.Untrack(self.get());
+                           });
+  }
+
+  void Release(std::optional<absl::StatusOr<Subscription>> outcome) {
+    StopRenewal();
+    guard_.store_.Release(
+        key_, token(),
+        [self = shared_from_this(), outcome = std::move(outcome)](absl::Status) mutable {
+          if (outcome.has_value()) self->Answer(*std::move(outcome));
+        });
+  }
+
+  // Leaves the record in flight with its lease ended, so the next claimant takes it over.
+  void HandOver(std::optional<absl::Status> answer) {
+    StopRenewal();
+    bool tracked = false;
+    {
+      absl::MutexLock lock(&mu_);
+      tracked = phase_ == Phase::kResolving;
+      phase_ = Phase::kFinished;
+    }
+    guard_.store_.Renew(
+        key_, token(), absl::ZeroDuration(),
+        [self = shared_from_this(), answer = std::move(answer), tracked](absl::Status) mutable {
+          if (answer.has_value()) self->Answer(*std::move(answer));
+          if (tracked) self->guard_.Untrack(self.get());
+        });
+  }
+
+  void ScheduleRenewal() {
+    absl::MutexLock lock(&mu_);
+    if (!owned_) return;
+    renew_timer_ = guard_.timer_.Schedule(
+        guard_.clock_.Now() + guard_.options_.lease / 3, [self = shared_from_this()] {
+          std::string token;
+          {
+            absl::MutexLock lock(&self->mu_);
+            self->renew_timer_.reset();
+            if (!self->owned_) return;
+            token = self->token_;
+          }
+          self->guard_.store_.Renew(self->key_, token, self->guard_.options_.lease,
+                                    [self](absl::Status renewed) {
+                                      if (absl::IsFailedPrecondition(renewed)) {
+                                        // Taken over: the new owner sends with the same key,
+                                        // which Twilio deduplicates within its window.
+                                        Log(LogLevel::kWarning, "idempotency claim lost",
+                                            {{"call_sid", self->call_sid_}});
+                                        return;
+                                      }
+                                      self->ScheduleRenewal();
+                                    });
+        });
+  }
+
+  void StopRenewal() {
+    absl::MutexLock lock(&mu_);
+    owned_ = false;
+    if (renew_timer_.has_value()) guard_.timer_.Cancel(*renew_timer_);
+    renew_timer_.reset();
   }
 
   void Replay(const std::string& encoded) {
     absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(encoded);
     if (!stored.ok()) {
-      Finish(Decorate(stored.status(), /*may_exist=*/true));
+      Answer(Decorate(stored.status(), /*may_exist=*/true));
       return;
     }
     absl::StatusOr<Subscription> outcome = *std::move(stored);
@@ -152,76 +341,161 @@ class IdempotencyGuard::Call final : public PendingCreate,
       SetErrorInfo(status, "", {{"replayed", "true"}});
       outcome = status;
     }
-    Finish(std::move(outcome));
+    Answer(std::move(outcome));
   }
 
   void WaitForOther() {
     const absl::Time next = guard_.clock_.Now() + guard_.options_.poll_interval;
-    if (next >= deadline_) {
-      absl::Status status = absl::DeadlineExceededError(
-          "another request with this idempotency_key is still in progress; retry with the same "
-          "key to get its outcome");
+    if (next >= deadline_ - guard_.options_.answer_margin) {
+      absl::Status status = absl::UnavailableError(
+          "another request with this idempotency_key is still in progress, or its outcome is "
+          "being resolved; retry with the same key to get its outcome");
+      SetRetryDelay(status, guard_.options_.resolving_retry_delay);
       SetErrorInfo(status, "IDEMPOTENCY_KEY_IN_FLIGHT");
-      Finish(Decorate(std::move(status), /*may_exist=*/true));
+      Answer(Decorate(std::move(status), /*may_exist=*/true));
       return;
     }
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    timer_id_ = guard_.timer_.Schedule(next, [self = shared_from_this()]() mutable {
+    if (answered_) return;
+    poll_timer_ = guard_.timer_.Schedule(next, [self = shared_from_this()]() mutable {
       {
         absl::MutexLock lock(&self->mu_);
-        self->timer_id_.reset();
-        if (self->finished_) return;
+        self->poll_timer_.reset();
+        if (self->answered_) return;
       }
       self->TryClaim();
     });
   }
 
-  absl::Status Decorate(absl::Status status, bool may_exist = false) {
+  absl::Status ResolvingStatus() {
+    absl::Status status = absl::UnavailableError(
+        "an attempt may have created the subscription and Twilio has not confirmed it yet; the "
+        "gateway is resolving it in the background: retry with the same idempotency_key");
+    {
+      absl::MutexLock lock(&mu_);
+      if (auto twilio = GetTwilioError(last_status_)) SetTwilioError(status, *twilio);
+    }
+    SetRetryDelay(status, guard_.options_.resolving_retry_delay);
+    SetErrorInfo(status, "OUTCOME_RESOLVING");
+    return Decorate(std::move(status), /*may_exist=*/true);
+  }
+
+  absl::Status UnknownStatus() {
+    absl::Status status = absl::UnknownError(
+        "the subscription may or may not exist: Twilio gave no definite answer while it could "
+        "still recognize the idempotency key, so the gateway will not send this key again. Do "
+        "not retry with this key; a new key may create a second subscription");
+    SetErrorInfo(status, "OUTCOME_UNKNOWN");
+    return Decorate(std::move(status), /*may_exist=*/true);
+  }
+
+  absl::Status Decorate(absl::Status status, bool may_exist) {
+    int attempts = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      attempts = attempts_;
+    }
     SetErrorInfo(status, "",
                  {{"idempotency_key", idempotency_key_},
-                  {"attempts", "0"},
+                  {"attempts", absl::StrCat(attempts)},
                   {"subscription_may_exist", may_exist ? "true" : "false"}});
     return status;
   }
 
-  void Finish(absl::StatusOr<Subscription> outcome) {
+  // Answers the caller once; later answers (a resolution ending after the caller's deadline)
+  // only update the record.
+  void Answer(absl::StatusOr<Subscription> outcome) {
+    Done done;
     {
       absl::MutexLock lock(&mu_);
-      if (finished_) return;
-      finished_ = true;
+      if (answered_) return;
+      answered_ = true;
+      for (std::optional<Timer::TimerId>* timer : {&poll_timer_, &answer_timer_}) {
+        if (timer->has_value()) guard_.timer_.Cancel(**timer);
+        timer->reset();
+      }
+      done = std::move(done_);
     }
-    Done done = std::move(done_);
     std::move(done)(std::move(outcome));
+  }
+
+  bool may_exist() {
+    absl::MutexLock lock(&mu_);
+    return may_exist_;
+  }
+
+  std::string token() {
+    absl::MutexLock lock(&mu_);
+    return token_;
   }
 
   IdempotencyGuard& guard_;
   const std::string key_;
   const std::string fingerprint_;
   const std::string idempotency_key_;
+  const std::string call_sid_;
   const absl::Time deadline_;
-  StartUpstream start_;
+  StartUpstream start_;  // Called on the store, transport or timer thread that moves us on.
   Done done_;
 
   absl::Mutex mu_;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kClaiming;
+  bool answered_ ABSL_GUARDED_BY(mu_) = false;
+  bool owned_ ABSL_GUARDED_BY(mu_) = false;  // Holding the claim: the lease is renewed.
+  bool may_exist_ ABSL_GUARDED_BY(mu_) = false;
+  int attempts_ ABSL_GUARDED_BY(mu_) = 0;
   std::string token_ ABSL_GUARDED_BY(mu_);
+  absl::Time window_start_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_status_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<PendingCreate> upstream_ ABSL_GUARDED_BY(mu_);
-  std::optional<Timer::TimerId> timer_id_ ABSL_GUARDED_BY(mu_);
+  std::optional<Timer::TimerId> poll_timer_ ABSL_GUARDED_BY(mu_);
+  std::optional<Timer::TimerId> answer_timer_ ABSL_GUARDED_BY(mu_);
+  std::optional<Timer::TimerId> renew_timer_ ABSL_GUARDED_BY(mu_);
 };
 
 IdempotencyGuard::IdempotencyGuard(IdempotencyOptions options, IdempotencyStore& store,
-                                   Timer& timer, const Clock& clock)
-    : options_(options), store_(store), timer_(timer), clock_(clock) {}
+                                   Timer& timer, const Clock& clock, GatewayMetrics* metrics)
+    : options_(options), store_(store), timer_(timer), clock_(clock), metrics_(metrics) {}
 
 std::shared_ptr<PendingCreate> IdempotencyGuard::Run(const CreateSubscriptionRequest& request,
                                                      const std::string& scope, absl::Time deadline,
                                                      StartUpstream start, Done done) {
   auto call = std::make_shared<Call>(*this, absl::StrCat(scope, "/", request.idempotency_key),
-                                     RequestFingerprint(request), request.idempotency_key, deadline,
+                                     RequestFingerprint(request), request, deadline,
                                      std::move(start), std::move(done));
   call->TryClaim();
   return call;
+}
+
+void IdempotencyGuard::Track(std::shared_ptr<Call> call) {
+  absl::MutexLock lock(&mu_);
+  Call* key = call.get();
+  resolving_.emplace(key, std::move(call));
+}
+
+void IdempotencyGuard::Untrack(Call* call) {
+  absl::MutexLock lock(&mu_);
+  resolving_.erase(call);
+}
+
+int IdempotencyGuard::resolving() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(resolving_.size());
+}
+
+void IdempotencyGuard::Drain(absl::Time deadline) {
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return resolving_.empty(); };
+  std::vector<std::shared_ptr<Call>> left;
+  {
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithDeadline(absl::Condition(&idle), deadline)) return;
+    for (const auto& [unused, call] : resolving_) left.push_back(call);
+  }
+  Log(LogLevel::kWarning, "handing over unresolved idempotency records",
+      {{"count", absl::StrCat(left.size())}});
+  for (const std::shared_ptr<Call>& call : left) call->StopResolution();
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithDeadline(absl::Condition(&idle), std::max(deadline, absl::Now()) + absl::Seconds(2));
 }
 
 }  // namespace gateway

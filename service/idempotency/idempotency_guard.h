@@ -1,58 +1,124 @@
-// Applies an IdempotencyStore to one Create: claims the caller's key, replays a stored outcome,
-// waits for a call with the same key still in flight, refuses a key reused for a different
-// request, and stores the final outcome (or releases the claim when the outcome stayed unknown).
+// Applies an IdempotencyStore to one Create: claims the key, replays a stored outcome, waits for
+// a call with the same key still in flight, refuses a key reused for a different request, and
+// stores the final outcome.
+//
+// An ambiguous outcome (an attempt may have created the subscription) is never released: the
+// record stays in flight and the guard resolves it in the background, re-sending the same
+// request with the same key through the same upstream engine until Twilio gives a definite
+// answer or Twilio's memory of the key may have lapsed. Then it records the answer, or
+// OUTCOME_UNKNOWN; it never sends the key again after that. A caller retry with the key joins
+// the resolution (it waits on the record) or replays its result.
 //
 // Usage (from CreateSubscriptionHandler):
-//   guard.Run(request, deadline, [&](Done d) { return StartUpstream(request, deadline, d); },
-//   done);
+//   guard.Run(request, scope, deadline,
+//             [&](const UpstreamPlan& plan, UpstreamDone d) { return StartUpstream(plan, d); },
+//             done);
+//   ...
+//   guard.Drain(deadline);  // on SIGTERM, after the RPCs: finish or hand over resolutions
 //
-// Thread-safety: Run() may be called from any thread. `done` runs exactly once, on a store,
-// timer or transport thread (or inline when the store answers inline); it must not block.
+// Thread-safety: Run() and Drain() may be called from any thread. `done` runs exactly once, on
+// a store, timer or transport thread (or inline when the store answers inline); it must not
+// block.
 #ifndef GATEWAY_IDEMPOTENCY_IDEMPOTENCY_GUARD_H_
 #define GATEWAY_IDEMPOTENCY_IDEMPOTENCY_GUARD_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "idempotency/idempotency_store.h"
+#include "metrics/gateway_metrics.h"
 #include "subscriptions/subscription.h"
 
 namespace gateway {
 
+// What the guard asks of the upstream engine for one run of attempts.
+struct UpstreamPlan {
+  // The caller's deadline; absl::InfiniteFuture() for a resolution, which the key window ends.
+  absl::Time deadline = absl::InfiniteFuture();
+  // When the record was first claimed: Twilio's memory of the key is counted from here.
+  absl::Time window_start;
+  // An earlier run, or an owner now gone, may already have created the subscription.
+  bool may_exist = false;
+  // A background resolution: no caller, its own retry budget and attempt limit. It waits a
+  // backoff (at least `retry_after`, what Twilio last asked for) before its first attempt.
+  bool resolution = false;
+  std::optional<absl::Duration> retry_after;
+};
+
+// What one run found, typed, for the guard to decide on.
+struct UpstreamOutcome {
+  absl::StatusOr<Subscription> result;
+  // An attempt (of this run or an earlier one) may have created the subscription.
+  bool may_exist = false;
+  // The run stopped because no further attempt could end inside Twilio's key window: sending
+  // the key again could create a second subscription.
+  bool window_closed = false;
+  int attempts = 0;
+};
+
 struct IdempotencyOptions {
-  // How long a final outcome is replayed for its key.
+  // How long a final outcome is replayed for its key; also how long an unresolved record is
+  // kept.
   absl::Duration retention = absl::Hours(24);
   // How often a call waiting on the same key in flight checks again.
   absl::Duration poll_interval = absl::Milliseconds(50);
-  // A claim's lease is the call's remaining deadline plus this, so a crashed gateway's claim
-  // frees the key soon after its call would have ended anyway.
-  absl::Duration lease_margin = absl::Seconds(2);
+  // A claim's lease. The owner renews it every third of it while it works, so the record of a
+  // killed owner is taken over by the next claimant within a lease.
+  absl::Duration lease = absl::Seconds(2);
+  // A caller waiting for a resolution is answered this long before its deadline, so that it
+  // receives UNAVAILABLE with RetryInfo rather than its own DEADLINE_EXCEEDED.
+  absl::Duration answer_margin = absl::Milliseconds(50);
+  // How long a caller told OUTCOME_RESOLVING should wait before retrying with the key.
+  absl::Duration resolving_retry_delay = absl::Milliseconds(500);
 };
 
 class IdempotencyGuard {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<Subscription>) &&>;
-  using StartUpstream = absl::AnyInvocable<std::shared_ptr<PendingCreate>(Done) &&>;
+  using UpstreamDone = absl::AnyInvocable<void(UpstreamOutcome) &&>;
+  // Starts one run of attempts; called once for the caller and again for a resolution.
+  using StartUpstream =
+      absl::AnyInvocable<std::shared_ptr<PendingCreate>(const UpstreamPlan&, UpstreamDone)>;
 
+  // `metrics` may be null.
   IdempotencyGuard(IdempotencyOptions options, IdempotencyStore& store, Timer& timer,
-                   const Clock& clock);
+                   const Clock& clock, GatewayMetrics* metrics = nullptr);
 
   // `scope` separates key spaces: the caller and the account.
   std::shared_ptr<PendingCreate> Run(const CreateSubscriptionRequest& request,
                                      const std::string& scope, absl::Time deadline,
                                      StartUpstream start, Done done);
 
+  // Lets resolutions in progress finish until `deadline`, then stops the rest and hands their
+  // records over (the next claimant, on any replica sharing the store, takes them over at
+  // once). Returns when their store writes are done, or 2 s after `deadline`.
+  void Drain(absl::Time deadline);
+
+  // Resolutions in progress.
+  int resolving() const;
+
  private:
   class Call;
+
+  void Track(std::shared_ptr<Call> call);
+  void Untrack(Call* call);
 
   const IdempotencyOptions options_;
   IdempotencyStore& store_;
   Timer& timer_;
   const Clock& clock_;
+  GatewayMetrics* const metrics_;
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<Call*, std::shared_ptr<Call>> resolving_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gateway

@@ -1,14 +1,18 @@
 // Where idempotency is kept: one record per scoped idempotency key, so that one key yields at
 // most one subscription even across retries by the caller, gateway restarts and replicas.
 //
-// A record is either in flight (claimed by one gateway call, with a lease that expires if that
-// gateway dies) or done (holding the final outcome until the retention period ends).
+// A record is either in flight (owned by one gateway call under a lease the owner renews) or
+// done (holding the final outcome until the retention period ends). An in-flight record
+// outlives its lease: when the owner dies or hands it over, the record stays, and the next
+// Claim() takes it over, learning how long ago it was first claimed, because attempts made
+// since then may have reached Twilio.
 //
-// Protocol for one Create with a caller-supplied key:
-//   Claim(key, fingerprint, lease)
-//     -> kClaimed:  call Twilio, then Complete(key, token, outcome, retention) for a final outcome
-//                   or Release(key, token) when the outcome stayed unknown (a later retry with the
-//                   same key must try again).
+// Protocol for one Create:
+//   Claim(key, fingerprint, lease, retention)
+//     -> kClaimed:  call Twilio (Renew() the lease while doing so), then
+//                   Complete(key, token, outcome) for a final outcome, or
+//                   Release(key, token) when no attempt can have reached Twilio, or
+//                   Renew(key, token, 0) to hand an unresolved record over to the next claimant.
 //     -> kDone:     replay the stored outcome; no upstream call.
 //     -> kInFlight: another call holds the key; wait (poll Claim) within the deadline.
 //     -> kConflict: the key was used for a different request.
@@ -19,6 +23,7 @@
 #ifndef GATEWAY_IDEMPOTENCY_IDEMPOTENCY_STORE_H_
 #define GATEWAY_IDEMPOTENCY_IDEMPOTENCY_STORE_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -36,6 +41,9 @@ struct ClaimResult {
   std::string token;
   // kDone: the outcome passed to Complete().
   std::string outcome;
+  // kClaimed over a record whose owner's lease ran out (a crashed or draining gateway): how
+  // long ago the record was first claimed. Unset for a new record.
+  std::optional<absl::Duration> taken_over_age;
 };
 
 class IdempotencyStore {
@@ -45,18 +53,24 @@ class IdempotencyStore {
 
   virtual ~IdempotencyStore() = default;
 
-  // Claims `key` for `lease` unless a record exists. `fingerprint` identifies the request;
-  // a record with another fingerprint yields kConflict. Errors (store unreachable) are
+  // Claims `key` for `lease` unless a record exists whose lease is live. `fingerprint`
+  // identifies the request; a record with another fingerprint yields kConflict. A new record is
+  // kept for `retention` whatever becomes of its lease. Errors (store unreachable) are
   // UNAVAILABLE.
   virtual void Claim(const std::string& key, const std::string& fingerprint, absl::Duration lease,
-                     ClaimCallback done) = 0;
+                     absl::Duration retention, ClaimCallback done) = 0;
+
+  // Extends a claim still held to `lease` from now; a zero lease hands the record over at once.
+  // FAILED_PRECONDITION when the claim was lost (taken over or finished).
+  virtual void Renew(const std::string& key, const std::string& token, absl::Duration lease,
+                     DoneCallback done) = 0;
 
   // Stores the final `outcome` under a claim still held; kept for `retention`.
   virtual void Complete(const std::string& key, const std::string& token,
                         const std::string& outcome, absl::Duration retention,
                         DoneCallback done) = 0;
 
-  // Drops a claim still held, leaving no record.
+  // Drops a claim still held, leaving no record: only when nothing can have reached Twilio.
   virtual void Release(const std::string& key, const std::string& token, DoneCallback done) = 0;
 };
 

@@ -48,31 +48,42 @@ bool MemoryIdempotencyStore::MakeRoomLocked(size_t incoming) {
 }
 
 void MemoryIdempotencyStore::Claim(const std::string& key, const std::string& fingerprint,
-                                   absl::Duration lease, ClaimCallback done) {
+                                   absl::Duration lease, absl::Duration retention,
+                                   ClaimCallback done) {
   absl::StatusOr<ClaimResult> result;
   {
     absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_.Now();
     auto it = entries_.find(key);
-    if (it != entries_.end() && it->second.expires <= clock_.Now()) {
+    if (it != entries_.end() && it->second.expires <= now) {
       EraseLocked(it);
       it = entries_.end();
     }
     if (it != entries_.end()) {
       ClaimResult found;
-      if (it->second.fingerprint != fingerprint) {
+      Entry& entry = it->second;
+      if (entry.fingerprint != fingerprint) {
         found.state = ClaimResult::State::kConflict;
-      } else if (it->second.done) {
+      } else if (entry.done) {
         found.state = ClaimResult::State::kDone;
-        found.outcome = it->second.outcome;
-      } else {
+        found.outcome = entry.outcome;
+      } else if (entry.lease_until > now) {
         found.state = ClaimResult::State::kInFlight;
+      } else {
+        // The owner handed it over: take it, keeping the first claim's time.
+        found.state = ClaimResult::State::kClaimed;
+        found.token = entry.token = random_.UuidV4();
+        found.taken_over_age = now - entry.claimed;
+        entry.lease_until = now + lease;
       }
       result = std::move(found);
     } else {
       Entry entry;
       entry.fingerprint = fingerprint;
       entry.token = random_.UuidV4();
-      entry.expires = clock_.Now() + lease;
+      entry.claimed = now;
+      entry.lease_until = now + lease;
+      entry.expires = now + retention;
       const size_t cost = Cost(key, entry);
       if (!MakeRoomLocked(cost)) {
         result = absl::ResourceExhaustedError(
@@ -89,6 +100,21 @@ void MemoryIdempotencyStore::Claim(const std::string& key, const std::string& fi
     }
   }
   std::move(done)(std::move(result));
+}
+
+void MemoryIdempotencyStore::Renew(const std::string& key, const std::string& token,
+                                   absl::Duration lease, DoneCallback done) {
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.done || it->second.token != token) {
+      status = absl::FailedPreconditionError("idempotency claim lost");
+    } else {
+      it->second.lease_until = clock_.Now() + lease;
+    }
+  }
+  std::move(done)(status);
 }
 
 void MemoryIdempotencyStore::Complete(const std::string& key, const std::string& token,

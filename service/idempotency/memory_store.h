@@ -1,5 +1,6 @@
 // IdempotencyStore in process memory: the default for a single replica. Bounded by entry count
-// and bytes; done records expire after their retention, in-flight claims after their lease.
+// and bytes; records expire after their retention. Records die with the process, so a
+// restarted gateway cannot know what its predecessor may have sent: that needs the redis store.
 // When full, the oldest done records are evicted first; if only in-flight claims remain, new
 // claims fail with RESOURCE_EXHAUSTED rather than forget a claim (which could duplicate).
 //
@@ -30,7 +31,9 @@ class MemoryIdempotencyStore final : public IdempotencyStore {
   MemoryIdempotencyStore(MemoryStoreOptions options, const Clock& clock, Random& random);
 
   void Claim(const std::string& key, const std::string& fingerprint, absl::Duration lease,
-             ClaimCallback done) override;
+             absl::Duration retention, ClaimCallback done) override;
+  void Renew(const std::string& key, const std::string& token, absl::Duration lease,
+             DoneCallback done) override;
   void Complete(const std::string& key, const std::string& token, const std::string& outcome,
                 absl::Duration retention, DoneCallback done) override;
   void Release(const std::string& key, const std::string& token, DoneCallback done) override;
@@ -44,7 +47,9 @@ class MemoryIdempotencyStore final : public IdempotencyStore {
     std::string fingerprint;
     std::string token;
     std::string outcome;
-    absl::Time expires;
+    absl::Time claimed;                    // First claim; kept across takeovers.
+    absl::Time lease_until;                // In flight: the owner's lease.
+    absl::Time expires;                    // The whole record: the retention.
     std::list<std::string>::iterator age;  // Position in claims_ or done_ (oldest first).
   };
 

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -30,18 +31,43 @@
 namespace gateway {
 namespace {
 
-// KEYS[1] record; ARGV fingerprint, token, lease_ms. The fingerprint is compared first so that a
-// key reused for another request is reported as such whatever state it is in.
-constexpr char kClaimScript[] = R"lua(
-local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'outcome')
+// Leases are kept in Redis' own clock (TIME), so replicas with skewed clocks agree on them.
+// Milliseconds are formatted by hand: redis.call() would print a large Lua number as 1.7e+12.
+constexpr char kNowMillis[] = R"lua(
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function ms(n) return string.format('%.0f', n) end
+)lua";
+
+// KEYS[1] record; ARGV fingerprint, token, lease_ms, retention_ms. The fingerprint is compared
+// first so that a key reused for another request is reported as such whatever state it is in.
+// The record lives for the retention, not the lease: when its owner is gone, the record stays
+// in flight and the next claim takes it over, with the age of the first claim. A record
+// without a lease (an older gateway's) counts as held until its TTL.
+constexpr char kClaimBody[] = R"lua(
+local now = now_ms()
+local r = redis.call('HMGET', KEYS[1], 'state', 'fp', 'outcome', 'lease', 'since')
 if not r[1] then
-  redis.call('HSET', KEYS[1], 'state', 'inflight', 'fp', ARGV[1], 'token', ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('HSET', KEYS[1], 'state', 'inflight', 'fp', ARGV[1], 'token', ARGV[2],
+             'lease', ms(now + tonumber(ARGV[3])), 'since', ms(now))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return {'claimed'}
 end
 if r[2] ~= ARGV[1] then return {'conflict'} end
 if r[1] == 'done' then return {'done', r[3] or ''} end
-return {'inflight'}
+if not r[4] or tonumber(r[4]) > now then return {'inflight'} end
+redis.call('HSET', KEYS[1], 'token', ARGV[2], 'lease', ms(now + tonumber(ARGV[3])))
+return {'takeover', ms(now - tonumber(r[5] or now))}
+)lua";
+
+// KEYS[1] record; ARGV token, lease_ms. Extends a claim still held; 0 hands it over now.
+constexpr char kRenewBody[] = R"lua(
+local r = redis.call('HMGET', KEYS[1], 'state', 'token')
+if r[1] ~= 'inflight' or r[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease', ms(now_ms() + tonumber(ARGV[2])))
+return 1
 )lua";
 
 // KEYS[1] record; ARGV token, outcome, retention_ms. Returns 0, changing nothing, when the record
@@ -62,7 +88,7 @@ return 0
 )lua";
 
 struct Script {
-  const char* source;
+  std::string source;
   std::string sha;  // From SCRIPT LOAD; empty until loaded once.
 };
 
@@ -90,7 +116,14 @@ struct ClaimOp {
   std::string key;
   std::string fingerprint;
   absl::Duration lease;
+  absl::Duration retention;
   IdempotencyStore::ClaimCallback done;
+};
+struct RenewOp {
+  std::string key;
+  std::string token;
+  absl::Duration lease;
+  IdempotencyStore::DoneCallback done;
 };
 struct CompleteOp {
   std::string key;
@@ -104,7 +137,7 @@ struct ReleaseOp {
   std::string token;
   IdempotencyStore::DoneCallback done;
 };
-using Op = std::variant<ClaimOp, CompleteOp, ReleaseOp>;
+using Op = std::variant<ClaimOp, RenewOp, CompleteOp, ReleaseOp>;
 
 void Fail(Op& op, const absl::Status& status) {
   std::visit([&status](auto& o) { std::move(o.done)(status); }, op);
@@ -186,7 +219,7 @@ class RedisIdempotencyStore::Worker {
   void Execute(ClaimOp& op) {
     const std::string token = NewToken();
     absl::StatusOr<ReplyPtr> reply =
-        Eval(claim_, {op.key, op.fingerprint, token, TtlMillis(op.lease)});
+        Eval(claim_, {op.key, op.fingerprint, token, TtlMillis(op.lease), TtlMillis(op.retention)});
     if (!reply.ok()) {
       std::move(op.done)(reply.status());
       return;
@@ -197,9 +230,16 @@ class RedisIdempotencyStore::Worker {
             ? ReplyText(*r.element[0])
             : absl::string_view();
     ClaimResult result;
+    int64_t age_ms = 0;
     if (verdict == "claimed") {
       result.state = ClaimResult::State::kClaimed;
       result.token = token;
+    } else if (verdict == "takeover" && r.elements >= 2 &&
+               r.element[1]->type == REDIS_REPLY_STRING &&
+               absl::SimpleAtoi(ReplyText(*r.element[1]), &age_ms)) {
+      result.state = ClaimResult::State::kClaimed;
+      result.token = token;
+      result.taken_over_age = absl::Milliseconds(std::max<int64_t>(age_ms, 0));
     } else if (verdict == "inflight") {
       result.state = ClaimResult::State::kInFlight;
     } else if (verdict == "conflict") {
@@ -213,6 +253,18 @@ class RedisIdempotencyStore::Worker {
       return;
     }
     std::move(op.done)(std::move(result));
+  }
+
+  void Execute(RenewOp& op) {
+    absl::StatusOr<ReplyPtr> reply =
+        Eval(renew_, {op.key, op.token, absl::StrCat(absl::ToInt64Milliseconds(op.lease))});
+    if (!reply.ok()) {
+      std::move(op.done)(reply.status());
+    } else if ((*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer == 1) {
+      std::move(op.done)(absl::OkStatus());
+    } else {
+      std::move(op.done)(absl::FailedPreconditionError("idempotency claim lost"));
+    }
   }
 
   void Execute(CompleteOp& op) {
@@ -392,7 +444,8 @@ class RedisIdempotencyStore::Worker {
   std::string last_error_;
   Health health_ = Health::kUnknown;
   absl::BitGen bitgen_;
-  Script claim_{kClaimScript, {}};
+  Script claim_{absl::StrCat(kNowMillis, kClaimBody), {}};
+  Script renew_{absl::StrCat(kNowMillis, kRenewBody), {}};
   Script complete_{kCompleteScript, {}};
   Script release_{kReleaseScript, {}};
 
@@ -405,8 +458,15 @@ RedisIdempotencyStore::RedisIdempotencyStore(RedisStoreOptions options)
 RedisIdempotencyStore::~RedisIdempotencyStore() = default;
 
 void RedisIdempotencyStore::Claim(const std::string& key, const std::string& fingerprint,
-                                  absl::Duration lease, ClaimCallback done) {
-  worker_->Submit(ClaimOp{worker_->key_prefix() + key, fingerprint, lease, std::move(done)});
+                                  absl::Duration lease, absl::Duration retention,
+                                  ClaimCallback done) {
+  worker_->Submit(
+      ClaimOp{worker_->key_prefix() + key, fingerprint, lease, retention, std::move(done)});
+}
+
+void RedisIdempotencyStore::Renew(const std::string& key, const std::string& token,
+                                  absl::Duration lease, DoneCallback done) {
+  worker_->Submit(RenewOp{worker_->key_prefix() + key, token, lease, std::move(done)});
 }
 
 void RedisIdempotencyStore::Complete(const std::string& key, const std::string& token,

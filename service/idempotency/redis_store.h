@@ -2,15 +2,17 @@
 // records: exactly one replica wins a Claim() for a key.
 //
 // Each operation is one Lua script run atomically by Redis on a hash at key_prefix + key (fields
-// state = "inflight" | "done", fp, token, outcome). A claim's lease and a result's retention are
-// the hash's TTL, so a crashed owner's claim disappears by itself when its lease ends.
+// state = "inflight" | "done", fp, token, outcome, and for a claim its lease and first-claim
+// time in Redis' clock). The hash's TTL is the retention: a crashed owner's record stays, in
+// flight, and the next claim after its lease takes it over.
 //
 // Usage:
 //   RedisStoreOptions options;
 //   options.host = "redis.internal";
 //   options.password = secret;  // Sent with AUTH; never logged or put in a status.
 //   RedisIdempotencyStore store(std::move(options));
-//   store.Claim(key, fingerprint, absl::Seconds(30), [](absl::StatusOr<ClaimResult> r) { ... });
+//   store.Claim(key, fingerprint, absl::Seconds(2), absl::Hours(24),
+//               [](absl::StatusOr<ClaimResult> r) { ... });
 //
 // I/O never happens on the caller's thread: calls are queued for one worker thread that owns a
 // synchronous hiredis connection with connect and command timeouts. The store fails closed: when
@@ -20,12 +22,12 @@
 // recovers by itself when Redis returns.
 //
 // A call that timed out may still take effect in Redis: a claim whose token nobody got then holds
-// the key (kInFlight) until its lease ends, which is the safe side.
+// the key (kInFlight) until its lease ends, and is then taken over, which is the safe side.
 //
-// Thread-safety: Claim(), Complete() and Release() are safe from any thread. Callbacks run on the
-// worker thread, in call order, except when a call is refused at once (queue full, store shutting
-// down): then the callback runs inline. Callbacks may call the store again but must not block,
-// since they delay every other call, and must not destroy the store.
+// Thread-safety: Claim(), Renew(), Complete() and Release() are safe from any thread. Callbacks run
+// on the worker thread, in call order, except when a call is refused at once (queue full, store
+// shutting down): then the callback runs inline. Callbacks may call the store again but must not
+// block, since they delay every other call, and must not destroy the store.
 #ifndef GATEWAY_IDEMPOTENCY_REDIS_STORE_H_
 #define GATEWAY_IDEMPOTENCY_REDIS_STORE_H_
 
@@ -67,7 +69,9 @@ class RedisIdempotencyStore final : public IdempotencyStore {
   RedisIdempotencyStore& operator=(const RedisIdempotencyStore&) = delete;
 
   void Claim(const std::string& key, const std::string& fingerprint, absl::Duration lease,
-             ClaimCallback done) override;
+             absl::Duration retention, ClaimCallback done) override;
+  void Renew(const std::string& key, const std::string& token, absl::Duration lease,
+             DoneCallback done) override;
   void Complete(const std::string& key, const std::string& token, const std::string& outcome,
                 absl::Duration retention, DoneCallback done) override;
   void Release(const std::string& key, const std::string& token, DoneCallback done) override;

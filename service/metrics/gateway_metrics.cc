@@ -44,7 +44,16 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
                               .Unlabelled()),
       reloads_(registry.AddCounter("gateway_reloads_total",
                                    "Changed credential, token and policy files, by outcome.",
-                                   {"what", "result"})) {}
+                                   {"what", "result"})),
+      resolutions_(registry.AddCounter(
+          "gateway_resolutions_total",
+          "Ambiguous outcomes resolved in the background: started, resolved (Twilio answered), "
+          "unknown (given up: the key window closed), handed_over (to the next claimant).",
+          {"event"})) {}
+
+void GatewayMetrics::Resolution(absl::string_view event) {
+  resolutions_.WithLabels({event}).Increment();
+}
 
 void GatewayMetrics::RpcStarted() { rpcs_in_flight_.Add(1); }
 

@@ -14,6 +14,9 @@
 //   gateway_upstream_in_flight / gateway_upstream_queued  upstream permits held / waited for
 //   gateway_reloads_total{what,result}                  credential, token and policy reloads
 //   gateway_credentials_loaded                          1 while Twilio credentials are loaded
+//   gateway_resolutions_total{event}                    background resolutions of ambiguous
+//                                                       outcomes: started, resolved, unknown,
+//                                                       handed_over
 //
 // Labels hold only bounded values: method names, status codes, fixed reasons. Never a caller,
 // key, SID or anything a request chose.
@@ -46,6 +49,9 @@ class GatewayMetrics {
 
   void Reload(absl::string_view what, absl::string_view result);
 
+  // `event`: started, resolved, unknown or handed_over.
+  void Resolution(absl::string_view event);
+
   // Gauges read at scrape time.
   void SetUpstreamGauges(std::function<double()> in_flight, std::function<double()> queued);
   void SetCredentialsLoaded(std::function<double()> loaded);
@@ -63,6 +69,7 @@ class GatewayMetrics {
   Counter& conflicts_;
   Counter& limiter_rejections_;
   CounterFamily& reloads_;
+  CounterFamily& resolutions_;
 };
 
 // A bounded label for why an attempt is retried: throttled, server_error, timeout,

@@ -23,28 +23,51 @@ class AlreadyDone final : public PendingCreate {
   void Cancel() override {}
 };
 
-using Result = std::optional<absl::StatusOr<Subscription>>;
+using Result = std::optional<UpstreamOutcome>;
 
 }  // namespace
 
-// One upstream Create: a small state machine driven by limiter, transport and timer callbacks.
+// One run of upstream Create attempts, for a caller or for a background resolution (the guard's
+// plan says which): a small state machine driven by limiter, transport and timer callbacks.
 //   waiting for a permit (ticket_) -> attempt in flight (transfer_id_) -> waiting to retry
 //   (timer_id_) -> ... -> finished (done_ consumed).
+// Once an attempt may have created the subscription, no attempt is sent after resend_until_:
+// it could reach Twilio after Twilio stopped recognizing the key, and create a second one.
 // Transitions happen under mu_; `done`, limiter Release() and Cancel() run outside it, because
 // they may call into other operations.
 class CreateSubscriptionHandler::Operation final : public PendingCreate,
                                                    public std::enable_shared_from_this<Operation> {
  public:
   Operation(CreateSubscriptionHandler& handler, std::shared_ptr<const TwilioAccount> account,
-            CreateSubscriptionRequest request, absl::Time deadline, Done done)
+            CreateSubscriptionRequest request, const UpstreamPlan& plan,
+            IdempotencyGuard::UpstreamDone done)
       : handler_(handler),
         endpoint_{handler.options_.base_url, account->credentials},
         request_(std::move(request)),
         started_(handler.clock_.Now()),
-        deadline_(deadline),
-        done_(std::move(done)) {}
+        resolution_(plan.resolution),
+        max_attempts_(plan.resolution ? handler.options_.resolution_max_attempts
+                                      : handler.options_.retry.max_attempts),
+        resend_until_(plan.window_start + handler.options_.key_window -
+                      handler.options_.attempt_timeout),
+        // A resolution has no caller: the key window bounds it.
+        deadline_(plan.resolution ? resend_until_ + handler.options_.attempt_timeout
+                                  : plan.deadline),
+        first_retry_after_(plan.retry_after),
+        done_(std::move(done)),
+        may_exist_(plan.may_exist) {}
 
-  void Start() { BeginAttempt(); }
+  void Start() {
+    if (!resolution_) {
+      BeginAttempt();
+      return;
+    }
+    // A resolution follows a failed attempt: back off first, as a retry would.
+    absl::MutexLock lock(&mu_);
+    ScheduleAttemptLocked(handler_.clock_.Now() + RetryDelay(0, handler_.options_.retry,
+                                                             handler_.random_.Uniform01(),
+                                                             first_retry_after_));
+  }
 
   void Cancel() override {
     Result result;
@@ -121,8 +144,23 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
 
   // Sends one attempt while holding a permit; returns a result when no attempt fits.
   Result SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const absl::Duration remaining = deadline_ - handler_.clock_.Now();
+    const absl::Time now = handler_.clock_.Now();
+    if (may_exist_ && now > resend_until_) return FinishLocked(WindowClosedLocked());
+    const absl::Duration remaining = deadline_ - now;
     if (remaining < kMinAttemptTime) return FinishLocked(DeadlineStatusLocked());
+    if (RetryBudget* budget = handler_.controls_.resolution_budget; budget != nullptr) {
+      if (!resolution_) {
+        // Every RPC that reaches Twilio earns resolutions a share of an attempt, so that in an
+        // outage they add at most that share to the callers' attempts.
+        if (attempts_ == 0) budget->RecordSuccess();
+      } else if (!budget->AllowRetry()) {
+        absl::Status spent = absl::UnavailableError("the resolution budget is spent");
+        if (!last_status_.ok()) spent = GiveUp(last_status_, "resolution budget spent after");
+        return FinishLocked(DecorateLocked(std::move(spent)));
+      } else {
+        budget->RecordFailure();
+      }
+    }
     const absl::Duration attempt_timeout = std::min(handler_.options_.attempt_timeout, remaining);
     attempt_bounded_by_deadline_ = attempt_timeout == remaining;
     ++attempts_;
@@ -174,7 +212,8 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
       return FinishLocked(DecorateLocked(std::move(stopped)));
     }
     const AttemptClass attempt = ClassifyAttempt(http, parsed.ok());
-    RetryBudget* budget = handler_.controls_.retry_budget;
+    // Resolutions answer to their own budget (checked before each send), not the callers'.
+    RetryBudget* budget = resolution_ ? nullptr : handler_.controls_.retry_budget;
     if (attempt.outcome == AttemptOutcome::kSucceeded) {
       if (budget != nullptr) budget->RecordSuccess();
       parsed->idempotency_key = request_.idempotency_key;
@@ -197,10 +236,12 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
       return FinishLocked(DeadlineStatusLocked());
     }
     if (!ShouldRetry(attempt.outcome, handler_.options_.retry)) {
+      // With ambiguous retries turned off, nothing will ever resend this key.
+      if (attempt.outcome == AttemptOutcome::kAmbiguous) window_closed_ = true;
       return FinishLocked(DecorateLocked(std::move(status)));
     }
     if (budget != nullptr) budget->RecordFailure();
-    if (attempts_ >= handler_.options_.retry.max_attempts) {
+    if (attempts_ >= max_attempts_) {
       return FinishLocked(DecorateLocked(GiveUp(status, "gave up after")));
     }
     if (budget != nullptr && !budget->AllowRetry()) {
@@ -214,12 +255,18 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     const absl::Duration delay = RetryDelay(attempts_ - 1, handler_.options_.retry,
                                             handler_.random_.Uniform01(), retry_after);
     const absl::Time next = handler_.clock_.Now() + delay;
+    if (may_exist_ && next > resend_until_) return FinishLocked(WindowClosedLocked());
     if (next + kMinAttemptTime >= deadline_) {
       // The next attempt could not finish in time: answer now rather than at the deadline.
       return FinishLocked(DeadlineStatusLocked());
     }
     if (metrics() != nullptr) metrics()->Retry(http);
-    timer_id_ = handler_.timer_.Schedule(next, [self = shared_from_this()]() mutable {
+    ScheduleAttemptLocked(next);
+    return std::nullopt;
+  }
+
+  void ScheduleAttemptLocked(absl::Time when) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    timer_id_ = handler_.timer_.Schedule(when, [self = shared_from_this()]() mutable {
       {
         absl::MutexLock lock(&self->mu_);
         self->timer_id_.reset();
@@ -227,7 +274,6 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
       }
       self->BeginAttempt();
     });
-    return std::nullopt;
   }
 
   absl::Status GiveUp(const absl::Status& status, absl::string_view why)
@@ -250,6 +296,17 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     return DecorateLocked(std::move(status));
   }
 
+  // The run ends because a resend could outlive Twilio's memory of the key.
+  absl::Status WindowClosedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    window_closed_ = true;
+    constexpr absl::string_view kWhy =
+        "no further attempt: Twilio may stop recognizing the idempotency key before it ends";
+    absl::Status status = last_status_.ok()
+                              ? absl::UnavailableError(kWhy)
+                              : GiveUp(last_status_, absl::StrCat(kWhy, "; stopped after"));
+    return DecorateLocked(std::move(status));
+  }
+
   // Adds what every error tells the caller: the key to retry with, how many attempts were made,
   // and whether the subscription may exist despite the error.
   absl::Status DecorateLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -260,7 +317,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     return status;
   }
 
-  absl::StatusOr<Subscription> FinishLocked(absl::StatusOr<Subscription> result)
+  UpstreamOutcome FinishLocked(absl::StatusOr<Subscription> result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     finished_ = true;
     if (absl::IsCancelled(result.status())) result = DecorateLocked(result.status());
@@ -270,15 +327,19 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
         {{"account_sid", request_.account_sid},
          {"call_sid", request_.call_sid},
          {"idempotency_key", request_.idempotency_key},
+         {"resolution", resolution_ ? "true" : "false"},
          {"code", absl::StatusCodeToString(result.status().code())},
          {"attempts", absl::StrCat(attempts_)},
          {"latency_ms", absl::StrCat(absl::ToDoubleMilliseconds(latency))}});
-    return result;
+    return {.result = std::move(result),
+            .may_exist = may_exist_,
+            .window_closed = window_closed_,
+            .attempts = attempts_};
   }
 
   void Deliver(Result result) {
     if (!result.has_value()) return;
-    Done done = std::move(done_);
+    IdempotencyGuard::UpstreamDone done = std::move(done_);
     std::move(done)(*std::move(result));
   }
 
@@ -287,14 +348,19 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
   const TwilioEndpoint endpoint_;
   const CreateSubscriptionRequest request_;
   const absl::Time started_;
+  const bool resolution_;
+  const int max_attempts_;
+  const absl::Time resend_until_;
   const absl::Time deadline_;
-  Done done_;  // Consumed by the one Deliver() that has a result.
+  const std::optional<absl::Duration> first_retry_after_;
+  IdempotencyGuard::UpstreamDone done_;  // Consumed by the one Deliver() that has a result.
 
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int attempts_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time attempt_started_ ABSL_GUARDED_BY(mu_);
-  bool may_exist_ ABSL_GUARDED_BY(mu_) = false;
+  bool may_exist_ ABSL_GUARDED_BY(mu_);
+  bool window_closed_ ABSL_GUARDED_BY(mu_) = false;
   bool attempt_bounded_by_deadline_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_status_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> attempt_log_ ABSL_GUARDED_BY(mu_);
@@ -318,9 +384,9 @@ CreateSubscriptionHandler::CreateSubscriptionHandler(CreateSubscriptionOptions o
 
 std::shared_ptr<PendingCreate> CreateSubscriptionHandler::StartUpstream(
     std::shared_ptr<const TwilioAccount> account, CreateSubscriptionRequest request,
-    absl::Time deadline, Done done) {
-  auto operation = std::make_shared<Operation>(*this, std::move(account), std::move(request),
-                                               deadline, std::move(done));
+    const UpstreamPlan& plan, IdempotencyGuard::UpstreamDone done) {
+  auto operation = std::make_shared<Operation>(*this, std::move(account), std::move(request), plan,
+                                               std::move(done));
   operation->Start();
   return operation;
 }
@@ -331,8 +397,10 @@ namespace {
 std::shared_ptr<PendingCreate> FailEarly(absl::Status status, absl::string_view reason,
                                          const CreateSubscriptionInput& input,
                                          CreateSubscriptionHandler::Done done) {
+  // Only a valid key is echoed: an invalid one may be any size (and no retry can use it).
   SetErrorInfo(status, reason,
-               {{"idempotency_key", input.idempotency_key},
+               {{"idempotency_key",
+                 IsValidIdempotencyKey(input.idempotency_key) ? input.idempotency_key : ""},
                 {"attempts", "0"},
                 {"subscription_may_exist", "false"}});
   std::move(done)(std::move(status));
@@ -369,21 +437,21 @@ std::shared_ptr<PendingCreate> CreateSubscriptionHandler::Create(
     }
   }
   if (deadline == absl::InfiniteFuture()) deadline = clock_.Now() + options_.default_deadline;
-  if (request->idempotency_key.empty()) {
-    // A key nobody else knows cannot be repeated, so it needs no record.
-    request->idempotency_key = random_.UuidV4();
-    return StartUpstream(std::move(account), *std::move(request), deadline, std::move(done));
-  }
+  // A generated key is recorded too: every error hands it to the caller, who may retry with it.
+  if (request->idempotency_key.empty()) request->idempotency_key = random_.UuidV4();
   if (controls_.idempotency == nullptr) {
-    return StartUpstream(std::move(account), *std::move(request), deadline, std::move(done));
+    return StartUpstream(std::move(account), *std::move(request),
+                         {.deadline = deadline, .window_start = clock_.Now()},
+                         [done = std::move(done)](UpstreamOutcome outcome) mutable {
+                           std::move(done)(std::move(outcome.result));
+                         });
   }
   const std::string scope = IdempotencyScope(input.caller, request->account_sid);
   return controls_.idempotency->Run(
       *request, scope, deadline,
-      [this, account = std::move(account), request = *request,
-       deadline](Done upstream_done) mutable {
-        return StartUpstream(std::move(account), std::move(request), deadline,
-                             std::move(upstream_done));
+      [this, account = std::move(account), request = *request](
+          const UpstreamPlan& plan, IdempotencyGuard::UpstreamDone upstream_done) {
+        return StartUpstream(account, request, plan, std::move(upstream_done));
       },
       std::move(done));
 }

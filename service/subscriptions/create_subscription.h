@@ -1,7 +1,8 @@
 // Creates a subscription: validates, authorizes the caller for the account, picks the
 // idempotency key, applies the idempotency guard (records scoped by caller and account),
 // and runs the retry loop over an HttpTransport within the caller's deadline, one upstream
-// permit per attempt. Knows nothing of gRPC.
+// permit per attempt. The same retry loop, planned by the guard, resolves ambiguous outcomes
+// in the background. Knows nothing of gRPC.
 //
 // Usage:
 //   CreateSubscriptionHandler handler(options, endpoint, transport, timer, clock, random,
@@ -42,9 +43,17 @@ struct CreateSubscriptionOptions {
   std::string base_url;
   // Deadline for requests that arrive without one.
   absl::Duration default_deadline = absl::Seconds(10);
-  // Longest single attempt; each attempt also ends at the overall deadline.
+  // Longest single attempt; each attempt also ends at the overall deadline. Twilio is assumed
+  // to act on a request, if at all, within this time of its sending.
   absl::Duration attempt_timeout = absl::Seconds(5);
+  // How long Twilio is assumed to recognize an IdempotencyKey after it first acted on it
+  // (Twilio documents no window). Once an attempt may have created the subscription, no
+  // attempt is sent that could still be in Twilio's hands after the window, counted from the
+  // key's first claim: window_start + key_window - attempt_timeout is the last send time.
+  absl::Duration key_window = absl::Seconds(10);
   RetryOptions retry;
+  // Attempts of one background resolution.
+  int resolution_max_attempts = 10;
 };
 
 // Optional collaborators; each may be null (no idempotency record, no limit, no budget, no
@@ -54,6 +63,9 @@ struct CreateSubscriptionControls {
   IdempotencyGuard* idempotency = nullptr;
   ConcurrencyLimiter* limiter = nullptr;
   RetryBudget* retry_budget = nullptr;
+  // Bounds background resolutions apart from the callers' retries: every RPC that reaches
+  // Twilio earns it a share, every resolution attempt spends one.
+  RetryBudget* resolution_budget = nullptr;
   GatewayMetrics* metrics = nullptr;
 };
 
@@ -79,7 +91,8 @@ class CreateSubscriptionHandler {
 
   std::shared_ptr<PendingCreate> StartUpstream(std::shared_ptr<const TwilioAccount> account,
                                                CreateSubscriptionRequest request,
-                                               absl::Time deadline, Done done);
+                                               const UpstreamPlan& plan,
+                                               IdempotencyGuard::UpstreamDone done);
 
   const CreateSubscriptionOptions options_;
   const Snapshot<TwilioAccount>& account_;

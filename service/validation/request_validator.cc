@@ -55,6 +55,11 @@ bool IsSid(absl::string_view value, absl::string_view prefix) {
   return true;
 }
 
+bool IsValidIdempotencyKey(absl::string_view key) {
+  return key.size() <= kMaxIdempotencyKeyLength &&
+         std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 std::string CallbackProblem(absl::string_view url) {
   if (url.empty()) return "is required";
   if (url.size() > kMaxCallbackLength) {
@@ -130,7 +135,7 @@ absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
     violations.push_back(
         {"idempotency_key",
          absl::StrCat("must be at most ", kMaxIdempotencyKeyLength, " characters")});
-  } else if (!std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+  } else if (!IsValidIdempotencyKey(key)) {
     violations.push_back(
         {"idempotency_key", "must be printable ASCII without spaces or control characters"});
   }

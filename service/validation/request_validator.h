@@ -19,6 +19,10 @@ inline constexpr size_t kMaxIdempotencyKeyLength = 255;
 // `prefix` followed by exactly 32 hex digits: Twilio's SID shape ("AC", "CA", "ZY", ...).
 bool IsSid(absl::string_view value, absl::string_view prefix);
 
+// At most kMaxIdempotencyKeyLength printable ASCII characters, no spaces (empty is valid: the
+// gateway generates one).
+bool IsValidIdempotencyKey(absl::string_view key);
+
 // Why `url` is not an acceptable callback, or an empty string if it is.
 std::string CallbackProblem(absl::string_view url);
 

@@ -40,6 +40,12 @@ class FakeIdempotencyStore final : public IdempotencyStore {
     std::string key;
     std::string fingerprint;
     absl::Duration lease;
+    absl::Duration retention;
+  };
+  struct RenewCall {
+    std::string key;
+    std::string token;
+    absl::Duration lease;
   };
   struct CompleteCall {
     std::string key;
@@ -56,6 +62,12 @@ class FakeIdempotencyStore final : public IdempotencyStore {
     ClaimResult result;
     result.state = ClaimResult::State::kClaimed;
     result.token = std::move(token);
+    return result;
+  }
+  // A claim that took over a record first claimed `age` ago by an owner now gone.
+  static ClaimResult TakenOver(std::string token, absl::Duration age) {
+    ClaimResult result = Claimed(std::move(token));
+    result.taken_over_age = age;
     return result;
   }
   static ClaimResult InFlight() {
@@ -76,19 +88,32 @@ class FakeIdempotencyStore final : public IdempotencyStore {
   }
 
   void Claim(const std::string& key, const std::string& fingerprint, absl::Duration lease,
-             ClaimCallback done) override {
+             absl::Duration retention, ClaimCallback done) override {
     std::optional<absl::StatusOr<ClaimResult>> inline_answer;
     size_t index = 0;
     {
       absl::MutexLock lock(&mu_);
       index = claims_.size();
-      claims_.push_back({ClaimCall{key, fingerprint, lease}, std::move(done), false});
+      claims_.push_back({ClaimCall{key, fingerprint, lease, retention}, std::move(done), false});
       if (!scripted_claims_.empty()) {
         inline_answer = std::move(scripted_claims_.front());
         scripted_claims_.pop_front();
       }
     }
     if (inline_answer.has_value()) AnswerClaim(index, *std::move(inline_answer));
+  }
+
+  void Renew(const std::string& key, const std::string& token, absl::Duration lease,
+             DoneCallback done) override {
+    std::optional<absl::Status> inline_answer;
+    size_t index = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      index = renews_.size();
+      renews_.push_back({RenewCall{key, token, lease}, std::move(done), false});
+      inline_answer = inline_status_;
+    }
+    if (inline_answer.has_value()) AnswerRenew(index, *inline_answer);
   }
 
   void Complete(const std::string& key, const std::string& token, const std::string& outcome,
@@ -121,7 +146,7 @@ class FakeIdempotencyStore final : public IdempotencyStore {
     absl::MutexLock lock(&mu_);
     scripted_claims_.push_back(std::move(answer));
   }
-  // When set, Complete() and Release() answer inline with this status.
+  // When set, Renew(), Complete() and Release() answer inline with this status.
   void set_inline_status(std::optional<absl::Status> status) {
     absl::MutexLock lock(&mu_);
     inline_status_ = std::move(status);
@@ -129,6 +154,9 @@ class FakeIdempotencyStore final : public IdempotencyStore {
 
   bool AnswerClaim(size_t index, absl::StatusOr<ClaimResult> answer) {
     return Answer(claims_, index, std::move(answer));
+  }
+  bool AnswerRenew(size_t index, absl::Status status) {
+    return Answer(renews_, index, std::move(status));
   }
   bool AnswerComplete(size_t index, absl::Status status) {
     return Answer(completes_, index, std::move(status));
@@ -140,6 +168,10 @@ class FakeIdempotencyStore final : public IdempotencyStore {
   size_t claim_count() const {
     absl::MutexLock lock(&mu_);
     return claims_.size();
+  }
+  size_t renew_count() const {
+    absl::MutexLock lock(&mu_);
+    return renews_.size();
   }
   size_t complete_count() const {
     absl::MutexLock lock(&mu_);
@@ -153,6 +185,10 @@ class FakeIdempotencyStore final : public IdempotencyStore {
   ClaimCall claim(size_t index) const {
     absl::MutexLock lock(&mu_);
     return claims_.at(index).call;
+  }
+  RenewCall renew(size_t index) const {
+    absl::MutexLock lock(&mu_);
+    return renews_.at(index).call;
   }
   CompleteCall complete(size_t index) const {
     absl::MutexLock lock(&mu_);
@@ -186,6 +222,7 @@ class FakeIdempotencyStore final : public IdempotencyStore {
 
   mutable absl::Mutex mu_;
   std::vector<Recorded<ClaimCall, ClaimCallback>> claims_ ABSL_GUARDED_BY(mu_);
+  std::vector<Recorded<RenewCall, DoneCallback>> renews_ ABSL_GUARDED_BY(mu_);
   std::vector<Recorded<CompleteCall, DoneCallback>> completes_ ABSL_GUARDED_BY(mu_);
   std::vector<Recorded<ReleaseCall, DoneCallback>> releases_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::StatusOr<ClaimResult>> scripted_claims_ ABSL_GUARDED_BY(mu_);

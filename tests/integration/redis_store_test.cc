@@ -41,10 +41,11 @@ T Await(std::future<T> future, const char* what) {
 
 absl::StatusOr<ClaimResult> ClaimNow(IdempotencyStore& store, const std::string& key,
                                      const std::string& fingerprint,
-                                     absl::Duration lease = absl::Seconds(30)) {
+                                     absl::Duration lease = absl::Seconds(30),
+                                     absl::Duration retention = absl::Hours(24)) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
   auto future = promise->get_future();
-  store.Claim(key, fingerprint, lease,
+  store.Claim(key, fingerprint, lease, retention,
               [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
   return Await(std::move(future), "Claim");
 }
@@ -56,6 +57,14 @@ absl::Status CompleteNow(IdempotencyStore& store, const std::string& key, const 
   store.Complete(key, token, outcome, retention,
                  [promise](absl::Status s) { promise->set_value(std::move(s)); });
   return Await(std::move(future), "Complete");
+}
+
+absl::Status RenewNow(IdempotencyStore& store, const std::string& key, const std::string& token,
+                      absl::Duration lease) {
+  auto promise = std::make_shared<std::promise<absl::Status>>();
+  auto future = promise->get_future();
+  store.Renew(key, token, lease, [promise](absl::Status s) { promise->set_value(std::move(s)); });
+  return Await(std::move(future), "Renew");
 }
 
 absl::Status ReleaseNow(IdempotencyStore& store, const std::string& key, const std::string& token) {
@@ -210,10 +219,11 @@ TEST_F(RedisStoreTest, CompleteOfUnknownKeyFails) {
   EXPECT_TRUE(IsClaimed(claim)) << claim.status();
 }
 
-TEST_F(RedisStoreTest, ExpiredLeaseIsClaimedByTheNextCaller) {
+TEST_F(RedisStoreTest, ExpiredLeaseIsTakenOverByTheNextCallerWithTheFirstClaimsAge) {
   RedisIdempotencyStore store(Options());
   absl::StatusOr<ClaimResult> crashed = ClaimNow(store, "k", "fp", absl::Milliseconds(200));
   ASSERT_TRUE(IsClaimed(crashed));
+  EXPECT_FALSE(crashed->taken_over_age.has_value());
 
   absl::StatusOr<ClaimResult> successor;
   ASSERT_TRUE(Eventually([&] {
@@ -221,6 +231,14 @@ TEST_F(RedisStoreTest, ExpiredLeaseIsClaimedByTheNextCaller) {
     EXPECT_TRUE(successor.ok()) << successor.status();
     return IsClaimed(successor);
   })) << "the 200 ms lease never expired";
+  // The record outlived the lease: the successor learns the first owner may have sent.
+  ASSERT_TRUE(successor->taken_over_age.has_value());
+  EXPECT_GE(*successor->taken_over_age, absl::Milliseconds(200));
+  EXPECT_LT(*successor->taken_over_age, absl::Seconds(10));
+  // Another fingerprint still conflicts with the taken-over record.
+  absl::StatusOr<ClaimResult> other = ClaimNow(store, "k", "other-fp");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->state, ClaimResult::State::kConflict);
 
   // The first owner comes back too late: it must not overwrite its successor's record.
   EXPECT_EQ(CompleteNow(store, "k", crashed->token, "stale").code(),
@@ -229,6 +247,39 @@ TEST_F(RedisStoreTest, ExpiredLeaseIsClaimedByTheNextCaller) {
   absl::StatusOr<ClaimResult> replay = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->outcome, "fresh");
+}
+
+TEST_F(RedisStoreTest, RenewKeepsTheClaimAndAZeroLeaseHandsItOver) {
+  RedisIdempotencyStore store(Options());
+  absl::StatusOr<ClaimResult> owner = ClaimNow(store, "k", "fp", absl::Milliseconds(300));
+  ASSERT_TRUE(IsClaimed(owner));
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ASSERT_TRUE(RenewNow(store, "k", owner->token, absl::Milliseconds(300)).ok());
+  }
+  absl::StatusOr<ClaimResult> other = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->state, ClaimResult::State::kInFlight);  // 600 ms on, renewed: still held.
+
+  ASSERT_TRUE(RenewNow(store, "k", owner->token, absl::ZeroDuration()).ok());
+  absl::StatusOr<ClaimResult> next = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(next));
+  ASSERT_TRUE(next->taken_over_age.has_value());
+  EXPECT_GE(*next->taken_over_age, absl::Milliseconds(600));
+  EXPECT_EQ(RenewNow(store, "k", owner->token, absl::Seconds(1)).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RedisStoreTest, RecordOfAnOwnerThatDiedLastsForTheRetention) {
+  RedisIdempotencyStore store(Options());
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "k", "fp", absl::Milliseconds(50), absl::Seconds(1))));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Lease over, record kept: another request under the key still conflicts.
+  absl::StatusOr<ClaimResult> other = ClaimNow(store, "k", "other-fp");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->state, ClaimResult::State::kConflict);
+  EXPECT_TRUE(Eventually([&] { return IsClaimed(ClaimNow(store, "k", "other-fp")); }))
+      << "the 1 s retention never expired";
 }
 
 TEST_F(RedisStoreTest, OutcomeIsForgottenAfterRetention) {
@@ -284,7 +335,7 @@ TEST_F(RedisStoreTest, ConcurrentClaimsFromTwoReplicasHaveOneWinner) {
   };
   auto hammer = [&](RedisIdempotencyStore& store) {
     for (int i = 0; i < kClaimsPerThread; ++i) {
-      store.Claim("contended", "fp", absl::Seconds(30), record);
+      store.Claim("contended", "fp", absl::Seconds(30), absl::Hours(1), record);
     }
   };
   std::thread a([&] { hammer(replica_a); });
@@ -363,7 +414,7 @@ TEST_F(RedisStoreTest, FullQueueRefusesAtOnce) {
   for (int i = 0; i < 3; ++i) {
     auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
     results.push_back(promise->get_future());
-    store.Claim("k", "fp", absl::Seconds(30),
+    store.Claim("k", "fp", absl::Seconds(30), absl::Hours(1),
                 [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
   }
   int refused = 0;
@@ -388,7 +439,7 @@ TEST_F(RedisStoreTest, DestructionFailsQueuedCalls) {
     for (int i = 0; i < 5; ++i) {
       auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
       results.push_back(promise->get_future());
-      store.Claim("k", "fp", absl::Seconds(30),
+      store.Claim("k", "fp", absl::Seconds(30), absl::Hours(1),
                   [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
     }
   }

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "idempotency/idempotency_guard.h"
 #include "idempotency/memory_store.h"
+#include "retry/retry_budget.h"
 
 namespace gateway {
 namespace {
@@ -524,6 +525,7 @@ TEST_F(CreateSubscriptionHandlerTest, TimeoutOfAnAttemptBoundedByTheDeadlineEnds
 }
 
 TEST_F(CreateSubscriptionHandlerTest, TimeoutOfAnAttemptShorterThanTheDeadlineIsRetried) {
+  options_.key_window = absl::Hours(1);  // An operator with Twilio's word on a long window.
   Create(Input(), clock_.Now() + absl::Seconds(20));
   EXPECT_EQ(transport_.request(0).timeout, absl::Seconds(5));
   clock_.Advance(absl::Seconds(5));
@@ -650,6 +652,7 @@ TEST_F(CreateSubscriptionHandlerTest, DefaultDeadlineBoundsAttemptTimeout) {
 }
 
 TEST_F(CreateSubscriptionHandlerTest, DefaultDeadlineAppliesAcrossRetries) {
+  options_.key_window = absl::Hours(1);
   options_.default_deadline = absl::Seconds(7);
   options_.attempt_timeout = absl::Seconds(5);
   random_.set_uniform01(0.5);
@@ -674,6 +677,105 @@ TEST_F(CreateSubscriptionHandlerTest, CallerDeadlineShorterThanAttemptTimeoutBou
   Create(Input(), clock_.Now() + absl::Milliseconds(1500));
   ASSERT_EQ(transport_.sent_count(), 1u);
   EXPECT_EQ(transport_.request(0).timeout, absl::Milliseconds(1500));
+}
+
+// Twilio is assumed to recognize the key for key_window (10s) after the first claim; an attempt
+// may be in Twilio's hands for attempt_timeout (5s). After an ambiguous attempt, nothing is sent
+// after 5s: it could reach Twilio once the key is forgotten and create a second subscription.
+TEST_F(CreateSubscriptionHandlerTest, NoResendThatCouldOutliveTwiliosMemoryOfTheKey) {
+  Create(Input("k-1"), clock_.Now() + absl::Seconds(20));
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(transport_.CompleteNth(0, TransportFailureResult(TransportFailure::kTimeout, true)));
+  EXPECT_EQ(transport_.sent_count(), 1u);
+  EXPECT_THAT(timer_.pending(), IsEmpty());
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_THAT(result.status().message(), HasSubstr("Twilio may stop recognizing"));
+  EXPECT_EQ(GetErrorMetadata(result.status())["subscription_may_exist"], "true");
+}
+
+TEST_F(CreateSubscriptionHandlerTest, ThrottlingAloneIsRetriedWhateverTheKeyWindow) {
+  // Nothing can exist yet, so no window applies to a key Twilio never acted on.
+  options_.retry.retry_after_cap = absl::Seconds(8);
+  Create(Input("k-1"), clock_.Now() + absl::Seconds(20));
+  clock_.Advance(absl::Seconds(6));
+  ASSERT_TRUE(transport_.CompleteNth(0, Throttled("6")));
+  FireRetryTimer();
+  EXPECT_EQ(transport_.sent_count(), 2u);
+}
+
+class CreateSubscriptionResolutionTest : public CreateSubscriptionHandlerTest {
+ protected:
+  CreateSubscriptionResolutionTest() {
+    controls_.idempotency = &guard_;
+    controls_.resolution_budget = &resolution_budget_;
+    controls_.retry_budget = &retry_budget_;
+  }
+
+  FakeRandom store_random_{0.5};
+  MemoryIdempotencyStore store_{MemoryStoreOptions{}, clock_, store_random_};
+  IdempotencyGuard guard_{IdempotencyOptions{}, store_, timer_, clock_};
+  RetryBudget retry_budget_{10, 0.5};
+  RetryBudget resolution_budget_{4, 0.5};
+};
+
+TEST_F(CreateSubscriptionResolutionTest, AmbiguousOutcomeIsResolvedWithTheSameKey) {
+  options_.retry.max_attempts = 1;
+  Create(Input("k-1"), clock_.Now() + absl::Seconds(10));
+  ASSERT_TRUE(transport_.CompleteNth(0, ServiceUnavailable()));
+  // The caller's run is over; after a backoff the resolution resends the same request with the
+  // same key.
+  EXPECT_EQ(transport_.sent_count(), 1u);
+  timer_.AdvanceToNextAndFire(clock_);
+  ASSERT_EQ(transport_.sent_count(), 2u);
+  EXPECT_EQ(BodyOf(1), BodyOf(0));
+  EXPECT_THAT(BodyOf(1), HasSubstr("IdempotencyKey=k-1"));
+  EXPECT_THAT(results_, IsEmpty());  // The caller waits for it.
+  ASSERT_TRUE(transport_.CompleteNth(1, Created()));
+  const absl::StatusOr<Subscription>& result = Result();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->idempotency_key, "k-1");
+
+  Create(Input("k-1"));  // Recorded: replayed without Twilio.
+  EXPECT_EQ(transport_.sent_count(), 2u);
+  ASSERT_THAT(results_, SizeIs(2));
+  EXPECT_TRUE(results_[1]->replayed);
+}
+
+TEST_F(CreateSubscriptionResolutionTest, GeneratedKeyIsRecordedSoARetryWithItReplays) {
+  Create(Input(""));
+  ASSERT_TRUE(transport_.CompleteNth(0, Created()));
+  ASSERT_THAT(results_, SizeIs(1));
+  ASSERT_TRUE(results_[0].ok()) << results_[0].status();
+  const std::string key = results_[0]->idempotency_key;
+  ASSERT_THAT(key, ::testing::MatchesRegex(kUuidV4Pattern));
+  Create(Input(key));
+  EXPECT_EQ(transport_.sent_count(), 1u);
+  ASSERT_THAT(results_, SizeIs(2));
+  EXPECT_TRUE(results_[1]->replayed);
+}
+
+TEST_F(CreateSubscriptionResolutionTest, ResolutionsSpendTheirOwnBudgetNotTheCallers) {
+  // A total outage: every attempt fails ambiguously. Callers get one attempt each once their
+  // budget is drained; resolutions get half an attempt per caller once theirs is.
+  options_.retry.max_attempts = 1;
+  constexpr int kCalls = 40;
+  for (int i = 0; i < kCalls; ++i) {
+    Create(Input(absl::StrCat("k-", i)), clock_.Now() + absl::Seconds(10));
+    for (size_t n = 0; n < transport_.sent_count(); ++n) {
+      transport_.CompleteNth(n, ServiceUnavailable());
+    }
+    while (!timer_.pending().empty() &&
+           timer_.pending()[0].when < clock_.Now() + absl::Seconds(1)) {
+      timer_.AdvanceToNextAndFire(clock_);
+      for (size_t n = 0; n < transport_.sent_count(); ++n) {
+        transport_.CompleteNth(n, ServiceUnavailable());
+      }
+    }
+  }
+  const double per_call = static_cast<double>(transport_.sent_count()) / kCalls;
+  // 1 caller attempt + at most 0.5 resolution attempts + the bucket's first 2 (half of 4).
+  EXPECT_LE(per_call, 1.5 + 2.0 / kCalls);
+  EXPECT_GT(per_call, 1.0);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "idempotency/idempotency_guard.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,11 +35,16 @@ constexpr char kAccount[] = "AC0123456789abcdef0123456789abcdef";
 constexpr char kCall[] = "CAfedcba9876543210fedcba9876543210";
 constexpr char kKey[] = "caller-key";
 
-// The upstream call as the guard sees it: records Cancel() calls; the test ends it.
+// The upstream call as the guard sees it: records Cancel() calls; the test ends it (or
+// `on_cancel` does).
 class RecordingPending final : public PendingCreate {
  public:
-  void Cancel() override { ++cancel_calls; }
+  void Cancel() override {
+    ++cancel_calls;
+    if (on_cancel) on_cancel();
+  }
   int cancel_calls = 0;
+  std::function<void()> on_cancel;
 };
 
 Subscription MadeSubscription() {
@@ -57,7 +63,7 @@ class IdempotencyGuardTest : public ::testing::Test {
   IdempotencyGuardTest() {
     options_.retention = absl::Hours(24);
     options_.poll_interval = absl::Milliseconds(50);
-    options_.lease_margin = absl::Seconds(2);
+    options_.lease = absl::Seconds(2);
   }
 
   static CreateSubscriptionRequest Request() {
@@ -81,8 +87,10 @@ class IdempotencyGuardTest : public ::testing::Test {
     return Guard(store == nullptr ? store_ : *store)
         .Run(
             Request(), kAccount, deadline,
-            [this](IdempotencyGuard::Done done) -> std::shared_ptr<PendingCreate> {
+            [this](const UpstreamPlan& plan,
+                   IdempotencyGuard::UpstreamDone done) -> std::shared_ptr<PendingCreate> {
               ++upstream_starts_;
+              plans_.push_back(plan);
               upstream_done_ = std::move(done);
               upstream_ = std::make_shared<RecordingPending>();
               return upstream_;
@@ -92,12 +100,15 @@ class IdempotencyGuardTest : public ::testing::Test {
 
   std::shared_ptr<PendingCreate> Run() { return Run(clock_.Now() + absl::Seconds(10)); }
 
-  // Ends the upstream call the guard started.
-  void DeliverUpstream(absl::StatusOr<Subscription> outcome) {
-    ASSERT_EQ(upstream_starts_, 1);
-    IdempotencyGuard::Done done = std::exchange(upstream_done_, nullptr);
+  // Ends the latest run of upstream attempts the guard started.
+  void DeliverUpstream(absl::StatusOr<Subscription> outcome, bool may_exist = false,
+                       bool window_closed = false) {
+    IdempotencyGuard::UpstreamDone done = std::exchange(upstream_done_, nullptr);
     ASSERT_TRUE(done != nullptr) << "upstream already delivered";
-    std::move(done)(std::move(outcome));
+    std::move(done)(UpstreamOutcome{.result = std::move(outcome),
+                                    .may_exist = may_exist,
+                                    .window_closed = window_closed,
+                                    .attempts = 1});
   }
 
   // The one result `done` delivered.
@@ -114,7 +125,8 @@ class IdempotencyGuardTest : public ::testing::Test {
   std::unique_ptr<IdempotencyGuard> guard_;
   std::vector<absl::StatusOr<Subscription>> results_;
   int upstream_starts_ = 0;
-  IdempotencyGuard::Done upstream_done_;
+  std::vector<UpstreamPlan> plans_;
+  IdempotencyGuard::UpstreamDone upstream_done_;
   std::shared_ptr<RecordingPending> upstream_;
 };
 
@@ -127,16 +139,11 @@ TEST_F(IdempotencyGuardTest, ClaimsTheScopedKeyWithTheRequestFingerprint) {
   EXPECT_THAT(results_, IsEmpty());
 }
 
-TEST_F(IdempotencyGuardTest, LeaseIsTheRemainingDeadlinePlusTheMargin) {
+TEST_F(IdempotencyGuardTest, ClaimHasAShortLeaseAndARecordKeptForTheRetention) {
   Run(clock_.Now() + absl::Seconds(7));
   ASSERT_EQ(store_.claim_count(), 1u);
-  EXPECT_EQ(store_.claim(0).lease, absl::Seconds(9));
-}
-
-TEST_F(IdempotencyGuardTest, LeaseIsTheMarginAloneWhenTheDeadlineHasPassed) {
-  Run(clock_.Now() - absl::Seconds(1));
-  ASSERT_EQ(store_.claim_count(), 1u);
   EXPECT_EQ(store_.claim(0).lease, absl::Seconds(2));
+  EXPECT_EQ(store_.claim(0).retention, absl::Hours(24));
 }
 
 TEST_F(IdempotencyGuardTest, WonClaimStartsUpstreamOnceAndStoresASuccessBeforeAnswering) {
@@ -282,8 +289,6 @@ TEST_F(IdempotencyGuardTest, InFlightPollsAtThePollIntervalThenStartsUpstreamOnc
   EXPECT_EQ(timer_.FireDue(), 1u);
   ASSERT_EQ(store_.claim_count(), 2u);
   EXPECT_EQ(store_.claim(1).key, store_.claim(0).key);
-  // The lease is recomputed from what is left of the deadline.
-  EXPECT_EQ(store_.claim(1).lease, deadline - clock_.Now() + absl::Seconds(2));
   EXPECT_EQ(upstream_starts_, 0);
 
   ASSERT_TRUE(store_.AnswerClaim(1, FakeIdempotencyStore::Claimed("token-2")));
@@ -295,18 +300,20 @@ TEST_F(IdempotencyGuardTest, InFlightPollsAtThePollIntervalThenStartsUpstreamOnc
   EXPECT_TRUE(Result().ok());
 }
 
-TEST_F(IdempotencyGuardTest, InFlightUntilTheDeadlineEndsWithoutUpstream) {
+TEST_F(IdempotencyGuardTest, InFlightUntilTheDeadlineIsUnavailableWithRetryInfo) {
   for (int i = 0; i < 10; ++i) store_.QueueClaimAnswer(FakeIdempotencyStore::InFlight());
   Run(clock_.Now() + absl::Milliseconds(200));
-  // Claims at 0, 50, 100 and 150ms; another poll at 200ms would not end before the deadline.
+  // Claims at 0, 50 and 100ms; the caller is answered 50ms before its deadline, so that it
+  // hears UNAVAILABLE (retry with the key) rather than its own DEADLINE_EXCEEDED.
   while (timer_.AdvanceToNextAndFire(clock_) > 0) {
   }
-  EXPECT_EQ(store_.claim_count(), 4u);
+  EXPECT_EQ(store_.claim_count(), 3u);
   EXPECT_EQ(upstream_starts_, 0);
   EXPECT_THAT(timer_.pending(), IsEmpty());
   const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_KEY_IN_FLIGHT");
+  EXPECT_TRUE(GetRetryDelay(result.status()).has_value());
   EXPECT_EQ(GetErrorMetadata(result.status())["subscription_may_exist"], "true");
 }
 
@@ -414,6 +421,196 @@ TEST_F(IdempotencyGuardTest, SecondCallWithTheKeyReplaysFromAMemoryStore) {
   ASSERT_TRUE(results_[1].ok()) << results_[1].status();
   EXPECT_TRUE(results_[1]->replayed);
   EXPECT_EQ(results_[1]->sid, MadeSubscription().sid);
+}
+
+// An attempt may have created the subscription: the record is kept, not released, and the
+// guard resolves it with a second run of the same engine, while the caller waits.
+TEST_F(IdempotencyGuardTest, AmbiguousOutcomeIsResolvedInTheBackgroundWhileTheCallerWaits) {
+  const absl::Time claimed_at = clock_.Now();
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  ASSERT_THAT(plans_, SizeIs(1));
+  EXPECT_FALSE(plans_[0].resolution);
+  EXPECT_FALSE(plans_[0].may_exist);
+  EXPECT_EQ(plans_[0].window_start, claimed_at);
+
+  clock_.Advance(absl::Milliseconds(300));
+  DeliverUpstream(absl::UnavailableError("gave up after 5 attempts"), /*may_exist=*/true);
+  EXPECT_EQ(store_.release_count(), 0u);
+  EXPECT_EQ(store_.complete_count(), 0u);
+  ASSERT_THAT(plans_, SizeIs(2));
+  EXPECT_TRUE(plans_[1].resolution);
+  EXPECT_TRUE(plans_[1].may_exist);
+  EXPECT_EQ(plans_[1].window_start, claimed_at);  // Twilio's memory counts from the claim.
+  EXPECT_EQ(guard_->resolving(), 1);
+  EXPECT_THAT(results_, IsEmpty());  // Waits within its deadline.
+
+  DeliverUpstream(MadeSubscription());
+  ASSERT_EQ(store_.complete_count(), 1u);
+  EXPECT_EQ(store_.complete(0).token, "token-1");
+  EXPECT_EQ(store_.complete(0).outcome, EncodeOutcome(MadeSubscription()));
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
+  const absl::StatusOr<Subscription>& result = Result();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->sid, MadeSubscription().sid);
+  EXPECT_EQ(guard_->resolving(), 0);
+}
+
+TEST_F(IdempotencyGuardTest, CallerWhoseDeadlineComesFirstIsToldToRetryAndTheRecordStillLands) {
+  const absl::Time deadline = clock_.Now() + absl::Seconds(1);
+  Run(deadline);
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::UnavailableError("retry budget exhausted"), /*may_exist=*/true);
+  ASSERT_THAT(plans_, SizeIs(2));
+
+  clock_.Advance(absl::Milliseconds(949));
+  timer_.FireDue();
+  EXPECT_THAT(results_, IsEmpty());
+  clock_.Advance(absl::Milliseconds(1));  // 50ms before the deadline.
+  timer_.FireDue();
+  const absl::StatusOr<Subscription>& result = Result();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetErrorReason(result.status()), "OUTCOME_RESOLVING");
+  EXPECT_TRUE(GetRetryDelay(result.status()).has_value());
+  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
+  EXPECT_EQ(metadata["subscription_may_exist"], "true");
+  EXPECT_EQ(metadata["idempotency_key"], kKey);
+
+  DeliverUpstream(MadeSubscription());
+  ASSERT_EQ(store_.complete_count(), 1u);
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
+  EXPECT_THAT(results_, SizeIs(1));  // Recorded for the caller's retry, not answered twice.
+}
+
+TEST_F(IdempotencyGuardTest, ClosedKeyWindowRecordsOutcomeUnknownAndNeverResends) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true, /*window_closed=*/true);
+  EXPECT_THAT(plans_, SizeIs(1));  // No resolution: a resend could create a second one.
+  EXPECT_EQ(store_.release_count(), 0u);
+  ASSERT_EQ(store_.complete_count(), 1u);
+  absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(store_.complete(0).outcome);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(GetErrorReason(stored->status()), "OUTCOME_UNKNOWN");
+
+  ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(GetErrorMetadata(Result().status())["subscription_may_exist"], "true");
+}
+
+TEST_F(IdempotencyGuardTest, ResolutionThatRunsOutOfTheWindowRecordsOutcomeUnknown) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true);
+  DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true, /*window_closed=*/true);
+  ASSERT_EQ(store_.complete_count(), 1u);
+  absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(store_.complete(0).outcome);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(GetErrorReason(stored->status()), "OUTCOME_UNKNOWN");
+}
+
+TEST_F(IdempotencyGuardTest, ResolutionOutOfAttemptsHandsTheRecordOverInsteadOfReleasingIt) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true);
+  DeliverUpstream(absl::UnavailableError("resolution budget spent"), /*may_exist=*/true);
+  EXPECT_EQ(store_.release_count(), 0u);
+  EXPECT_EQ(store_.complete_count(), 0u);
+  bool handed_over = false;
+  for (size_t i = 0; i < store_.renew_count(); ++i) {
+    if (store_.renew(i).lease == absl::ZeroDuration() && store_.renew(i).token == "token-1") {
+      handed_over = true;
+      ASSERT_TRUE(store_.AnswerRenew(i, absl::OkStatus()));
+    }
+  }
+  EXPECT_TRUE(handed_over);
+  EXPECT_EQ(guard_->resolving(), 0);
+  EXPECT_EQ(GetErrorReason(Result().status()), "OUTCOME_RESOLVING");
+}
+
+TEST_F(IdempotencyGuardTest, CallerCancelWithARequestOutStillResolves) {
+  std::shared_ptr<PendingCreate> pending = Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  pending->Cancel();
+  EXPECT_EQ(upstream_->cancel_calls, 1);
+  // The abandoned request may have reached Twilio.
+  DeliverUpstream(absl::CancelledError("the caller cancelled the request"), /*may_exist=*/true);
+  EXPECT_EQ(Result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(store_.release_count(), 0u);
+  ASSERT_THAT(plans_, SizeIs(2));
+  EXPECT_TRUE(plans_[1].resolution);
+  DeliverUpstream(MadeSubscription());
+  EXPECT_EQ(store_.complete_count(), 1u);
+  EXPECT_THAT(results_, SizeIs(1));
+}
+
+TEST_F(IdempotencyGuardTest, TakenOverRecordCountsTheWindowFromTheFirstClaimAndMayExist) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::TakenOver("token-2", absl::Seconds(3))));
+  ASSERT_THAT(plans_, SizeIs(1));
+  EXPECT_FALSE(plans_[0].resolution);
+  EXPECT_TRUE(plans_[0].may_exist);
+  EXPECT_EQ(plans_[0].window_start, clock_.Now() - absl::Seconds(3));
+  // Even an answer that says "never sent" cannot release it: the first owner may have sent.
+  DeliverUpstream(absl::ResourceExhaustedError("429"), /*may_exist=*/false);
+  EXPECT_EQ(store_.release_count(), 0u);
+  EXPECT_THAT(plans_, SizeIs(2));
+}
+
+TEST_F(IdempotencyGuardTest, LeaseIsRenewedWhileTheCallWorksAndNotAfter) {
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  store_.set_inline_status(absl::OkStatus());
+  for (int i = 1; i <= 3; ++i) {
+    clock_.Advance(options_.lease / 3);
+    timer_.FireDue();
+    ASSERT_EQ(store_.renew_count(), static_cast<size_t>(i));
+    EXPECT_EQ(store_.renew(i - 1).lease, options_.lease);
+    EXPECT_EQ(store_.renew(i - 1).token, "token-1");
+  }
+  DeliverUpstream(MadeSubscription());
+  EXPECT_TRUE(Result().ok());
+  clock_.Advance(absl::Seconds(10));
+  timer_.FireDue();
+  EXPECT_EQ(store_.renew_count(), 3u);
+}
+
+TEST_F(IdempotencyGuardTest, DrainStopsResolutionsAndHandsTheirRecordsOver) {
+  store_.set_inline_status(absl::OkStatus());
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
+  DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true);
+  ASSERT_EQ(guard_->resolving(), 1);
+  upstream_->on_cancel = [this] {
+    DeliverUpstream(absl::CancelledError("stopping"), /*may_exist=*/true);
+  };
+  guard_->Drain(absl::Now());
+  EXPECT_EQ(upstream_->cancel_calls, 1);
+  EXPECT_EQ(guard_->resolving(), 0);
+  EXPECT_EQ(store_.release_count(), 0u);
+  EXPECT_EQ(store_.complete_count(), 0u);
+  ASSERT_GE(store_.renew_count(), 1u);
+  EXPECT_EQ(store_.renew(store_.renew_count() - 1).lease, absl::ZeroDuration());
+}
+
+TEST_F(IdempotencyGuardTest, MemoryStoreRecordHandedOverIsTakenOverByTheNextCaller) {
+  FakeRandom random;
+  MemoryIdempotencyStore memory(MemoryStoreOptions{}, clock_, random);
+  Run(clock_.Now() + absl::Seconds(10), &memory);
+  DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true);
+  DeliverUpstream(absl::UnavailableError("resolution budget spent"), /*may_exist=*/true);
+  ASSERT_THAT(results_, SizeIs(1));
+  EXPECT_EQ(GetErrorReason(results_[0].status()), "OUTCOME_RESOLVING");
+
+  clock_.Advance(absl::Seconds(1));
+  Run(clock_.Now() + absl::Seconds(10), &memory);
+  ASSERT_THAT(plans_, SizeIs(3));
+  EXPECT_TRUE(plans_[2].may_exist);
+  EXPECT_EQ(plans_[2].window_start, clock_.Now() - absl::Seconds(1));
+  DeliverUpstream(MadeSubscription());
+  ASSERT_THAT(results_, SizeIs(2));
+  EXPECT_TRUE(results_[1].ok()) << results_[1].status();
 }
 
 }  // namespace

@@ -36,9 +36,10 @@ class MemoryIdempotencyStoreTest : public ::testing::Test {
   // The memory store answers inline; these return what the callback received.
   absl::StatusOr<ClaimResult> Claim(const std::string& key,
                                     const std::string& fingerprint = kFingerprint,
-                                    absl::Duration lease = kLease) {
+                                    absl::Duration lease = kLease,
+                                    absl::Duration retention = kRetention) {
     std::optional<absl::StatusOr<ClaimResult>> out;
-    Store().Claim(key, fingerprint, lease,
+    Store().Claim(key, fingerprint, lease, retention,
                   [&out](absl::StatusOr<ClaimResult> result) { out = std::move(result); });
     EXPECT_TRUE(out.has_value()) << "Claim() did not answer inline";
     return out.value_or(absl::UnknownError("no answer"));
@@ -61,8 +62,9 @@ class MemoryIdempotencyStoreTest : public ::testing::Test {
   }
 
   // Claims `key` and returns the token; fails the test unless the claim was won.
-  std::string MustClaim(const std::string& key, absl::Duration lease = kLease) {
-    absl::StatusOr<ClaimResult> result = Claim(key, kFingerprint, lease);
+  std::string MustClaim(const std::string& key, absl::Duration lease = kLease,
+                        absl::Duration retention = kRetention) {
+    absl::StatusOr<ClaimResult> result = Claim(key, kFingerprint, lease, retention);
     EXPECT_TRUE(result.ok()) << result.status();
     if (!result.ok()) return "";
     EXPECT_EQ(result->state, State::kClaimed) << key;
@@ -201,13 +203,15 @@ TEST_F(MemoryIdempotencyStoreTest, ClaimIsInFlightUntilItsLeaseEnds) {
   EXPECT_EQ(StateOf("k"), State::kInFlight);
 }
 
-TEST_F(MemoryIdempotencyStoreTest, ExpiredLeaseLetsANewClaimWinAndTheOldTokenLoses) {
+TEST_F(MemoryIdempotencyStoreTest, ExpiredLeaseIsTakenOverWithTheAgeOfTheFirstClaim) {
   const std::string old_token = MustClaim("k", absl::Seconds(10));
   clock_.Advance(absl::Seconds(10));
 
   absl::StatusOr<ClaimResult> result = Claim("k");
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_EQ(result->state, State::kClaimed);
+  // The first owner may have sent: its successor learns when the record began.
+  EXPECT_EQ(result->taken_over_age, absl::Seconds(10));
   const std::string new_token = result->token;
   EXPECT_NE(new_token, old_token);
   EXPECT_EQ(Store().size(), 1u);
@@ -273,25 +277,46 @@ TEST_F(MemoryIdempotencyStoreTest, FullOfLiveClaimsRefusesAndEvictsNoClaim) {
   EXPECT_EQ(StateOf("c"), State::kClaimed);
 }
 
-TEST_F(MemoryIdempotencyStoreTest, ExpiredClaimsAreDroppedToMakeRoom) {
+TEST_F(MemoryIdempotencyStoreTest, ClaimWhoseLeaseEndedIsKeptNotEvicted) {
+  // Its owner may have sent to Twilio: forgetting it could let a retry create a second one.
   options_.max_entries = 2;
   MustClaim("a", absl::Seconds(1));
   MustClaim("b", absl::Seconds(1));
   clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(StateOf("c"), State::kClaimed);
-  EXPECT_EQ(Store().size(), 1u);
+  EXPECT_EQ(Claim("c").status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Store().size(), 2u);
 }
 
-TEST_F(MemoryIdempotencyStoreTest, ExpiredClaimBehindALiveClaimDoesNotBlockNewClaims) {
+TEST_F(MemoryIdempotencyStoreTest, ClaimsAreDroppedToMakeRoomOnceTheirRetentionEnds) {
   options_.max_entries = 2;
-  MustClaim("long", absl::Seconds(60));
-  MustClaim("short", absl::Seconds(1));
-  clock_.Advance(absl::Seconds(2));  // "short" is dead; only "long" is in flight.
+  MustClaim("long", absl::Seconds(1), absl::Seconds(60));
+  MustClaim("short", absl::Seconds(1), absl::Seconds(1));
+  clock_.Advance(absl::Seconds(2));  // "short" is gone; "long" is kept for its owner's successor.
 
   absl::StatusOr<ClaimResult> result = Claim("new");
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->state, State::kClaimed);
-  EXPECT_EQ(StateOf("long"), State::kInFlight);
+  EXPECT_EQ(Store().size(), 2u);
+}
+
+TEST_F(MemoryIdempotencyStoreTest, RenewExtendsTheLeaseAndZeroHandsTheRecordOver) {
+  const std::string token = MustClaim("k", absl::Seconds(2));
+  clock_.Advance(absl::Seconds(1));
+  std::optional<absl::Status> renewed;
+  Store().Renew("k", token, absl::Seconds(2), [&](absl::Status s) { renewed = s; });
+  ASSERT_TRUE(renewed.has_value() && renewed->ok());
+  clock_.Advance(absl::Seconds(1) + absl::Milliseconds(500));
+  EXPECT_EQ(StateOf("k"), State::kInFlight);  // Would have expired without the renewal.
+
+  Store().Renew("k", token, absl::ZeroDuration(), [&](absl::Status s) { renewed = s; });
+  ASSERT_TRUE(renewed->ok());
+  absl::StatusOr<ClaimResult> next = Claim("k");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->state, State::kClaimed);
+  EXPECT_EQ(next->taken_over_age, absl::Milliseconds(2500));
+
+  Store().Renew("k", token, absl::Seconds(2), [&](absl::Status s) { renewed = s; });
+  EXPECT_EQ(renewed->code(), absl::StatusCode::kFailedPrecondition);  // The old owner lost it.
 }
 
 TEST_F(MemoryIdempotencyStoreTest, MaxBytesEvictsTheOldestDoneRecord) {
@@ -299,7 +324,7 @@ TEST_F(MemoryIdempotencyStoreTest, MaxBytesEvictsTheOldestDoneRecord) {
   size_t claim_cost = 0;
   {
     MemoryIdempotencyStore probe(MemoryStoreOptions{}, clock_, random_);
-    probe.Claim("a", kFingerprint, kLease, [](absl::StatusOr<ClaimResult>) {});
+    probe.Claim("a", kFingerprint, kLease, kRetention, [](absl::StatusOr<ClaimResult>) {});
     claim_cost = probe.bytes();
   }
   ASSERT_GT(claim_cost, 0u);
@@ -325,7 +350,7 @@ TEST_F(MemoryIdempotencyStoreTest, MaxBytesFullOfLiveClaimsRefuses) {
   size_t claim_cost = 0;
   {
     MemoryIdempotencyStore probe(MemoryStoreOptions{}, clock_, random_);
-    probe.Claim("a", kFingerprint, kLease, [](absl::StatusOr<ClaimResult>) {});
+    probe.Claim("a", kFingerprint, kLease, kRetention, [](absl::StatusOr<ClaimResult>) {});
     claim_cost = probe.bytes();
   }
   options_.max_entries = 1000;
@@ -342,12 +367,12 @@ TEST_F(MemoryIdempotencyStoreTest, MaxBytesFullOfLiveClaimsRefuses) {
 TEST_F(MemoryIdempotencyStoreTest, SizeAndBytesReturnToZero) {
   const std::string a = MustClaim("a", absl::Seconds(10));
   const std::string b = MustClaim("b", absl::Seconds(10));
-  MustClaim("c", absl::Seconds(10));
+  MustClaim("c", absl::Seconds(10), absl::Seconds(30));
   ASSERT_TRUE(Release("a", a).ok());
   ASSERT_TRUE(Complete("b", b, "outcome", absl::Seconds(30)).ok());
   EXPECT_EQ(Store().size(), 2u);
 
-  // Expiry is lazy: the next new claim sweeps the expired lease of "c" and retention of "b".
+  // Expiry is lazy: the next new claim sweeps the retention of "c" and "b".
   clock_.Advance(absl::Seconds(30));
   const std::string d = MustClaim("d");
   EXPECT_EQ(Store().size(), 1u);
