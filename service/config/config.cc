@@ -124,7 +124,7 @@ const Setting kSettings[] = {
      }},
     {"resolution-budget-ratio", "GATEWAY_RESOLUTION_BUDGET_RATIO",
      "background resolution attempts allowed per RPC that reaches Twilio, once their budget "
-     "(--retry-budget-tokens) is drained, 0.01 to 1 (default 0.5)",
+     "(--retry-budget-tokens) is drained, 0.01 to 1 (default 0.4)",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
        double ratio = 0;
        if (!absl::SimpleAtod(v, &ratio) || ratio < 0.01 || ratio > 1) {

@@ -94,6 +94,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
 
   // Gets an upstream permit, then sends. Called with no lock held.
   void BeginAttempt() {
+    if (resolution_ && !SpendResolutionBudget()) return;
     if (limiter() == nullptr || limiter()->TryAcquire(request_.account_sid)) {
       OnPermit(absl::OkStatus());
       return;
@@ -117,6 +118,34 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
       result = FinishLocked(DecorateLocked(std::move(status)));
     }
     Deliver(std::move(result));
+  }
+
+  // A resolution attempt spends from the resolution budget. When it is spent, the resolution
+  // waits for it (new RPCs refill it) as long as an attempt could still start in the key
+  // window; false when the attempt must not go now.
+  bool SpendResolutionBudget() {
+    RetryBudget* budget = handler_.controls_.resolution_budget;
+    if (budget == nullptr) return true;
+    Result result;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return false;
+      if (budget->AllowRetry()) {
+        budget->RecordFailure();
+        return true;
+      }
+      const absl::Time next =
+          handler_.clock_.Now() +
+          FullJitterBackoff(++budget_waits_, handler_.options_.retry.backoff_base,
+                            handler_.options_.retry.backoff_cap, handler_.random_.Uniform01());
+      if (next <= resend_until_) {
+        ScheduleAttemptLocked(next);
+        return false;
+      }
+      result = FinishLocked(WindowClosedLocked());
+    }
+    Deliver(std::move(result));
+    return false;
   }
 
   void OnPermit(absl::Status granted) {
@@ -148,18 +177,11 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     if (may_exist_ && now > resend_until_) return FinishLocked(WindowClosedLocked());
     const absl::Duration remaining = deadline_ - now;
     if (remaining < kMinAttemptTime) return FinishLocked(DeadlineStatusLocked());
-    if (RetryBudget* budget = handler_.controls_.resolution_budget; budget != nullptr) {
-      if (!resolution_) {
-        // Every RPC that reaches Twilio earns resolutions a share of an attempt, so that in an
-        // outage they add at most that share to the callers' attempts.
-        if (attempts_ == 0) budget->RecordSuccess();
-      } else if (!budget->AllowRetry()) {
-        absl::Status spent = absl::UnavailableError("the resolution budget is spent");
-        if (!last_status_.ok()) spent = GiveUp(last_status_, "resolution budget spent after");
-        return FinishLocked(DecorateLocked(std::move(spent)));
-      } else {
-        budget->RecordFailure();
-      }
+    if (RetryBudget* budget = handler_.controls_.resolution_budget;
+        budget != nullptr && !resolution_ && attempts_ == 0) {
+      // Every RPC that reaches Twilio earns resolutions a share of an attempt, so that in an
+      // outage they add at most that share to the callers' attempts.
+      budget->RecordSuccess();
     }
     const absl::Duration attempt_timeout = std::min(handler_.options_.attempt_timeout, remaining);
     attempt_bounded_by_deadline_ = attempt_timeout == remaining;
@@ -361,6 +383,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
   absl::Time attempt_started_ ABSL_GUARDED_BY(mu_);
   bool may_exist_ ABSL_GUARDED_BY(mu_);
   bool window_closed_ ABSL_GUARDED_BY(mu_) = false;
+  int budget_waits_ ABSL_GUARDED_BY(mu_) = 0;
   bool attempt_bounded_by_deadline_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_status_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> attempt_log_ ABSL_GUARDED_BY(mu_);
