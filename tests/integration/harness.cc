@@ -214,6 +214,11 @@ void Simulator::SetFaults(const nlohmann::json& rules) {
   if (reply.status != 200) throw std::runtime_error("setting faults failed: " + reply.body);
 }
 
+void Simulator::SetConfig(const nlohmann::json& config) {
+  const HttpReply reply = HttpCall("POST", base_url_ + "/_sim/config", config.dump());
+  if (reply.status != 200) throw std::runtime_error("setting the config failed: " + reply.body);
+}
+
 void Simulator::SetCallState(const std::string& call_sid, const std::string& state) {
   const HttpReply reply = HttpCall("PUT", base_url_ + "/_sim/calls/" + call_sid,
                                    nlohmann::json{{"state", state}}.dump());

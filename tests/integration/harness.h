@@ -62,6 +62,8 @@ class Simulator {
 
   void Reset();
   void SetFaults(const nlohmann::json& rules);
+  // POST /_sim/config, e.g. {"idempotency_window_s": 10}.
+  void SetConfig(const nlohmann::json& config);
   void SetCallState(const std::string& call_sid, const std::string& state);
   nlohmann::json Requests();
   nlohmann::json Stats();
