@@ -62,6 +62,30 @@ std::string ToJson(const google::protobuf::Message& message) {
 
 }  // namespace
 
+// What to do with the key next, by the code (README, "Exactly once: the contract").
+const char* NextStep(grpc::StatusCode code, const std::string& reason) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "fix the request and use a new key: retrying this one cannot succeed";
+    case grpc::StatusCode::UNKNOWN:
+      if (reason == "OUTCOME_UNKNOWN") {
+        return "the subscription may or may not exist and the gateway will not send this key "
+               "again; a new key may create a second one";
+      }
+      return "retry with it to repeat this create safely";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      if (reason == "IDEMPOTENCY_KEY_REUSED")
+        return "this key belongs to another request: use a new key";
+      return "retrying with it is safe once the cause is fixed";
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "retrying with it changes nothing until the cause is fixed";
+    default:
+      return "retry with it to repeat this create safely";
+  }
+}
+
 int main(int argc, char** argv) {
   std::map<std::string, std::string> flags = {{"target", "localhost:50051"}, {"timeout", "10"}};
   static const char* const kKnown[] = {"target",          "call-sid",    "callback", "method",
@@ -138,8 +162,10 @@ int main(int argc, char** argv) {
   printed.set_message(result.status.error_message());
   std::cerr << "error: " << twilio_gateway::client::StatusCodeName(result.status.error_code())
             << ": " << result.status.error_message()
-            << "\nidempotency_key: " << result.idempotency_key
-            << " (retry with it to repeat this create safely)\n"
+            << "\nidempotency_key: " << result.idempotency_key << " ("
+            << NextStep(result.status.error_code(),
+                        result.details.error_info ? result.details.error_info->reason() : "")
+            << ")\n"
             << ToJson(printed) << "\n";
   return 1;
 }

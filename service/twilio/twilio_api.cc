@@ -17,7 +17,10 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr size_t kMaxTwilioMessageBytes = 1024;
+// Twilio's message and more_info travel in grpc-message (percent-encoded: a non-ASCII byte
+// takes three) and base64-encoded in the details, the message twice: at 256 bytes each an
+// error's trailers stay under 4 KiB whatever Twilio writes. Twilio's own messages are shorter.
+constexpr size_t kMaxTwilioMessageBytes = 256;
 
 // Reads an optional string property: missing or null become empty; other types are errors.
 absl::Status ReadString(const Json& object, const char* name, std::string* out) {
@@ -161,9 +164,9 @@ absl::Status StatusFromHttpResponse(const HttpResponse& response) {
               : it->get<int64_t>();
       if (code >= INT32_MIN && code <= INT32_MAX) error.code = static_cast<int>(code);
     }
-    // Bounded: the message travels in grpc-message and twice in the details trailer, and
-    // gRPC refuses metadata over 8 KiB, which would hide the real error from the caller. Cut
-    // on a character boundary: the message is stored in idempotency records as JSON.
+    // Bounded (see kMaxTwilioMessageBytes): gRPC refuses metadata over 8 KiB, which would hide
+    // the real error from the caller. Cut on a character boundary: the message is stored in
+    // idempotency records as JSON.
     if (auto it = json.find("message"); it != json.end() && it->is_string()) {
       error.message =
           std::string(Utf8Prefix(it->get_ref<const std::string&>(), kMaxTwilioMessageBytes));

@@ -236,6 +236,22 @@ std::string AuditLine(const std::string& request_id) {
 class OversizedFieldTest : public GatewayTest,
                            public ::testing::WithParamInterface<std::tuple<std::string, size_t>> {};
 
+// Twilio's text is echoed three times (grpc-message, the status in the details, TwilioError),
+// so it is cut: whatever Twilio writes, the caller's trailers stay small.
+TEST_F(GatewayTest, LongTwilioErrorTextKeepsTheTrailersSmall) {
+  std::string message;
+  for (int i = 0; i < 2000; ++i) message += "\xC3\xA9";  // 4,000 bytes of non-ASCII text.
+  sim_->SetFaults({{{"status", 400}, {"code", 21201}, {"message", message}}});
+  auto stub = pb::SubscriptionService::NewStub(
+      grpc::CreateChannel(gateway_->target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  pb::Subscription response;
+  const grpc::Status status = stub->Create(&context, Request("key-long-text"), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(TrailerWireBytes(context, status), kMaxErrorTrailerBytes);
+}
+
 TEST(OversizedFieldCoverageTest, CoversEveryStringFieldOfTheRequest) {
   // A new string field must be added to kStringFields (and its filler chosen) to be covered.
   const google::protobuf::Descriptor* descriptor = pb::CreateSubscriptionRequest::descriptor();
@@ -725,6 +741,9 @@ TEST_F(GatewayTest, CliPrintsErrorDetailsAndFails) {
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("INVALID_ARGUMENT"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("\"field\": \"call_sid\""), std::string::npos) << run.err;
+  // An invalid request is not something to retry with the same key.
+  EXPECT_NE(run.err.find("use a new key"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("retry with it"), std::string::npos) << run.err;
   EXPECT_TRUE(run.out.empty());
 }
 
