@@ -160,6 +160,32 @@ function gatewayContainer(deployment) {
   return c;
 }
 
+// redis-server's command line as the image's entrypoint passes it on (`--name value...`, the
+// values up to the next `--` joined by spaces, as redis-server reads them), keyed by option. A
+// config file would hide settings from this test, so there must be none.
+function redisSettings(container) {
+  assert.equal(container.command, undefined, "command replaces the image's entrypoint (redis-server with args)");
+  const args = container.args ?? [];
+  const out = {};
+  for (let i = 0; i < args.length; ) {
+    assert.ok(args[i].startsWith("--"), `redis argument ${JSON.stringify(args[i])}: settings only, no config file`);
+    const name = args[i++].slice(2).toLowerCase();
+    const values = [];
+    while (i < args.length && !args[i].startsWith("--")) values.push(args[i++]);
+    assert.equal(out[name], undefined, `redis --${name} given twice`);
+    out[name] = values.join(" ");
+  }
+  return out;
+}
+
+// A Redis memory size ("512mb", "1gb", "100000000"): Redis reads mb/gb as powers of 1024.
+function redisBytes(text) {
+  const m = String(text).toLowerCase().match(/^(\d+)(b|k|kb|m|mb|g|gb)?$/);
+  assert.ok(m, `unparsable Redis size ${text}`);
+  const unit = { b: 1, k: 1e3, kb: 2 ** 10, m: 1e6, mb: 2 ** 20, g: 1e9, gb: 2 ** 30 };
+  return Number(m[1]) * (m[2] ? unit[m[2]] : 1);
+}
+
 function preStopSleepSeconds(container) {
   const preStop = container.lifecycle?.preStop;
   assert.ok(preStop, "the gateway container has no preStop hook");
@@ -687,6 +713,50 @@ for (const [overlay, objects] of Object.entries(rendered)) {
         }
         assert.match(gatewayContainer(deployment()).image, /:[\w.-]+$/, "base image has a tag");
       });
+
+      // The exactly-once promise: Redis never loses or evicts a record it acknowledged (README.md,
+      // "What the store must provide"; deploy/k8s/base/redis.yaml).
+      test("base: Redis keeps every acknowledged record: fsync'ed AOF on a persistent volume, no eviction, one writer", () => {
+        const redis = get(objects, "Deployment", REDIS);
+        assert.equal(redis.spec.replicas, 1, "one Redis: a replica promoted on failover can miss acknowledged writes");
+        assert.equal(redis.spec.strategy?.type, "Recreate", "one writer on the volume: the old pod stops before the new one starts");
+        const spec = redis.spec.template.spec;
+        assert.equal(spec.containers.length, 1);
+        const c = spec.containers[0];
+        const conf = redisSettings(c);
+
+        // Persistence: every write in the append-only file, fsync'ed before Redis answers.
+        assert.equal(conf.appendonly, "yes", "appendonly yes: without the AOF a restart loses records");
+        assert.equal(conf.appendfsync, "always", "appendfsync always: everysec can lose the last second on a crash");
+        assert.notEqual(conf["no-appendfsync-on-rewrite"], "yes", "no-appendfsync-on-rewrite yes skips fsync during rewrites");
+        assert.notEqual(conf["aof-load-truncated"], "no", "a torn last write (never acknowledged) must not stop Redis from loading");
+        for (const option of ["replicaof", "slaveof"]) assert.equal(conf[option], undefined, `--${option}: this Redis is the primary`);
+
+        // Memory: refuse writes when full rather than evict; room for the fork of an AOF rewrite.
+        assert.equal(conf["maxmemory-policy"], "noeviction", "every other policy evicts records (they all have TTLs)");
+        assert.ok(conf.maxmemory !== undefined, "maxmemory must be set below the memory limit: at the limit the kernel kills Redis");
+        const maxmemory = redisBytes(conf.maxmemory);
+        assert.ok(maxmemory > 0, "maxmemory 0 means no limit");
+        const limit = quantity(c.resources.limits.memory);
+        assert.ok(limit >= 2 * maxmemory, `memory limit ${c.resources.limits.memory} < 2 x maxmemory ${conf.maxmemory}`);
+
+        // The AOF's directory is a PersistentVolumeClaim, never an emptyDir.
+        const dir = conf.dir ?? "/data"; // the official image's working directory
+        const mount = (c.volumeMounts ?? []).find((m) => m.mountPath === dir);
+        assert.ok(mount, `nothing mounted at Redis's dir ${dir}`);
+        assert.notEqual(mount.readOnly, true, `${dir} mounted read-only`);
+        assert.equal(mount.subPath ?? "", "", `${dir}: no subPath`);
+        const volume = spec.volumes.find((v) => v.name === mount.name);
+        assert.equal(volume.emptyDir, undefined, `${dir} on an emptyDir: the records go with the pod`);
+        assert.ok(volume.persistentVolumeClaim?.claimName, `${dir} must be a PersistentVolumeClaim`);
+        assert.notEqual(volume.persistentVolumeClaim.readOnly, true);
+        const pvc = get(objects, "PersistentVolumeClaim", volume.persistentVolumeClaim.claimName);
+        assert.deepEqual(pvc.spec.accessModes, ["ReadWriteOnce"], "one node writes the volume");
+        const storage = quantity(pvc.spec.resources.requests.storage);
+        assert.ok(storage >= 2 * maxmemory, `volume ${pvc.spec.resources.requests.storage} < 2 x maxmemory: AOF, its increments and a rewrite`);
+        assert.equal(spec.securityContext.fsGroup, spec.securityContext.runAsGroup ?? c.securityContext?.runAsGroup,
+          "the volume is writable by Redis's group (fsGroup)");
+      });
     } else {
       test("production: 3 replicas, larger limits, image by digest, external Redis instead of in-cluster", () => {
         const base = rendered.base;
@@ -696,9 +766,10 @@ for (const [overlay, objects] of Object.entries(rendered)) {
           assert.ok(quantity(c.resources.limits[r]) > quantity(baseC.resources.limits[r]), `${r} limit not larger`);
         }
         assert.match(c.image, /@sha256:[0-9a-f]{64}$/, "production pins the image by digest");
-        for (const kind of ["Deployment", "Service", "NetworkPolicy"]) {
+        for (const kind of ["Deployment", "Service", "NetworkPolicy", "PersistentVolumeClaim"]) {
           assert.equal(find(objects, kind, REDIS), undefined, `in-cluster Redis ${kind} left in production`);
         }
+        assert.deepEqual(objects.filter((o) => o.kind === "PersistentVolumeClaim"), [], "no volume claimed in production");
         const cm = get(objects, "ConfigMap", c.envFrom[0].configMapRef.name);
         assert.ok(!cm.data.GATEWAY_REDIS_ADDRESS.startsWith(`${REDIS}:`), "production points at the external Redis");
         const password = c.env.find((e) => e.name === "GATEWAY_REDIS_PASSWORD");
