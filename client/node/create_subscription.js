@@ -15,7 +15,8 @@
 // user) and sent as `authorization: Bearer <token>` metadata.
 //
 // On success prints the subscription as JSON on stdout and exits 0. On failure prints the gRPC
-// status and its decoded details (google.rpc.BadRequest, ErrorInfo, RetryInfo and
+// status, the idempotency key with what to do with it next (by the code and the ErrorInfo reason,
+// as the C++ CLI says it) and the decoded details (google.rpc.BadRequest, ErrorInfo, RetryInfo and
 // twilio_gateway.v1.TwilioError, carried in the `grpc-status-details-bin` trailer) on stderr,
 // the details as one JSON object, and exits 1. Usage errors exit 2.
 "use strict";
@@ -201,6 +202,33 @@ function subscriptionToJson(subscription) {
   return out;
 }
 
+// What to do with the idempotency key after an error, by the gRPC code and the ErrorInfo reason:
+// the same advice as the C++ CLI's NextStep (client/cli/main.cc; README, "Exactly once: the
+// contract").
+function nextStep(code, reason) {
+  switch (code) {
+    case "INVALID_ARGUMENT":
+      return "fix the request and use a new key: retrying this one cannot succeed";
+    case "UNKNOWN":
+      if (reason === "OUTCOME_UNKNOWN") {
+        return (
+          "the subscription may or may not exist and the gateway will not send this key again; " +
+          "a new key may create a second one"
+        );
+      }
+      return "retry with it to repeat this create safely";
+    case "FAILED_PRECONDITION":
+      if (reason === "IDEMPOTENCY_KEY_REUSED") return "this key belongs to another request: use a new key";
+      return "retrying with it is safe once the cause is fixed";
+    case "NOT_FOUND":
+    case "PERMISSION_DENIED":
+    case "UNAUTHENTICATED":
+      return "retrying with it changes nothing until the cause is fixed";
+    default:
+      return "retry with it to repeat this create safely";
+  }
+}
+
 const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([name, code]) => [code, name]));
 
 function main(argv) {
@@ -250,9 +278,11 @@ function main(argv) {
         details: details.map(detailToJson),
       };
       if (status && status.code !== error.code) report.status_code_mismatch = status.code;
+      const errorInfo = details.find(({ type }) => type?.fullName === ".google.rpc.ErrorInfo");
+      const next = nextStep(code, errorInfo?.message.reason ?? "");
       process.stderr.write(
         `error: ${code}: ${error.details}\n` +
-          `idempotency_key: ${request.idempotency_key} (retry with it to repeat this create safely)\n` +
+          `idempotency_key: ${request.idempotency_key} (${next})\n` +
           `${JSON.stringify(report, null, 1)}\n`,
       );
       resolve(1);
@@ -267,6 +297,7 @@ module.exports = {
   loadDetailTypes,
   loadService,
   messageToJson,
+  nextStep,
 };
 
 if (require.main === module) {

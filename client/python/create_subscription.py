@@ -15,7 +15,8 @@ environment variable SUBSCRIPTION_CLI_TOKEN (never a flag: command lines are vis
 user) and sent as `authorization: Bearer <token>` metadata.
 
 On success prints the subscription as JSON on stdout and exits 0. On failure prints the gRPC
-status and its decoded details (google.rpc.BadRequest, ErrorInfo, RetryInfo and
+status, the idempotency key with what to do with it next (by the code and the ErrorInfo reason,
+as the C++ CLI says it) and the decoded details (google.rpc.BadRequest, ErrorInfo, RetryInfo and
 twilio_gateway.v1.TwilioError, carried in the `grpc-status-details-bin` trailer) on stderr,
 the details as one JSON object, and exits 1. Usage errors exit 2.
 """
@@ -126,6 +127,24 @@ def decode_status_details(rpc_error, status_pb2, error_details_pb2, service_pb2)
     return status, details
 
 
+def next_step(code_name, reason):
+    """What to do with the idempotency key after an error, by the gRPC code and the ErrorInfo
+    reason: the same advice as the C++ CLI's NextStep (client/cli/main.cc; README, "Exactly
+    once: the contract")."""
+    if code_name == "INVALID_ARGUMENT":
+        return "fix the request and use a new key: retrying this one cannot succeed"
+    if code_name == "UNKNOWN" and reason == "OUTCOME_UNKNOWN":
+        return ("the subscription may or may not exist and the gateway will not send this key "
+                "again; a new key may create a second one")
+    if code_name == "FAILED_PRECONDITION":
+        if reason == "IDEMPOTENCY_KEY_REUSED":
+            return "this key belongs to another request: use a new key"
+        return "retrying with it is safe once the cause is fixed"
+    if code_name in ("NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"):
+        return "retrying with it changes nothing until the cause is fixed"
+    return "retry with it to repeat this create safely"
+
+
 def detail_to_dict(message):
     from google.protobuf import any_pb2, json_format
 
@@ -174,9 +193,11 @@ def main(argv=None):
             }
             if status is not None and status.code != code.value[0]:
                 report["status_code_mismatch"] = status.code
+            reason = next((d.reason for d in details
+                           if isinstance(d, error_details_pb2.ErrorInfo)), "")
             print(f"error: {code.name}: {e.details()}\n"
-                  f"idempotency_key: {request.idempotency_key} (retry with it to repeat this create "
-                  "safely)", file=sys.stderr)
+                  f"idempotency_key: {request.idempotency_key} ({next_step(code.name, reason)})",
+                  file=sys.stderr)
             print(json.dumps(report, indent=1), file=sys.stderr)
             return 1
 

@@ -3,8 +3,9 @@
 
     check_e2e.py CASE EXIT_CODE STDOUT_FILE STDERR_FILE [key=value ...]
 
-Both clients print the subscription as JSON on stdout (exit 0), or on failure two text lines and
-then one JSON object on stderr (exit 1):
+Both clients print the subscription as JSON on stdout (exit 0), or on failure two text lines
+("error: CODE: message" and "idempotency_key: KEY (what to do with it next)", the C++ CLI's
+advice by code and ErrorInfo reason) and then one JSON object on stderr (exit 1):
     {"code": "NOT_FOUND", "code_number": 5, "message": ..., "idempotency_key": ...,
      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", ...}, ...]}
 Usage errors exit 2 with a message on stderr (case tls_cert_without_*: message=TEXT).
@@ -56,6 +57,25 @@ def check_error_info(report, reason, key):
         expect(info.get("metadata", {}).get("idempotency_key") == key,
                f"ErrorInfo idempotency_key {info.get('metadata')!r}, want {key!r}")
     return info
+
+
+# What the line after the error says to do with the key, by case: the C++ CLI's NextStep
+# (client/cli/main.cc), by the gRPC code and the ErrorInfo reason.
+RETRY_SAFELY = "retry with it to repeat this create safely"
+NEXT_STEP = {
+    "invalid_call_sid": "fix the request and use a new key: retrying this one cannot succeed",
+    "call_not_found": "retrying with it changes nothing until the cause is fixed",
+    "throttled": RETRY_SAFELY,
+    "tls_no_token": "retrying with it changes nothing until the cause is fixed",
+    "tls_wrong_token": "retrying with it changes nothing until the cause is fixed",
+    "mtls_not_allowed": "retrying with it changes nothing until the cause is fixed",
+}
+
+
+def check_next_step(case, stderr, key):
+    want = f"idempotency_key: {key} ({NEXT_STEP[case]})"
+    # A line, not the second: Node warns before the error when the target is an IP (DEP0123).
+    expect(re.search(rf"^{re.escape(want)}$", stderr, re.M), f"no line {want!r} on stderr")
 
 
 # Case oversized: each request is valid but for one string field, `fill` repeated `size` times.
@@ -153,8 +173,13 @@ def check(case, exit_code, stdout, stderr, params):
     report = read_error_report(stderr)
     expect(report.get("idempotency_key") == key, f"reported idempotency_key {report.get('idempotency_key')!r}")
     expect("status_code_mismatch" not in report, "google.rpc.Status code differs from the gRPC code")
+    if case in NEXT_STEP:
+        check_next_step(case, stderr, key)
     if case == "invalid_call_sid":
         expect(report["code"] == "INVALID_ARGUMENT" and report["code_number"] == 3, f"code {report['code']}")
+        # Retrying an invalid request with its key cannot succeed: the client must not advise it.
+        expect("use a new key" in stderr, "stderr does not say \"use a new key\"")
+        expect("retry with it" not in stderr, "stderr advises to \"retry with it\"")
         violations = detail(report, BAD_REQUEST).get("field_violations", [])
         expect([v.get("field") for v in violations] == ["call_sid"], f"field violations {violations!r}")
         expect(violations[0].get("description"), "field violation without description")

@@ -7,9 +7,10 @@
 # example client (client/python/create_subscription.py or client/node/create_subscription.js)
 # for a success, an idempotent replay, and errors whose decoded details it checks: a bad call_sid
 # (INVALID_ARGUMENT + BadRequest naming call_sid), a call Twilio does not know (NOT_FOUND +
-# TwilioError 20404) and throttling (RESOURCE_EXHAUSTED + RetryInfo). Then, with the client's code
-# at default channel settings (send_oversized.py or .js), each string field invalid at sizes up to
-# 1 MiB: INVALID_ARGUMENT naming it, trailers under 4 KiB, nothing sent to Twilio. A second
+# TwilioError 20404) and throttling (RESOURCE_EXHAUSTED + RetryInfo), and for every error what
+# the client says to do with the idempotency key (the C++ CLI's advice: a new key for the bad
+# call_sid, not a retry). Then, with the client's code at default channel settings
+# (send_oversized.py or .js), each string field invalid at sizes up to 1 MiB: INVALID_ARGUMENT naming it, trailers under 4 KiB, nothing sent to Twilio. A second
 # gateway wants callers to authenticate (TLS, bearer tokens, client certificates, a caller policy;
 # certificates made here with openssl): the client must succeed with --tls-ca and the token in
 # SUBSCRIPTION_CLI_TOKEN, get UNAUTHENTICATED without a token or with a wrong one, succeed with a
