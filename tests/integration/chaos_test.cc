@@ -553,6 +553,41 @@ TEST(ExactlyOnceTest, AnOutageThatCreatesButAnswers500ThenRecovers) {
   }
 }
 
+// A replica that drains (SIGTERM) while resolving an ambiguous outcome hands the record over:
+// the other replica takes it over at once, inside the key window, instead of waiting out a lease
+// or, worse, finding no record. (--drain-grace is shortened so that the drain ends before the
+// resolution would; the hand-over is what is tested.)
+TEST(ExactlyOnceTest, DrainingReplicaHandsItsUnresolvedRecordsOver) {
+  RedisServer redis;
+  Simulator sim(LogDir());
+  const std::vector<std::string> store = {"--idempotency-store", "redis", "--redis-address",
+                                          "127.0.0.1:" + std::to_string(redis.port())};
+  std::vector<std::string> draining_flags = store;
+  draining_flags.insert(draining_flags.end(), {"--drain-grace", "500ms"});
+  Gateway a(sim.base_url(), draining_flags, {}, LogDir() + "/gateway-handover-a.log");
+  Gateway b(sim.base_url(), store, {}, LogDir() + "/gateway-handover-b.log");
+  // Every attempt creates the subscription but answers 500.
+  sim.SetFaults({{{"status", 500}, {"after_record", true}}});
+  const CreateResult first =
+      Client(a.target()).Create(Request("handover"), std::chrono::seconds(1));
+  EXPECT_EQ(first.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(first.details.error_info.has_value());
+  EXPECT_EQ(first.details.error_info->reason(), "OUTCOME_RESOLVING");
+
+  EXPECT_EQ(a.process().Stop(SIGTERM), 0);  // Exits 0 after handing over.
+  const auto stopped = std::chrono::steady_clock::now();
+  sim.SetFaults(nlohmann::json::array());
+  const CreateResult second =
+      Client(b.target()).Create(Request("handover"), std::chrono::seconds(5));
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  // Taken over at once: A's lease, renewed until it stopped, would have held B for 1.3 to 2 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped, std::chrono::milliseconds(1000));
+  EXPECT_EQ(sim.SubscriptionsForKey(kSimAccountSid, kCallSid, "handover"), 1);
+  std::ifstream log(LogDir() + "/gateway-handover-b.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("idempotency record taken over"), std::string::npos);
+}
+
 // A total outage: every attempt fails. Once the budgets are drained, a caller gets one attempt
 // and background resolutions at most their share (--resolution-budget-ratio) per RPC.
 TEST(ExactlyOnceTest, TotalOutageCostsAtMostOneAndAHalfAttemptsPerRpc) {
