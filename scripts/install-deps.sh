@@ -9,6 +9,10 @@ packages=(
   libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf curl ca-certificates
   libhiredis-dev redis-server
+  # The client packages (client/python, client/go): built, vetted and tested offline.
+  python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
+  golang-go golang-goprotobuf-dev protoc-gen-go-grpc golang-google-grpc-dev
+  golang-google-protobuf-dev
 )
 # The Node.js client tests need node and npm; a machine may have them from outside Debian
 # (NodeSource), where dpkg would not see Debian's npm package, so ask for the commands.

@@ -80,102 +80,10 @@ case "$lang" in
   *) die "unknown client language $lang (python or node)" ;;
 esac
 
-# --- certificates, tokens and the caller policy -------------------------------------------------
-# Fixed values, so the suite's secret scanner (tests/integration/check_logs_for_secrets.py) can
-# look for them too. Only their digests are written to a file.
-token="clients-e2e-token-4b7d02e9c1a6f835"
-wrong_token="clients-e2e-wrong-token-8e3f61d0a95c27b4"
-token_caller="e2e-client"
-cert_caller="spiffe://clients-e2e.test/ns/e2e/sa/client"
-
-pki="$work/pki"
-mkdir -p "$pki"
-make_ca() {  # make_ca NAME: NAME.pem, NAME.key
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$1" \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
-    -keyout "$pki/$1.key" -out "$pki/$1.pem" 2>>"$pki/openssl.log" \
-    || die "openssl failed: $(cat "$pki/openssl.log")"
-}
-make_leaf() {  # make_leaf NAME CA SUBJECT_ALT_NAME EXTENDED_KEY_USAGE: NAME.pem, NAME.key
-  printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$3" "$4" >"$pki/$1.ext"
-  { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
-      -keyout "$pki/$1.key" -out "$pki/$1.csr" \
-    && openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" -CAcreateserial \
-      -days 2 -extfile "$pki/$1.ext" -out "$pki/$1.pem"; } 2>>"$pki/openssl.log" \
-    || die "openssl failed: $(cat "$pki/openssl.log")"
-}
-make_ca ca
-make_leaf server ca "DNS:localhost,IP:127.0.0.1" serverAuth
-make_leaf client ca "URI:$cert_caller" clientAuth
-# Chains to the same CA, but its identity (a DNS SAN) is not in the policy.
-make_leaf stranger ca "DNS:stranger.clients-e2e.test" clientAuth
-
-{
-  echo "# caller digest"
-  printf '%s sha256:%s\n' "$token_caller" "$(printf %s "$token" | sha256sum | cut -d' ' -f1)"
-} >"$work/caller-tokens"
-printf '{"callers": {\n  "%s": {"accounts": ["default"]},\n  "%s": {"accounts": ["default"]}\n}}\n' \
-  "$token_caller" "$cert_caller" >"$work/caller-policy.json"
-
-# --- simulator and gateways ---------------------------------------------------------------------
-wait_for() {  # wait_for DESCRIPTION PID TEST...: up to 15 s for TEST to succeed while PID lives
-  local what="$1" pid="$2"; shift 2
-  for _ in $(seq 150); do
-    "$@" && return 0
-    kill -0 "$pid" 2>/dev/null || die "$what exited before it was ready"
-    sleep 0.1
-  done
-  die "$what not ready after 15 s"
-}
-
-"$python" "$repo/tests/twilio_simulator/twilio_simulator.py" --port 0 \
-  --port-file "$work/simulator.port" --quiet >"$work/simulator.out" 2>"$work/simulator.err" &
-pids+=($!)
-wait_for "the simulator" "${pids[-1]}" test -s "$work/simulator.port"
-sim_port="$(cat "$work/simulator.port")"
-
-start_gateway() {  # start_gateway NAME [FLAGS...]: sets started_pid and started_port
-  local name="$1"
-  shift
-  # Only the simulator's credentials: a developer's real Twilio settings must not leak in.
-  env -u TWILIO_API_KEY -u TWILIO_API_SECRET -u TWILIO_EDGE -u TWILIO_REGION -u TWILIO_BASE_URL \
-    TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_AUTH_TOKEN=simulator-auth-token \
-    GATEWAY_MAX_ATTEMPTS=2 \
-    "$gateway" --listen 127.0.0.1:0 --twilio-base-url "http://127.0.0.1:$sim_port" "$@" \
-    >"$work/$name.out" 2>"$work/$name.err" &
-  started_pid=$!
-  pids+=("$started_pid")
-  wait_for "$name" "$started_pid" grep -q "^twilio-gateway listening on " "$work/$name.out"
-  started_port="$(sed -n 's/^twilio-gateway listening on .*:\([0-9][0-9]*\)$/\1/p' "$work/$name.out")"
-  [[ -n "$started_port" ]] || die "no port in: $(cat "$work/$name.out")"
-}
-
-start_gateway gateway
-gateway_pid=$started_pid
-gateway_port=$started_port
-# Callers must authenticate: a bearer token or a client certificate from the CA, over TLS.
-start_gateway gateway-tls --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" \
-  --tls-client-ca "$pki/ca.pem" --caller-tokens "$work/caller-tokens" \
-  --caller-policy "$work/caller-policy.json"
-tls_pid=$started_pid
-tls_port=$started_port
-
-sim_admin() {  # sim_admin METHOD PATH [JSON]: the simulator's admin API
-  "$python" - "$1" "http://127.0.0.1:$sim_port$2" "${3:-}" <<'EOF'
-import sys, urllib.request
-method, url, body = sys.argv[1:4]
-req = urllib.request.Request(url, method=method, data=body.encode() if body else None,
-                             headers={"Content-Type": "application/json"})
-urllib.request.urlopen(req, timeout=10).read()
-EOF
-}
-
-sim_requests() {  # how many API requests the simulator has received
-  "$python" - "http://127.0.0.1:$sim_port/_sim/stats" <<'EOF'
-import json, sys, urllib.request
-print(json.load(urllib.request.urlopen(sys.argv[1], timeout=10))["requests"])
-EOF
-}
+# --- simulator, certificates, and the two gateways (shared with the client packages' tests) -----
+# shellcheck source=fixture.sh
+source "$repo/tests/clients/fixture.sh"
+fixture_start
 
 # --- the cases ----------------------------------------------------------------------------------
 passed=0
