@@ -43,19 +43,20 @@ namespace gateway {
 struct UpstreamPlan {
   // The caller's deadline; absl::InfiniteFuture() for a resolution, which the key window ends.
   absl::Time deadline = absl::InfiniteFuture();
-  // When the record was first claimed: Twilio's memory of the key is counted from here.
-  absl::Time window_start;
+  // When the record was first claimed: Twilio's memory of the key is counted from here. (The
+  // default allows no resend after an ambiguous attempt.)
+  absl::Time window_start = absl::InfinitePast();
   // An earlier run, or an owner now gone, may already have created the subscription.
   bool may_exist = false;
   // A background resolution: no caller, its own retry budget and attempt limit. It waits a
   // backoff (at least `retry_after`, what Twilio last asked for) before its first attempt.
   bool resolution = false;
-  std::optional<absl::Duration> retry_after;
+  std::optional<absl::Duration> retry_after = std::nullopt;
 };
 
 // What one run found, typed, for the guard to decide on.
 struct UpstreamOutcome {
-  absl::StatusOr<Subscription> result;
+  absl::StatusOr<Subscription> result = absl::UnknownError("no outcome");
   // An attempt (of this run or an earlier one) may have created the subscription.
   bool may_exist = false;
   // The run stopped because no further attempt could end inside Twilio's key window: sending

@@ -319,10 +319,10 @@ struct ChaosRun {
   int keys = 1000;
   int callers = 50;
   // Kill replica 0 this long after the start and restart it 500 ms later.
-  std::optional<std::chrono::milliseconds> kill_after;
+  std::optional<std::chrono::milliseconds> kill_after = std::nullopt;
   // Before the 30% faults: this long during which every attempt creates the subscription but
   // answers 500, so the gateway cannot know it did.
-  std::optional<std::chrono::milliseconds> outage;
+  std::optional<std::chrono::milliseconds> outage = std::nullopt;
   // Retry with the same key, as a careful client does, until the answer is definite.
   bool careful = false;
 };
@@ -530,7 +530,9 @@ TEST(ExactlyOnceTest, AReplicaKilledMidRunAndRestarted) {
   // The careful callers end every key with a definite answer.
   for (const auto& [key, sends] : result.by_key) {
     for (const Sent& s : sends) {
-      if (s.kind == Sent::Kind::kFirst) EXPECT_TRUE(Definite(s)) << key << " " << s.code;
+      if (s.kind == Sent::Kind::kFirst) {
+        EXPECT_TRUE(Definite(s)) << key << " " << s.code;
+      }
     }
   }
 }
@@ -548,7 +550,9 @@ TEST(ExactlyOnceTest, AnOutageThatCreatesButAnswers500ThenRecovers) {
   for (const auto& [key, sends] : result.by_key) {
     for (const Sent& s : sends) {
       // Unresolved answers only while the outage could hide the outcome; later ones are final.
-      if (s.kind == Sent::Kind::kLate) EXPECT_TRUE(Definite(s)) << key << " " << s.reason;
+      if (s.kind == Sent::Kind::kLate) {
+        EXPECT_TRUE(Definite(s)) << key << " " << s.reason;
+      }
     }
   }
 }
