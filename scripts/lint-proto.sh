@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Proto style check: `buf lint` with the repository's buf.yaml (module proto/, the vendored
-# proto/google/rpc excluded), then `buf format` (fails on any formatting difference, showing it).
+# Proto checks: `buf lint` with the repository's buf.yaml (module proto/, the vendored
+# proto/google/rpc excluded), `buf format` (fails on any formatting difference, showing it), and
+# `buf breaking` against the last released contract, so that no field number, name or type of a
+# released message can change by accident.
+#
+# The released contract is checked in as a buf image, proto/released/twilio_gateway_v1.binpb
+# (a record that travels with every clone, unlike a tag). On a release, after review:
+#   build-tools/buf/node_modules/.bin/buf build -o proto/released/twilio_gateway_v1.binpb
+# BUF_BREAKING_AGAINST overrides the baseline, e.g. '.git#tag=v1.2.0,subdir=proto'.
 #
 # Uses `buf` from PATH when it is the pinned version; otherwise installs the npm package
 # @bufbuild/buf (which ships the native binary) into build-tools/buf (git-ignored) once.
@@ -25,8 +32,9 @@ fi
 status=0
 "$buf" lint || status=1
 "$buf" format --diff --exit-code --path proto/twilio_gateway || status=1
+"$buf" breaking --against "${BUF_BREAKING_AGAINST:-proto/released/twilio_gateway_v1.binpb}" || status=1
 if [[ $status -eq 0 ]]; then
-  echo "proto lint: buf lint and buf format found nothing"
+  echo "proto lint: buf lint, buf format and buf breaking found nothing"
 else
   echo "proto lint: FAILED (see above)" >&2
 fi
