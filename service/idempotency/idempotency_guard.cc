@@ -227,19 +227,12 @@ class IdempotencyGuard::Call final : public PendingCreate,
       attempts_ += outcome.attempts;
       last_status_ = outcome.result.status();
     }
-    absl::string_view result;
-    if (IsReplayableOutcome(outcome.result)) {
-      result = "resolved";
-      Record(std::move(outcome.result), /*resolution=*/true);
-    } else if (outcome.window_closed) {
-      result = "unknown";
-      Record(UnknownStatus(), /*resolution=*/true);
-    } else {
-      // Out of attempts or budget, or the gateway is stopping, while the key may still be
-      // recognized: the next claimant (a caller retry, on any replica) takes it over.
-      result = "handed_over";
-      HandOver(ResolvingStatus());
-    }
+    // Out of attempts, or the gateway is stopping, while the key may still be recognized: the
+    // next claimant (a caller retry, on any replica) takes the record over.
+    const absl::string_view result = IsReplayableOutcome(outcome.result) ? "resolved"
+                                     : outcome.window_closed             ? "unknown"
+                                                                         : "handed_over";
+    // Counted and logged before anyone hears the outcome.
     if (guard_.metrics_ != nullptr) guard_.metrics_->Resolution(result);
     Log(LogLevel::kInfo, "resolution ended",
         {{"idempotency_key", Bounded(idempotency_key_)},
@@ -247,6 +240,13 @@ class IdempotencyGuard::Call final : public PendingCreate,
          {"result", std::string(result)},
          {"code", absl::StatusCodeToString(outcome.result.status().code())},
          {"attempts", absl::StrCat(outcome.attempts)}});
+    if (result == "resolved") {
+      Record(std::move(outcome.result), /*resolution=*/true);
+    } else if (result == "unknown") {
+      Record(UnknownStatus(), /*resolution=*/true);
+    } else {
+      HandOver(ResolvingStatus());
+    }
   }
 
   // Stores a final outcome, then answers the caller (if it still waits) with it.

@@ -525,5 +525,30 @@ TEST_F(ProductionSetupTest, MetricsCountWhatHappened) {
   EXPECT_EQ(text.find("metrics-1"), std::string::npos) << "no request data in labels";
 }
 
+TEST_F(ProductionSetupTest, MetricsCountResolutions) {
+  Gateway gateway(sim_->base_url(),
+                  {"--metrics-listen", "127.0.0.1:0", "--max-attempts", "1", "--backoff-base",
+                   "5ms", "--backoff-cap", "20ms"},
+                  {}, LogPath());
+  const std::string metrics_url =
+      "http://" + gateway.process().WaitForLine("twilio-gateway metrics on ") + "/metrics";
+  SubscriptionClient client = PlainClient(gateway.target());
+  // The caller's one attempt may have created it; the resolution's first resend finds out.
+  sim_->SetFaults({{{"status", 500}, {"after_record", true}, {"count", 1}}});
+  const CreateResult resolved =
+      client.Create(Request("metrics-resolved"), std::chrono::seconds(10));
+  ASSERT_TRUE(resolved.status.ok()) << resolved.status.error_message();
+  EXPECT_EQ(sim_->SubscriptionsForKey(kSimAccountSid, kCallSid, "metrics-resolved"), 1);
+
+  const HttpReply reply = HttpCall("GET", metrics_url);
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(Sample(reply.body, R"(gateway_resolutions_total{event="started"})"), 1);
+  EXPECT_EQ(Sample(reply.body, R"(gateway_resolutions_total{event="resolved"})"), 1);
+  std::ifstream log(LogPath());
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(R"("msg":"resolution ended","idempotency_key":"metrics-resolved")"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace gateway::testing
