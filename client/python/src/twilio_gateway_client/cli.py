@@ -1,0 +1,126 @@
+"""subscription-cli: the C++ CLI (client/cli/main.cc) for Python installs.
+
+    subscription-cli create --call-sid CA... --callback https://example.com/messages [options]
+
+`create` takes the C++ CLI's flags; `subscription-cli create --help` lists them. It prints the
+subscription as JSON on stdout and exits 0; or prints the error on stderr and exits 1: the gRPC
+status, the idempotency key with what to do with it next, and the details as one JSON object.
+Usage errors exit 2. The bearer token comes from the environment, never a flag: a command line
+is visible to every user of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+from google.protobuf import json_format
+
+from .channel import Tls, open_channel
+from .client import SubscriptionClient
+from .errors import GatewayError, unpack_detail
+
+TOKEN_ENV = "SUBSCRIPTION_CLI_TOKEN"
+
+
+def _parsers() -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command's parser and its `create` subcommand's, which reports create's usage errors."""
+    parser = argparse.ArgumentParser(
+        prog="subscription-cli",
+        description="Call the Twilio subscription gateway, which holds the Twilio credentials.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    create = commands.add_parser(
+        "create", help="subscribe a live Voice SDK call to Twilio user-defined messages",
+        description="Create a Twilio UserDefinedMessageSubscription through the gateway.",
+        epilog="A bearer token, when the gateway wants one, is read from the environment variable "
+               f"{TOKEN_ENV} (never a flag: command lines are visible to every user).")
+    create.add_argument("--target", default="localhost:50051",
+                        help="gateway address (default %(default)s)")
+    create.add_argument("--call-sid", required=True,
+                        help="the call: CA followed by 32 hex digits")
+    create.add_argument("--callback", required=True,
+                        help="where Twilio sends the messages (http/https URL)")
+    create.add_argument("--method", type=str.upper, choices=["POST", "GET"],
+                        help="how Twilio calls the callback (default: Twilio's, POST)")
+    create.add_argument("--idempotency-key",
+                        help="reuse a key to retry a create safely; generated here when omitted, "
+                             "so it is known even if the call times out")
+    create.add_argument("--account-sid",
+                        help="a subaccount (AC...); default: the gateway's account")
+    create.add_argument("--timeout", type=float, default=10.0,
+                        help="deadline in seconds for the whole call, retries included "
+                             "(default %(default)s)")
+    create.add_argument("--tls-ca", metavar="FILE",
+                        help="connect with TLS, verifying the gateway against this CA bundle")
+    create.add_argument("--tls-cert", metavar="FILE",
+                        help="client certificate for mutual TLS (with --tls-key)")
+    create.add_argument("--tls-key", metavar="FILE", help="its private key")
+    return parser, create
+
+
+def _tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Optional[Tls]:
+    """The TLS flags, by the C++ CLI's rules; read now, so that a missing file is a usage error
+    rather than a failed handshake later."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None and args.tls_ca is None:
+        parser.error("--tls-cert needs --tls-ca")
+    if args.tls_ca is None:
+        return None
+    try:
+        return Tls.from_files(args.tls_ca, args.tls_cert, args.tls_key)
+    except OSError as e:
+        parser.error(f"cannot read {e.filename}: {e.strerror}")
+    except ValueError as e:
+        parser.error(str(e))
+
+
+def error_report(error: GatewayError) -> Dict[str, Any]:
+    """The error as the CLI prints it in JSON: code, message, key, and each detail of the
+    google.rpc.Status with its type URL (a type this client does not know, in base64)."""
+    details: List[Dict[str, Any]] = []
+    for detail in error.status.details if error.status is not None else ():
+        decoded = unpack_detail(detail)
+        out: Dict[str, Any] = {"@type": detail.type_url}
+        if decoded is None:
+            out["value_base64"] = base64.b64encode(detail.value).decode()
+        else:
+            out.update(json_format.MessageToDict(decoded, preserving_proto_field_name=True))
+        details.append(out)
+    report: Dict[str, Any] = {
+        "code": error.code.name,
+        "code_number": error.code.value[0],
+        "message": error.message,
+        "idempotency_key": error.idempotency_key,
+        "details": details,
+    }
+    if error.status is not None and error.status.code != error.code.value[0]:
+        report["status_code_mismatch"] = error.status.code
+    return report
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser, create = _parsers()
+    args = parser.parse_args(argv)
+    if not 0 < args.timeout <= 3600:
+        create.error("--timeout must be between 0 and 3600 seconds")
+    tls = _tls(create, args)
+    with open_channel(args.target, tls) as channel:
+        # Empty counts as unset, as in the C++ CLI. The token is never printed.
+        client = SubscriptionClient(channel, token=os.environ.get(TOKEN_ENV))
+        try:
+            created = client.create(args.call_sid, args.callback, method=args.method,
+                                    idempotency_key=args.idempotency_key,
+                                    account_sid=args.account_sid, timeout=args.timeout)
+        except GatewayError as e:
+            print(f"error: {e.code.name}: {e.message}\n"
+                  f"idempotency_key: {e.idempotency_key} ({e.next_step})", file=sys.stderr)
+            print(json.dumps(error_report(e), indent=1), file=sys.stderr)
+            return 1
+    print(json_format.MessageToJson(created.subscription, preserving_proto_field_name=True,
+                                    indent=1))
+    return 0
