@@ -1,12 +1,9 @@
 #!/usr/bin/env node
-// Subscribe a live Voice SDK call to Twilio user-defined messages through the gateway.
+// Subscribe a live Voice SDK call to Twilio user-defined messages through the gateway: the
+// command line of the @twilio-gateway/client package (`create-subscription` once installed), the
+// C++ CLI's equivalent, over the package's SubscriptionClient (lib/).
 //
-// Example client for twilio_gateway.v1.SubscriptionService in Node.js: @grpc/grpc-js with
-// @grpc/proto-loader loading the repository's .proto files at run time (no generated code), and
-// protobufjs to decode the rich error details.
-//
-//   cd client/node && npm ci
-//   node client/node/create_subscription.js --target localhost:50051 \
+//   npx create-subscription --target localhost:50051 \
 //     --call-sid CA0123456789abcdef0123456789abcdef --callback https://example.com/twilio/messages
 //
 // TLS: --tls-ca FILE verifies the gateway against that CA bundle; add --tls-cert FILE and
@@ -21,22 +18,25 @@
 // the details as one JSON object, and exits 1. Usage errors exit 2.
 "use strict";
 
-const crypto = require("node:crypto");
 const fs = require("node:fs");
-const path = require("node:path");
 const { parseArgs } = require("node:util");
 
-const grpc = require("@grpc/grpc-js");
-const protoLoader = require("@grpc/proto-loader");
-const protobuf = require("protobufjs");
+const {
+  GatewayError,
+  SubscriptionClient,
+  channelCredentials,
+  decodeStatusDetails,
+  detailToJson,
+  loadDetailTypes,
+  loadService,
+  messageToJson,
+  nextStep,
+  subscriptionToJson,
+} = require("./lib");
 
-const DEFAULT_PROTO_DIR = path.resolve(__dirname, "../../proto");
-const SERVICE_PROTO = "twilio_gateway/v1/subscription_service.proto";
-const DETAIL_PROTOS = ["google/rpc/status.proto", "google/rpc/error_details.proto", SERVICE_PROTO];
-const STATUS_DETAILS_KEY = "grpc-status-details-bin";
 const TOKEN_ENV = "SUBSCRIPTION_CLI_TOKEN";
 
-const USAGE = `create_subscription.js: create a Twilio UserDefinedMessageSubscription through the gateway.
+const USAGE = `create-subscription: create a Twilio UserDefinedMessageSubscription through the gateway.
 
 Options:
   --target HOST:PORT       gateway address (default localhost:50051)
@@ -50,7 +50,6 @@ Options:
   --tls-ca FILE            connect with TLS, verifying the gateway against this CA bundle
   --tls-cert FILE          client certificate for mutual TLS (with --tls-key)
   --tls-key FILE           its private key
-  --proto-dir DIR          the repository's proto/ (default ${DEFAULT_PROTO_DIR})
   --help                   this text
 
 A bearer token, when the gateway wants one, is read from the environment variable
@@ -74,7 +73,6 @@ function parseCommandLine(argv) {
       "tls-ca": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
-      "proto-dir": { type: "string", default: process.env.TWILIO_GATEWAY_PROTO_DIR || DEFAULT_PROTO_DIR },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -103,199 +101,64 @@ function parseCommandLine(argv) {
     } catch (e) {
       throw new UsageError(`--${flag}: ${e.message}`);
     }
+    if (values.pem[flag].length === 0) throw new UsageError(`--${flag}: ${values[flag]} is empty`);
   }
   return values;
 }
 
-// Plaintext without a CA; else TLS verified against it, with a client certificate if given.
-function channelCredentials(pem) {
-  if (!pem["tls-ca"]) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(pem["tls-ca"], pem["tls-key"] ?? null, pem["tls-cert"] ?? null);
-}
-
-// The service, from the .proto at run time. keepCase keeps the proto's snake_case field names.
-function loadService(protoDir) {
-  const definition = protoLoader.loadSync(SERVICE_PROTO, {
-    includeDirs: [protoDir],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-  });
-  return grpc.loadPackageDefinition(definition).twilio_gateway.v1.SubscriptionService;
-}
-
-// google.rpc.Status and the detail messages, for decoding the status details trailer.
-function loadDetailTypes(protoDir) {
-  const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(protoDir, target));
-  root.loadSync(DETAIL_PROTOS, { keepCase: true });
-  return root;
-}
-
-// Seconds + nanos as protobuf's JSON mapping writes them.
-function secondsText(seconds, nanos) {
-  const fraction = nanos ? `.${String(nanos).padStart(9, "0").replace(/0+$/, "")}` : "";
-  return `${seconds}${fraction}`;
-}
-
-function timestampText({ seconds, nanos }) {
-  const iso = new Date(Number(seconds) * 1000).toISOString().replace(/\.\d{3}Z$/, "");
-  const fraction = nanos ? `.${String(nanos).padStart(9, "0").replace(/0+$/, "")}` : "";
-  return `${iso}${fraction}Z`;
-}
-
-// A decoded message as JSON in the proto3 JSON style: Timestamp and Duration as strings,
-// enums by name, 64-bit integers as strings.
-function messageToJson(type, message) {
-  const object = type.toObject(message, { longs: String, enums: String, defaults: false });
-  const convert = (t, value) => {
-    if (value === null || value === undefined) return value;
-    if (t.fullName === ".google.protobuf.Duration") return `${secondsText(value.seconds ?? 0, value.nanos ?? 0)}s`;
-    if (t.fullName === ".google.protobuf.Timestamp") return timestampText(value);
-    const out = {};
-    for (const [name, v] of Object.entries(value)) {
-      const field = t.fields[name];
-      const sub = field?.resolvedType;
-      if (sub instanceof protobuf.Type) {
-        out[name] = field.map
-          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, convert(sub, x)]))
-          : field.repeated ? v.map((x) => convert(sub, x)) : convert(sub, v);
-      } else {
-        out[name] = v;
-      }
-    }
-    return out;
-  };
-  return convert(type, object);
-}
-
-// The google.rpc.Status of a failed call, and its details unpacked from google.protobuf.Any:
-// [{type, message}] where type is the protobufjs Type, or null for a detail type not known here.
-function decodeStatusDetails(error, root) {
-  const values = error.metadata?.get(STATUS_DETAILS_KEY) ?? [];
-  if (values.length === 0) return { status: null, details: [] };
-  const Status = root.lookupType("google.rpc.Status");
-  const status = Status.decode(values[values.length - 1]);
-  const details = status.details.map((any) => {
-    const typeName = any.type_url.slice(any.type_url.lastIndexOf("/") + 1);
-    let type = null;
-    try {
-      type = root.lookupType(typeName);
-    } catch {
-      // unknown detail type
-    }
-    return { typeUrl: any.type_url, type, message: type ? type.decode(any.value) : any.value };
-  });
-  return { status, details };
-}
-
-function detailToJson({ typeUrl, type, message }) {
-  if (!type) return { "@type": typeUrl, value_base64: Buffer.from(message).toString("base64") };
-  return { "@type": typeUrl, ...messageToJson(type, message) };
-}
-
-function subscriptionToJson(subscription) {
-  const out = { ...subscription };
-  if (out.date_created) out.date_created = timestampText(out.date_created);
-  else delete out.date_created;
-  return out;
-}
-
-// What to do with the idempotency key after an error, by the gRPC code and the ErrorInfo reason:
-// the same advice as the C++ CLI's NextStep (client/cli/main.cc; README, "Exactly once: the
-// contract").
-function nextStep(code, reason) {
-  switch (code) {
-    case "INVALID_ARGUMENT":
-      return "fix the request and use a new key: retrying this one cannot succeed";
-    case "UNKNOWN":
-      if (reason === "OUTCOME_UNKNOWN") {
-        return (
-          "the subscription may or may not exist and the gateway will not send this key again; " +
-          "a new key may create a second one"
-        );
-      }
-      return "retry with it to repeat this create safely";
-    case "FAILED_PRECONDITION":
-      if (reason === "IDEMPOTENCY_KEY_REUSED") return "this key belongs to another request: use a new key";
-      return "retrying with it is safe once the cause is fixed";
-    case "NOT_FOUND":
-    case "PERMISSION_DENIED":
-    case "UNAUTHENTICATED":
-      return "retrying with it changes nothing until the cause is fixed";
-    default:
-      return "retry with it to repeat this create safely";
-  }
-}
-
-const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([name, code]) => [code, name]));
-
-function main(argv) {
+async function main(argv) {
   let args;
+  let client;
   try {
     args = parseCommandLine(argv);
-  } catch (e) {
-    process.stderr.write(`create_subscription.js: ${e.message}\n(see --help)\n`);
-    return Promise.resolve(2);
-  }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return Promise.resolve(0);
-  }
-
-  const SubscriptionService = loadService(args["proto-dir"]);
-  const detailTypes = loadDetailTypes(args["proto-dir"]);
-  const client = new SubscriptionService(args.target, channelCredentials(args.pem));
-  const request = {
-    call_sid: args["call-sid"],
-    callback: args.callback,
-    idempotency_key: args["idempotency-key"] || crypto.randomUUID(),
-  };
-  if (args.method) request.method = `CALLBACK_METHOD_${args.method.toUpperCase()}`;
-  if (args["account-sid"]) request.account_sid = args["account-sid"];
-  // Empty counts as unset, as in the C++ CLI. The token is never printed.
-  const metadata = new grpc.Metadata();
-  const token = process.env[TOKEN_ENV];
-  if (token) metadata.set("authorization", `Bearer ${token}`);
-
-  return new Promise((resolve) => {
-    const deadline = new Date(Date.now() + args.timeout * 1000);
-    client.Create(request, metadata, { deadline }, (error, subscription) => {
-      client.close();
-      if (!error) {
-        process.stdout.write(`${JSON.stringify(subscriptionToJson(subscription), null, 1)}\n`);
-        resolve(0);
-        return;
-      }
-      const { status, details } = decodeStatusDetails(error, detailTypes);
-      const code = CODE_NAMES[error.code] ?? "UNKNOWN";
-      const report = {
-        code,
-        code_number: error.code,
-        message: error.details,
-        idempotency_key: request.idempotency_key,
-        details: details.map(detailToJson),
-      };
-      if (status && status.code !== error.code) report.status_code_mismatch = status.code;
-      const errorInfo = details.find(({ type }) => type?.fullName === ".google.rpc.ErrorInfo");
-      const next = nextStep(code, errorInfo?.message.reason ?? "");
-      process.stderr.write(
-        `error: ${code}: ${error.details}\n` +
-          `idempotency_key: ${request.idempotency_key} (${next})\n` +
-          `${JSON.stringify(report, null, 1)}\n`,
-      );
-      resolve(1);
+    if (args.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    // Empty counts as unset, as in the C++ CLI. The token is never printed.
+    client = new SubscriptionClient(args.target, {
+      ca: args.pem["tls-ca"],
+      cert: args.pem["tls-cert"],
+      key: args.pem["tls-key"],
+      token: process.env[TOKEN_ENV] ?? "",
+      timeoutMs: args.timeout * 1000,
     });
-  });
+  } catch (e) {
+    process.stderr.write(`create-subscription: ${e.message}\n(see --help)\n`);
+    return 2;
+  }
+  try {
+    const subscription = await client.create({
+      callSid: args["call-sid"],
+      callback: args.callback,
+      method: args.method?.toUpperCase(),
+      idempotencyKey: args["idempotency-key"],
+      accountSid: args["account-sid"],
+    });
+    process.stdout.write(`${JSON.stringify(subscriptionToJson(subscription), null, 1)}\n`);
+    return 0;
+  } catch (e) {
+    if (!(e instanceof GatewayError)) throw e;
+    process.stderr.write(
+      `error: ${e.codeName}: ${e.statusMessage}\n` +
+        `idempotency_key: ${e.idempotencyKey} (${e.nextStep})\n` +
+        `${JSON.stringify(e, null, 1)}\n`,
+    );
+    return 1;
+  } finally {
+    client.close();
+  }
 }
 
+// The library's pieces, as this script exported them before it was built over the library
+// (tests/clients/send_oversized.js sends with them).
 module.exports = {
   channelCredentials,
   decodeStatusDetails,
   detailToJson,
   loadDetailTypes,
   loadService,
+  main,
   messageToJson,
   nextStep,
 };

@@ -1,0 +1,189 @@
+// SubscriptionClient: calls the gateway's SubscriptionService with a deadline per call, the
+// idempotency key generated before sending (so the caller knows it even when the call times
+// out), and failures thrown as GatewayError with the details decoded.
+//
+//   const client = new SubscriptionClient("gateway:50051", { caFile: "ca.pem", token });
+//   const subscription = await client.create({ callSid: "CA...", callback: "https://..." });
+//
+// One client holds one channel; create() may be called concurrently. close() ends the channel.
+"use strict";
+
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+
+const grpc = require("@grpc/grpc-js");
+
+const { fromServiceError } = require("./errors");
+const { loadDetailTypes, loadService } = require("./protos");
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+const TLS_OPTIONS = ["ca", "caFile", "cert", "certFile", "key", "keyFile"];
+const CLIENT_OPTIONS = new Set([...TLS_OPTIONS, "token", "timeoutMs", "channelOptions"]);
+// The request's fields, by their names here and in the proto.
+const REQUEST_FIELDS = {
+  callSid: "call_sid",
+  callback: "callback",
+  method: "method",
+  idempotencyKey: "idempotency_key",
+  accountSid: "account_sid",
+};
+const METHODS = { POST: "CALLBACK_METHOD_POST", GET: "CALLBACK_METHOD_GET" };
+
+// The contents of a PEM given inline or as a file, or null when neither. Empty is an error: an
+// empty CA would make gRPC quietly trust the system's roots instead.
+function pem(inline, file, what) {
+  if (inline !== undefined && file !== undefined) {
+    throw new TypeError(`give ${what} or ${what}File, not both`);
+  }
+  if (file !== undefined) {
+    let contents;
+    try {
+      contents = fs.readFileSync(file);
+    } catch (e) {
+      throw new Error(`cannot read ${what}File ${file}: ${e.message}`);
+    }
+    if (contents.length === 0) throw new Error(`${what}File ${file} is empty`);
+    return contents;
+  }
+  if (inline === undefined || inline === null) return null;
+  const contents = Buffer.from(inline);
+  if (contents.length === 0) throw new Error(`${what} is empty`);
+  return contents;
+}
+
+// Channel credentials: plaintext without a CA; else TLS verified against it, with a client
+// certificate (mutual TLS) when cert and key are given. Each PEM inline (ca, cert, key: string
+// or Buffer) or from a file (caFile, certFile, keyFile), read now.
+function channelCredentials({ ca, caFile, cert, certFile, key, keyFile } = {}) {
+  const caPem = pem(ca, caFile, "ca");
+  const certPem = pem(cert, certFile, "cert");
+  const keyPem = pem(key, keyFile, "key");
+  if ((certPem === null) !== (keyPem === null)) throw new TypeError("a client cert and its key go together");
+  if (caPem === null) {
+    if (certPem !== null) throw new TypeError("a client cert needs a ca (TLS)");
+    return grpc.credentials.createInsecure();
+  }
+  return grpc.credentials.createSsl(caPem, keyPem, certPem);
+}
+
+// The request in the proto's terms, with an idempotency key: the caller's, or a new UUID v4.
+function wireRequest(request) {
+  if (request === null || typeof request !== "object") throw new TypeError("create() needs a request object");
+  const wire = {};
+  for (const [name, value] of Object.entries(request)) {
+    if (!(name in REQUEST_FIELDS)) {
+      throw new TypeError(`unknown request field ${name} (known: ${Object.keys(REQUEST_FIELDS).join(", ")})`);
+    }
+    if (value === undefined) continue;
+    if (typeof value !== "string") throw new TypeError(`request field ${name} must be a string`);
+    wire[REQUEST_FIELDS[name]] = value;
+  }
+  if (wire.method !== undefined) {
+    const method = METHODS[wire.method.toUpperCase()];
+    if (!method) {
+      throw new TypeError(`request field method must be "POST" or "GET", not ${JSON.stringify(wire.method)}`);
+    }
+    wire.method = method;
+  }
+  // Empty counts as unset, as in the C++ client.
+  if (!wire.idempotency_key) wire.idempotency_key = crypto.randomUUID();
+  return wire;
+}
+
+function checkTimeout(timeoutMs, what) {
+  if (!(typeof timeoutMs === "number" && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+    throw new TypeError(`${what} must be a positive number of milliseconds`);
+  }
+}
+
+function firstValue(metadata, name) {
+  const value = metadata?.get(name)?.[0];
+  return value === undefined ? "" : String(value);
+}
+
+function toSubscription(response, replayed, requestId) {
+  const created = response.date_created;
+  return {
+    accountSid: response.account_sid,
+    callSid: response.call_sid,
+    sid: response.sid,
+    dateCreated: created ? new Date(Number(created.seconds) * 1000 + Math.floor(created.nanos / 1e6)) : null,
+    uri: response.uri,
+    idempotencyKey: response.idempotency_key,
+    replayed,
+    requestId,
+  };
+}
+
+class SubscriptionClient {
+  #stub;
+  #token;
+  #timeoutMs;
+
+  // target: "host:port". options: the channel's TLS (see channelCredentials), `token` (sent as
+  // "authorization: Bearer <token>" on every call; empty: none), `timeoutMs` (each call's
+  // default deadline, 10 s) and `channelOptions` (grpc-js channel options).
+  constructor(target, options = {}) {
+    if (typeof target !== "string" || target === "") throw new TypeError('target must be "host:port"');
+    for (const name of Object.keys(options)) {
+      if (!CLIENT_OPTIONS.has(name)) {
+        throw new TypeError(`unknown option ${name} (known: ${[...CLIENT_OPTIONS].join(", ")})`);
+      }
+    }
+    const { token = "", timeoutMs = DEFAULT_TIMEOUT_MS, channelOptions = {} } = options;
+    if (typeof token !== "string") throw new TypeError("token must be a string");
+    checkTimeout(timeoutMs, "timeoutMs");
+    const SubscriptionService = loadService();
+    this.#stub = new SubscriptionService(target, channelCredentials(options), channelOptions);
+    this.#token = token;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  // Creates the subscription, or throws a GatewayError. request: callSid, callback, and
+  // optionally method ("POST" or "GET"), idempotencyKey (generated when empty) and accountSid.
+  // options: timeoutMs (the deadline for the whole call, the gateway's retries included) and an
+  // AbortSignal that cancels the call.
+  async create(request, { timeoutMs = this.#timeoutMs, signal } = {}) {
+    const wire = wireRequest(request);
+    checkTimeout(timeoutMs, "timeoutMs");
+    const metadata = new grpc.Metadata();
+    if (this.#token) metadata.set("authorization", `Bearer ${this.#token}`);
+    const deadline = new Date(Date.now() + timeoutMs);
+    return new Promise((resolve, reject) => {
+      let outcome = null;
+      let requestId = "";
+      const call = this.#stub.Create(wire, metadata, { deadline }, (error, response) => {
+        outcome = { error, response };
+      });
+      const cancel = () => call.cancel();
+      signal?.addEventListener("abort", cancel, { once: true });
+      if (signal?.aborted) cancel();
+      call.on("metadata", (headers) => {
+        requestId = firstValue(headers, "x-request-id");
+      });
+      // grpc-js runs the callback first, then emits the status with the trailers.
+      call.on("status", ({ metadata: trailers }) => {
+        signal?.removeEventListener("abort", cancel);
+        requestId ||= firstValue(trailers, "x-request-id");
+        if (outcome.error) {
+          reject(
+            fromServiceError(outcome.error, {
+              idempotencyKey: wire.idempotency_key,
+              requestId,
+              detailTypes: loadDetailTypes(),
+            }),
+          );
+        } else {
+          const replayed = firstValue(trailers, "idempotent-replay") === "true";
+          resolve(toSubscription(outcome.response, replayed, requestId));
+        }
+      });
+    });
+  }
+
+  close() {
+    this.#stub.close();
+  }
+}
+
+module.exports = { SubscriptionClient, channelCredentials };

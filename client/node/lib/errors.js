@@ -1,0 +1,118 @@
+// GatewayError: how a failed call reaches the caller, with everything the gateway said about it
+// decoded (README, "Errors"), the idempotency key the call used, and what to do with that key
+// next (README, "Exactly once: the contract"). A grpc-js error becomes one in exactly one place,
+// fromServiceError().
+"use strict";
+
+const grpc = require("@grpc/grpc-js");
+
+const { decodeStatusDetails, typedDetails } = require("./details");
+
+const CODE_NAMES = Object.fromEntries(Object.entries(grpc.status).map(([name, code]) => [code, name]));
+
+// "INVALID_ARGUMENT" and so on; "UNKNOWN" for numbers outside the canonical codes.
+function statusCodeName(code) {
+  return CODE_NAMES[code] ?? "UNKNOWN";
+}
+
+// What to do with the idempotency key after an error, by the gRPC code name and the ErrorInfo
+// reason: the same advice as the C++ CLI's NextStep (client/cli/main.cc; README, "Exactly once:
+// the contract").
+function nextStep(code, reason) {
+  switch (code) {
+    case "INVALID_ARGUMENT":
+      return "fix the request and use a new key: retrying this one cannot succeed";
+    case "UNKNOWN":
+      if (reason === "OUTCOME_UNKNOWN") {
+        return (
+          "the subscription may or may not exist and the gateway will not send this key again; " +
+          "a new key may create a second one"
+        );
+      }
+      return "retry with it to repeat this create safely";
+    case "FAILED_PRECONDITION":
+      if (reason === "IDEMPOTENCY_KEY_REUSED") return "this key belongs to another request: use a new key";
+      return "retrying with it is safe once the cause is fixed";
+    case "NOT_FOUND":
+    case "PERMISSION_DENIED":
+    case "UNAUTHENTICATED":
+      return "retrying with it changes nothing until the cause is fixed";
+    default:
+      return "retry with it to repeat this create safely";
+  }
+}
+
+class GatewayError extends Error {
+  // Built by the client from the call's status; tests of code that uses the client may build
+  // their own with the same fields (all but `code` and `idempotencyKey` optional).
+  constructor({
+    code,
+    statusMessage = "",
+    idempotencyKey,
+    errorInfo = null,
+    fieldViolations = [],
+    retryDelayMs = null,
+    twilioError = null,
+    details = [],
+    statusCode = null,
+    requestId = "",
+    cause = undefined,
+  }) {
+    const codeName = statusCodeName(code);
+    super(`${codeName}: ${statusMessage}`, cause === undefined ? undefined : { cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.codeName = codeName;
+    this.statusMessage = statusMessage;
+    this.idempotencyKey = idempotencyKey;
+    this.errorInfo = errorInfo;
+    this.reason = errorInfo?.reason ?? "";
+    const metadata = errorInfo?.metadata ?? {};
+    // Only the gateway can say that nothing was created; without its word (a deadline the client
+    // enforced, a lost connection) the subscription may exist.
+    this.subscriptionMayExist = metadata.subscription_may_exist !== "false";
+    this.attempts = metadata.attempts !== undefined ? Number(metadata.attempts) : null;
+    this.replayed = metadata.replayed === "true";
+    this.fieldViolations = fieldViolations;
+    this.retryDelayMs = retryDelayMs;
+    this.twilioError = twilioError;
+    this.details = details;
+    this.statusCode = statusCode;
+    this.requestId = requestId;
+    this.nextStep = nextStep(codeName, this.reason);
+  }
+
+  // The error as the CLIs print it: code, message, the key and the details as proto JSON.
+  toJSON() {
+    const report = {
+      code: this.codeName,
+      code_number: this.code,
+      message: this.statusMessage,
+      idempotency_key: this.idempotencyKey,
+      details: this.details,
+    };
+    if (this.statusCode !== null && this.statusCode !== this.code) report.status_code_mismatch = this.statusCode;
+    return report;
+  }
+}
+
+// A grpc-js error of a call that sent `idempotencyKey`, with its details decoded.
+// A trailer that does not decode is dropped: the code and message still reach the caller.
+function fromServiceError(error, { idempotencyKey, requestId = "", detailTypes = undefined }) {
+  let decoded = { status: null, details: [] };
+  try {
+    decoded = decodeStatusDetails(error, detailTypes);
+  } catch {
+    // not a google.rpc.Status
+  }
+  return new GatewayError({
+    code: error.code,
+    statusMessage: error.details ?? "",
+    idempotencyKey,
+    requestId,
+    cause: error,
+    ...typedDetails(decoded),
+  });
+}
+
+module.exports = { GatewayError, fromServiceError, nextStep, statusCodeName };

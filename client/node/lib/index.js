@@ -1,0 +1,30 @@
+// @twilio-gateway/client: the Node.js client of the Twilio subscription gateway
+// (twilio_gateway.v1.SubscriptionService). Types: index.d.ts; usage: README.md.
+"use strict";
+
+const { status } = require("@grpc/grpc-js");
+
+const { SubscriptionClient, channelCredentials } = require("./client");
+const { decodeStatusDetails } = require("./details");
+const { GatewayError, nextStep, statusCodeName } = require("./errors");
+const { detailToJson, messageToJson, subscriptionToJson } = require("./json");
+const { PROTO_DIR, loadDetailTypes, loadService } = require("./protos");
+
+// Shorthand properties only: Node's ES module loader finds the names of a CommonJS module's
+// exports by reading this literal (cjs-module-lexer), so `import { SubscriptionClient }` works.
+module.exports = {
+  SubscriptionClient,
+  GatewayError,
+  nextStep,
+  statusCodeName,
+  status,
+  subscriptionToJson,
+  // Lower level, for calling the service with @grpc/grpc-js directly.
+  PROTO_DIR,
+  channelCredentials,
+  loadService,
+  loadDetailTypes,
+  decodeStatusDetails,
+  detailToJson,
+  messageToJson,
+};

@@ -1,0 +1,60 @@
+// A typed use of @twilio-gateway/client: compiled (not run) by test/types.test.js.
+import {
+  GatewayError,
+  SubscriptionClient,
+  decodeStatusDetails,
+  loadService,
+  status,
+  subscriptionToJson,
+  type CreateSubscriptionRequest,
+  type Subscription,
+} from "@twilio-gateway/client";
+
+export async function createOnce(target: string, token: string): Promise<Subscription | null> {
+  const gateway = new SubscriptionClient(target, { caFile: "ca.pem", token, timeoutMs: 5000 });
+  const request: CreateSubscriptionRequest = {
+    callSid: "CA0123456789abcdef0123456789abcdef",
+    callback: "https://example.com/twilio/messages",
+    method: "GET",
+  };
+  try {
+    const subscription = await gateway.create(request, { timeoutMs: 2000, signal: AbortSignal.timeout(3000) });
+    const sid: string = subscription.sid;
+    const created: Date | null = subscription.dateCreated;
+    const json: Record<string, string> = subscriptionToJson(subscription);
+    console.log(sid, created?.toISOString(), json, subscription.replayed);
+    return subscription;
+  } catch (e) {
+    if (!(e instanceof GatewayError)) throw e;
+    const retryWith: string = e.idempotencyKey;
+    const delay: number | null = e.retryDelayMs;
+    const fields: string[] = e.fieldViolations.map((v) => v.field);
+    const twilioCode: number | undefined = e.twilioError?.code;
+    const metadata: Record<string, string> | undefined = e.errorInfo?.metadata;
+    if (e.code === status.DEADLINE_EXCEEDED && e.subscriptionMayExist) {
+      console.log(retryWith, delay, fields, twilioCode, metadata, e.reason, e.nextStep, e.toJSON().code_number);
+    }
+    return null;
+  } finally {
+    gateway.close();
+  }
+}
+
+export function lowerLevel(error: GatewayError): number {
+  const Service = loadService();
+  const { status: decoded, details } = decodeStatusDetails({ metadata: (error.cause as any).metadata });
+  console.log(
+    Service.service,
+    details.map((d) => d.typeUrl),
+  );
+  return decoded?.code ?? 0;
+}
+
+// Mistakes the declarations must catch.
+// @ts-expect-error the proto's snake_case names are not the request's
+const wrongName: CreateSubscriptionRequest = { call_sid: "CA0", callback: "https://x" };
+// @ts-expect-error method is POST or GET
+const wrongMethod: CreateSubscriptionRequest = { callSid: "CA0", callback: "https://x", method: "PUT" };
+// @ts-expect-error the target is required
+new SubscriptionClient();
+console.log(wrongName, wrongMethod);
