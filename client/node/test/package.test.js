@@ -5,7 +5,6 @@
 const assert = require("node:assert/strict");
 const { execFile } = require("node:child_process");
 const fs = require("node:fs");
-const os = require("node:os");
 const path = require("node:path");
 const { test } = require("node:test");
 const { promisify } = require("node:util");
@@ -80,7 +79,8 @@ test("contradictory or unreadable TLS options are refused at construction", () =
     /needs a ca/,
   );
   assert.throws(() => new SubscriptionClient(fixture.target, { ca: "x", caFile: fixture.caFile }), TypeError);
-  const empty = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "node-package-")), "empty.pem");
+  // Beside the tests, in test.sh's work directory.
+  const empty = path.join(__dirname, "empty.pem");
   fs.writeFileSync(empty, "");
   assert.throws(() => new SubscriptionClient(fixture.target, { caFile: empty }), /empty/);
   assert.throws(() => new SubscriptionClient(fixture.target, { caFile: `${empty}.missing` }), /cannot read/);
