@@ -332,6 +332,12 @@ TEST_F(CallerPolicyTest, TokensAuthenticateAndThePolicyAuthorizes) {
       PlainClient(gateway.target()).Create(Request("anon"), std::chrono::seconds(5));
   EXPECT_EQ(anonymous.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Reason(anonymous), "CALLER_UNAUTHENTICATED");
+  // Like every error: the key to retry with, and that nothing can exist.
+  ASSERT_TRUE(anonymous.details.error_info.has_value());
+  const auto& metadata = anonymous.details.error_info->metadata();
+  EXPECT_EQ(metadata.count("idempotency_key") ? metadata.at("idempotency_key") : "", "anon");
+  EXPECT_EQ(metadata.count("subscription_may_exist") ? metadata.at("subscription_may_exist") : "",
+            "false");
 
   const CreateResult wrong = PlainClient(gateway.target(), "not-a-token")
                                  .Create(Request("wrong"), std::chrono::seconds(5));
