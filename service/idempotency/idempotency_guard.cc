@@ -69,6 +69,25 @@ class IdempotencyGuard::Call final : public PendingCreate,
     if (upstream != nullptr) upstream->Cancel();
   }
 
+  // From the guard's lease tick: renews the lease if it is a third old.
+  void RenewLeaseIfDue(absl::Time now) {
+    std::string token;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!owned_ || now - renewed_ < guard_.options_.lease / 3) return;
+      renewed_ = now;
+      token = token_;
+    }
+    guard_.store_.Renew(
+        key_, token, guard_.options_.lease, [self = shared_from_this()](absl::Status renewed) {
+          if (absl::IsFailedPrecondition(renewed)) {
+            // Taken over: the new owner sends with the same key, which Twilio
+            // deduplicates within its window.
+            Log(LogLevel::kWarning, "idempotency claim lost", {{"call_sid", self->call_sid_}});
+          }
+        });
+  }
+
  private:
   enum class Phase { kClaiming, kCallerRun, kResolving, kFinished };
 
@@ -118,6 +137,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
       window_start_ = now - claim.taken_over_age.value_or(absl::ZeroDuration());
       may_exist_ = claim.taken_over_age.has_value();
       owned_ = true;
+      renewed_ = now;
       caller_gone = answered_;
       phase_ = Phase::kCallerRun;
     }
@@ -128,7 +148,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
            {"first_claimed_ms_ago",
             absl::StrCat(absl::ToInt64Milliseconds(*claim.taken_over_age))}});
     }
-    ScheduleRenewal();
+    guard_.Own(shared_from_this());
     if (caller_gone) {
       // Cancelled while claiming: give the key back, or hand it on if an owner before us may
       // have sent.
@@ -293,37 +313,13 @@ class IdempotencyGuard::Call final : public PendingCreate,
         });
   }
 
-  void ScheduleRenewal() {
-    absl::MutexLock lock(&mu_);
-    if (!owned_) return;
-    renew_timer_ = guard_.timer_.Schedule(
-        guard_.clock_.Now() + guard_.options_.lease / 3, [self = shared_from_this()] {
-          std::string token;
-          {
-            absl::MutexLock lock(&self->mu_);
-            self->renew_timer_.reset();
-            if (!self->owned_) return;
-            token = self->token_;
-          }
-          self->guard_.store_.Renew(self->key_, token, self->guard_.options_.lease,
-                                    [self](absl::Status renewed) {
-                                      if (absl::IsFailedPrecondition(renewed)) {
-                                        // Taken over: the new owner sends with the same key,
-                                        // which Twilio deduplicates within its window.
-                                        Log(LogLevel::kWarning, "idempotency claim lost",
-                                            {{"call_sid", self->call_sid_}});
-                                        return;
-                                      }
-                                      self->ScheduleRenewal();
-                                    });
-        });
-  }
-
   void StopRenewal() {
-    absl::MutexLock lock(&mu_);
-    owned_ = false;
-    if (renew_timer_.has_value()) guard_.timer_.Cancel(*renew_timer_);
-    renew_timer_.reset();
+    {
+      absl::MutexLock lock(&mu_);
+      if (!owned_) return;
+      owned_ = false;
+    }
+    guard_.Disown(this);
   }
 
   void Replay(const std::string& encoded) {
@@ -450,12 +446,54 @@ class IdempotencyGuard::Call final : public PendingCreate,
   std::shared_ptr<PendingCreate> upstream_ ABSL_GUARDED_BY(mu_);
   std::optional<Timer::TimerId> poll_timer_ ABSL_GUARDED_BY(mu_);
   std::optional<Timer::TimerId> answer_timer_ ABSL_GUARDED_BY(mu_);
-  std::optional<Timer::TimerId> renew_timer_ ABSL_GUARDED_BY(mu_);
+  absl::Time renewed_ ABSL_GUARDED_BY(mu_);  // When the lease was last taken or renewed.
 };
 
 IdempotencyGuard::IdempotencyGuard(IdempotencyOptions options, IdempotencyStore& store,
                                    Timer& timer, const Clock& clock, GatewayMetrics* metrics)
     : options_(options), store_(store), timer_(timer), clock_(clock), metrics_(metrics) {}
+
+IdempotencyGuard::~IdempotencyGuard() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  if (lease_tick_.has_value()) timer_.Cancel(*lease_tick_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !renewing_; };
+  mu_.Await(absl::Condition(&idle));
+}
+
+void IdempotencyGuard::Own(const std::shared_ptr<Call>& call) {
+  absl::MutexLock lock(&mu_);
+  owned_.emplace(call.get(), call);
+  if (lease_tick_.has_value() || renewing_ || stopping_) return;
+  lease_tick_ = timer_.Schedule(clock_.Now() + options_.lease / 3, [this] { RenewLeases(); });
+}
+
+void IdempotencyGuard::Disown(Call* call) {
+  absl::MutexLock lock(&mu_);
+  owned_.erase(call);
+}
+
+void IdempotencyGuard::RenewLeases() {
+  std::vector<std::shared_ptr<Call>> owned;
+  {
+    absl::MutexLock lock(&mu_);
+    lease_tick_.reset();
+    if (stopping_) return;
+    renewing_ = true;
+    for (const auto& [unused, weak] : owned_) {
+      if (std::shared_ptr<Call> call = weak.lock()) owned.push_back(std::move(call));
+    }
+  }
+  const absl::Time now = clock_.Now();
+  for (const std::shared_ptr<Call>& call : owned) call->RenewLeaseIfDue(now);
+  owned.clear();  // Released outside mu_: a call's last reference may go here.
+  absl::MutexLock lock(&mu_);
+  renewing_ = false;
+  // Runs again while anything is owned; stops when nothing is, until the next Own().
+  if (!stopping_ && !owned_.empty()) {
+    lease_tick_ = timer_.Schedule(clock_.Now() + options_.lease / 3, [this] { RenewLeases(); });
+  }
+}
 
 std::shared_ptr<PendingCreate> IdempotencyGuard::Run(const CreateSubscriptionRequest& request,
                                                      const std::string& scope, absl::Time deadline,

@@ -92,6 +92,8 @@ class IdempotencyGuard {
   // `metrics` may be null.
   IdempotencyGuard(IdempotencyOptions options, IdempotencyStore& store, Timer& timer,
                    const Clock& clock, GatewayMetrics* metrics = nullptr);
+  // Waits for a lease renewal in progress; calls still running must not outlive the guard.
+  ~IdempotencyGuard();
 
   // `scope` separates key spaces: the caller and the account.
   std::shared_ptr<PendingCreate> Run(const CreateSubscriptionRequest& request,
@@ -111,6 +113,11 @@ class IdempotencyGuard {
 
   void Track(std::shared_ptr<Call> call);
   void Untrack(Call* call);
+  // Leases of the records calls own are renewed by one tick every lease/3, which runs only while
+  // some record is owned: a timer per call would wake the timer thread twice per Create.
+  void Own(const std::shared_ptr<Call>& call);
+  void Disown(Call* call);
+  void RenewLeases();
 
   const IdempotencyOptions options_;
   IdempotencyStore& store_;
@@ -120,6 +127,10 @@ class IdempotencyGuard {
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<Call*, std::shared_ptr<Call>> resolving_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Call*, std::weak_ptr<Call>> owned_ ABSL_GUARDED_BY(mu_);
+  std::optional<Timer::TimerId> lease_tick_ ABSL_GUARDED_BY(mu_);
+  bool renewing_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace gateway
