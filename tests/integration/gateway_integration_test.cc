@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <regex>
+#include <sstream>
 #include <string_view>
 #include <thread>
 #include <tuple>
@@ -54,14 +55,39 @@ class GatewayTest : public ::testing::Test {
     // Short backoff keeps retry tests fast; the retry count and deadline logic are unchanged.
     gateway_ = new Gateway(sim_->base_url(),
                            {"--backoff-base", "5ms", "--backoff-cap", "50ms", "--max-attempts", "4",
-                            "--log-level", "debug"},
+                            "--log-level", "debug", "--metrics-listen", "127.0.0.1:0"},
                            {}, LogDir() + "/gateway.log");
+    metrics_url_ = new std::string(
+        "http://" + gateway_->process().WaitForLine("twilio-gateway metrics on ") + "/metrics");
   }
   static void TearDownTestSuite() {
     delete gateway_;
     delete sim_;
+    delete metrics_url_;
   }
   void SetUp() override { sim_->Reset(); }
+  // The gateway is shared: a background resolution a test started must not send into the next
+  // test. Waits (up to 10 s, the longest a key window allows) until every one has ended.
+  void TearDown() override {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline && ResolutionsInProgress() > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(ResolutionsInProgress(), 0);
+  }
+
+  // gateway_resolutions_total: started less those that ended.
+  static double ResolutionsInProgress() {
+    const HttpReply reply = HttpCall("GET", *metrics_url_);
+    double in_progress = 0;
+    std::istringstream lines(reply.body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("gateway_resolutions_total{", 0) != 0) continue;
+      const double value = std::stod(line.substr(line.rfind(' ') + 1));
+      in_progress += line.find("event=\"started\"") != std::string::npos ? value : -value;
+    }
+    return in_progress;
+  }
 
   static SubscriptionClient Client(const std::string& target) {
     return SubscriptionClient(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
@@ -73,9 +99,11 @@ class GatewayTest : public ::testing::Test {
 
   static Simulator* sim_;
   static Gateway* gateway_;
+  static std::string* metrics_url_;
 };
 
 Simulator* GatewayTest::sim_ = nullptr;
+std::string* GatewayTest::metrics_url_ = nullptr;
 Gateway* GatewayTest::gateway_ = nullptr;
 
 TEST_F(GatewayTest, CreateReturnsTheSubscriptionTwilioCreated) {
