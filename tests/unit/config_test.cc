@@ -418,5 +418,42 @@ TEST(UsageTest, ListsFlagsAndCredentialVariables) {
   }
 }
 
+// The exactly-once defaults: the retry budget rides out 30% faults (it drains only above 1/3),
+// resolutions add at most 0.4 attempts per RPC in an outage, and Twilio is assumed to honour a
+// key for 10 s.
+TEST(ExactlyOnceConfigTest, DefaultsKeepThePromise) {
+  absl::StatusOr<GatewayConfig> config = Parse({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->retry_budget_ratio, 0.5);
+  EXPECT_EQ(config->resolution_budget_ratio, 0.4);
+  EXPECT_EQ(config->resolution_max_attempts, 10);
+  EXPECT_EQ(config->twilio_key_window, absl::Seconds(10));
+}
+
+TEST(ExactlyOnceConfigTest, FlagsAndEnvironmentSetTheResolution) {
+  absl::StatusOr<GatewayConfig> config =
+      Parse({"--twilio-key-window", "24h", "--resolution-max-attempts", "3",
+             "--resolution-budget-ratio", "0.2"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->twilio_key_window, absl::Hours(24));
+  EXPECT_EQ(config->resolution_max_attempts, 3);
+  EXPECT_EQ(config->resolution_budget_ratio, 0.2);
+  EnvMap env = BaseEnv();
+  env["GATEWAY_TWILIO_KEY_WINDOW"] = "1m";
+  config = Parse({}, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->twilio_key_window, absl::Minutes(1));
+}
+
+TEST(ExactlyOnceConfigTest, AKeyWindowShorterThanAnAttemptIsRefused) {
+  // No resend could ever end inside it: every ambiguous outcome would be OUTCOME_UNKNOWN.
+  absl::StatusOr<GatewayConfig> config = Parse({"--twilio-key-window", "3s"});
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()), ::testing::HasSubstr("--twilio-key-window"));
+  EXPECT_TRUE(Parse({"--twilio-key-window", "3s", "--attempt-timeout", "2s"}).ok());
+  EXPECT_FALSE(Parse({"--resolution-max-attempts", "0"}).ok());
+  EXPECT_FALSE(Parse({"--resolution-budget-ratio", "2"}).ok());
+}
+
 }  // namespace
 }  // namespace gateway
