@@ -19,43 +19,10 @@ go_dir="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$go_dir/../.." && pwd)"
 python=/usr/bin/python3
 
-remove_work=false
-if [[ -n "${2:-}" ]]; then
-  work="$2"
-  mkdir -p "$work"
-  # Everything from the last run but Go's build cache.
-  find "$work" -mindepth 1 -maxdepth 1 ! -name go-cache -exec rm -rf {} +
-else
-  work="$(mktemp -d "${TMPDIR:-/tmp}/go-package.XXXXXX")"
-  remove_work=true
-fi
-work="$(cd "$work" && pwd)"
-
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $status -ne 0 ]]; then
-    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/simulator.err; do
-      [[ -s "$log" ]] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
-    done
-    echo "logs kept in $work" >&2
-  elif $remove_work; then
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() { echo "test.sh: $*" >&2; exit 1; }
-
-[[ -x "$gateway" ]] || die "gateway binary $gateway not found"
-[[ -x "$python" ]] || die "$python not found"
+# shellcheck source=tests/clients/fixture.sh
+source "$repo/tests/clients/fixture.sh"
+fixture_prepare client/go/test.sh "${2:-}" go-cache
 command -v go >/dev/null || die "go not found (apt-get install golang-go)"
-command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
-unset SUBSCRIPTION_CLI_TOKEN
 
 # --- Go, offline and self-contained ---------------------------------------------------------------
 # No module proxy, no checksum database, no user or workspace settings, no $HOME: the module and
@@ -66,8 +33,6 @@ mkdir -p "$GOTMPDIR"
 "$go_dir/vendor.sh" 2>"$work/vendor.log" || die "vendor.sh failed: $(cat "$work/vendor.log")"
 
 # --- simulator, certificates, and the two gateways ----------------------------------------------
-# shellcheck source=../../tests/clients/fixture.sh
-source "$repo/tests/clients/fixture.sh"
 fixture_start
 
 export TEST_GATEWAY_TARGET="127.0.0.1:$gateway_port"
@@ -116,17 +81,7 @@ if [[ $code -ne 0 && $(count FAIL) -eq 0 ]]; then
   failed=$((failed + 1))
 fi
 
-# No file left here (test output, gateway logs, the token digests) holds the token. The pattern
-# reaches grep through a pipe: argv is readable by every user.
-scan=0
-leaks="$(grep -rlF -f <(printf '%s\n' "$token" "$wrong_token") "$work")" || scan=$?
-if [[ $scan -eq 1 ]]; then
-  echo "ok - no token in $work"
-  passed=$((passed + 1))
-else
-  echo "not ok - no token in $work (grep status $scan, found in: ${leaks:-nothing})"
-  failed=$((failed + 1))
-fi
+if fixture_no_token_left; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "go module: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -18,43 +18,11 @@ node_dir="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$node_dir/../.." && pwd)"
 python=/usr/bin/python3
 
-remove_work=false
-if [[ -n "${2:-}" ]]; then
-  work="$2"
-  rm -rf "$work"
-  mkdir -p "$work"
-else
-  work="$(mktemp -d "${TMPDIR:-/tmp}/node-package.XXXXXX")"
-  remove_work=true
-fi
-work="$(cd "$work" && pwd)"
-
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $status -ne 0 ]]; then
-    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/simulator.err; do
-      [[ -s "$log" ]] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
-    done
-    echo "logs kept in $work" >&2
-  elif $remove_work; then
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() { echo "test.sh: $*" >&2; exit 1; }
-
-[[ -x "$gateway" ]] || die "gateway binary $gateway not found"
-[[ -x "$python" ]] || die "$python not found"
+# shellcheck source=tests/clients/fixture.sh
+source "$repo/tests/clients/fixture.sh"
+fixture_prepare client/node/test.sh "${2:-}"
 command -v node >/dev/null && command -v npm >/dev/null \
   || die "node and npm not found (Debian: apt-get install nodejs npm)"
-command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
-unset SUBSCRIPTION_CLI_TOKEN
 
 # --- the package, installed as a user installs it -----------------------------------------------
 tarball="$work/$(cd "$node_dir" && npm pack --pack-destination "$work" --silent --loglevel=error)"
@@ -70,8 +38,6 @@ printf '{"name": "node-package-test", "version": "0.0.0", "private": true}\n' >"
 cp -R "$node_dir/test" "$node_dir/examples" "$project/"
 
 # --- simulator, certificates, and the two gateways ----------------------------------------------
-# shellcheck source=../../tests/clients/fixture.sh
-source "$repo/tests/clients/fixture.sh"
 fixture_start
 
 export GATEWAY_TARGET="127.0.0.1:$gateway_port"
@@ -98,17 +64,7 @@ passed="${passed:-0}"
 failed="${failed:-0}"
 if [[ $code -ne 0 && $failed -eq 0 ]]; then failed=1; echo "not ok - node --test exited $code"; fi
 
-# No file left here (test output, gateway logs, the token digests) holds the token. The pattern
-# reaches grep through a pipe: argv is readable by every user.
-scan=0
-leaks="$(grep -rlF -f <(printf '%s\n' "$token" "$wrong_token") "$work")" || scan=$?
-if [[ $scan -eq 1 ]]; then
-  echo "ok - no token in $work"
-  passed=$((passed + 1))
-else
-  echo "not ok - no token in $work (grep status $scan, found in: ${leaks:-nothing})"
-  failed=$((failed + 1))
-fi
+if fixture_no_token_left; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "node package: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -3,12 +3,69 @@
 # and a gateway that wants callers to authenticate (TLS, bearer tokens, client certificates from a
 # CA made here with openssl, a caller policy), all on free loopback ports.
 #
-# The sourcing script provides: $repo, $work (a directory for logs and certificates), $gateway
-# (the binary), $python (/usr/bin/python3), an array pids=() it stops on exit, and die(). Then
+# The sourcing script sets $repo, $gateway (the binary) and $python (/usr/bin/python3), then
+#   fixture_prepare NAME [WORK_DIR [KEEP]]
+# makes $work (WORK_DIR emptied but for an entry named KEEP, or a temporary directory removed on
+# success), an array pids=() whose processes are stopped on exit (the fixture's logs are printed
+# on failure), die(), and checks the tools. Then
 #   fixture_start
 # sets sim_port, gateway_pid/gateway_port, tls_pid/tls_port, pki (ca.pem, client.pem/.key,
 # stranger.pem/.key), token, wrong_token, token_caller, cert_caller, and offers sim_admin and
-# sim_requests. The token is a fixed test value (the secret scanner looks for it).
+# sim_requests. The tokens are fixed test values (the secret scanner looks for them); at the end
+# fixture_no_token_left checks that no file in $work holds one.
+
+fixture_prepare() {  # fixture_prepare NAME [WORK_DIR [KEEP]]
+  fixture_name="$1"
+  remove_work=false
+  if [[ -n "${2:-}" ]]; then
+    work="$2"
+    mkdir -p "$work"
+    find "$work" -mindepth 1 -maxdepth 1 ! -name "${3:-.}" -exec rm -rf {} +
+  else
+    work="$(mktemp -d "${TMPDIR:-/tmp}/${fixture_name//\//-}.XXXXXX")"
+    remove_work=true
+  fi
+  work="$(cd "$work" && pwd)"
+  pids=()
+  trap fixture_cleanup EXIT
+  trap 'exit 130' INT TERM
+  [[ -x "$gateway" ]] || die "gateway binary $gateway not found"
+  [[ -x "$python" ]] || die "$python not found"
+  command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
+  # A developer's own token must not reach the cases that expect none.
+  unset SUBSCRIPTION_CLI_TOKEN
+}
+
+die() { echo "$fixture_name: $*" >&2; exit 1; }
+
+fixture_cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $status -ne 0 ]]; then
+    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/simulator.err; do
+      [[ -s "$log" ]] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
+    done
+    echo "logs kept in $work" >&2
+  elif $remove_work; then
+    rm -rf "$work"
+  fi
+  exit "$status"
+}
+
+# No file left in $work (client output, gateway logs, the token file) holds a token. The patterns
+# reach grep through a pipe: argv is readable by every user. Prints "ok - ..." or "not ok - ...".
+fixture_no_token_left() {
+  local scan=0 leaks
+  leaks="$(grep -rlF -f <(printf '%s\n' "$token" "$wrong_token") "$work")" || scan=$?
+  if [[ $scan -eq 1 ]]; then
+    echo "ok - no token in $work"
+    return 0
+  fi
+  echo "not ok - no token in $work (grep status $scan, found in: ${leaks:-nothing})"
+  return 1
+}
+
 fixture_start() {
   # --- certificates, tokens and the caller policy -------------------------------------------------
   # Fixed values, so the suite's secret scanner (tests/integration/check_logs_for_secrets.py) can

@@ -26,41 +26,9 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 python=/usr/bin/python3
 check="$repo/tests/clients/check_e2e.py"
 
-remove_work=false
-if [[ -n "${3:-}" ]]; then
-  work="$3"
-  rm -rf "$work"
-  mkdir -p "$work"
-else
-  work="$(mktemp -d "${TMPDIR:-/tmp}/clients-e2e.XXXXXX")"
-  remove_work=true
-fi
-
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $status -ne 0 ]]; then
-    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/simulator.err; do
-      [[ -s "$log" ]] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
-    done
-    echo "logs kept in $work" >&2
-  elif $remove_work; then
-    rm -rf "$work"
-  fi
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-die() { echo "run_e2e.sh: $*" >&2; exit 1; }
-
-[[ -x "$gateway" ]] || die "gateway binary $gateway not found"
-[[ -x "$python" ]] || die "$python not found"
-command -v openssl >/dev/null || die "openssl not found (apt-get install openssl)"
-# A developer's own token must not reach the cases that expect none.
-unset SUBSCRIPTION_CLI_TOKEN
+# shellcheck source=tests/clients/fixture.sh
+source "$repo/tests/clients/fixture.sh"
+fixture_prepare run_e2e.sh "${3:-}"
 
 # --- the client under test ----------------------------------------------------------------------
 case "$lang" in
@@ -80,8 +48,6 @@ case "$lang" in
 esac
 
 # --- simulator, certificates, and the two gateways (shared with the client packages' tests) -----
-# shellcheck source=fixture.sh
-source "$repo/tests/clients/fixture.sh"
 fixture_start
 
 # --- the cases ----------------------------------------------------------------------------------
@@ -200,17 +166,7 @@ audit_ok() {  # audit_ok CALLER KEY: the gateway logged an OK call by CALLER wit
 audit_ok "$token_caller" "$key-token"
 audit_ok "$cert_caller" "$key-cert"
 
-# No file left here (client output, gateway logs, the token file) holds a token. The patterns
-# reach grep through a pipe: argv is readable by every user.
-scan=0
-leaks="$(grep -rlF -f <(printf '%s\n' "$token" "$wrong_token") "$work")" || scan=$?
-if [[ $scan -eq 1 ]]; then
-  echo "ok - no token in $work"
-  passed=$((passed + 1))
-else
-  echo "not ok - no token in $work (grep status $scan, found in: ${leaks:-nothing})"
-  failed=$((failed + 1))
-fi
+if fixture_no_token_left; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 echo "$lang client e2e: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
