@@ -118,6 +118,7 @@ struct ClaimOp {
   absl::Duration lease;
   absl::Duration retention;
   IdempotencyStore::ClaimCallback done;
+  std::string token = {};  // Drawn by the worker when it sends the claim.
 };
 struct RenewOp {
   std::string key;
@@ -190,8 +191,8 @@ class RedisIdempotencyStore::Worker {
     pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
 
     std::deque<Op> abandoned;
+    std::vector<Op> batch;
     while (true) {
-      std::optional<Op> op;
       {
         absl::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
@@ -203,10 +204,14 @@ class RedisIdempotencyStore::Worker {
           abandoned.swap(queue_);
           break;
         }
-        op.emplace(std::move(queue_.front()));
-        queue_.pop_front();
+        // Everything waiting goes in one pipeline: one round trip for the batch, not per call.
+        while (!queue_.empty() && batch.size() < kMaxBatch) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
-      std::visit([this](auto& o) { Execute(o); }, *op);
+      ExecuteBatch(batch);
+      batch.clear();
       DiscardPendingSigpipe(sigpipe);
     }
     const absl::Status shutting_down = Unavailable("store shutting down");
@@ -216,10 +221,70 @@ class RedisIdempotencyStore::Worker {
     context_.reset();
   }
 
-  void Execute(ClaimOp& op) {
-    const std::string token = NewToken();
-    absl::StatusOr<ReplyPtr> reply =
-        Eval(claim_, {op.key, op.fingerprint, token, TtlMillis(op.lease), TtlMillis(op.retention)});
+  // Sends every call of `batch` (EVALSHA each), then reads the replies in order and answers each
+  // call. A reply of NOSCRIPT (Redis restarted or flushed its script cache) is retried alone with
+  // EVAL; a broken connection fails the calls not yet answered.
+  void ExecuteBatch(std::vector<Op>& batch) {
+    absl::Status ready = EnsureConnected();
+    if (ready.ok()) ready = EnsureScriptsLoaded();
+    if (!ready.ok()) {
+      for (Op& op : batch) Fail(op, ready);
+      return;
+    }
+    std::vector<std::vector<std::string>> args(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      args[i] = std::visit([this](auto& o) { return Args(o); }, batch[i]);
+      if (!Append(ScriptOf(batch[i]).sha, args[i])) {
+        const absl::Status failed = ConnectionFailed();
+        for (Op& op : batch) Fail(op, failed);
+        return;
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      absl::StatusOr<ReplyPtr> reply = ReadReply();
+      if (!reply.ok()) {
+        for (size_t j = i; j < batch.size(); ++j) Fail(batch[j], reply.status());
+        return;
+      }
+      if ((*reply)->type == REDIS_REPLY_ERROR && absl::StartsWith(ReplyText(**reply), "NOSCRIPT")) {
+        ScriptOf(batch[i]).sha.clear();  // Loaded again before the next batch.
+        reply = Eval(ScriptOf(batch[i]), args[i], /*by_source=*/true);
+      } else if ((*reply)->type == REDIS_REPLY_ERROR) {
+        reply = ReplyError(**reply, "script");
+      } else {
+        MarkUp();
+      }
+      std::visit([&reply](auto& o) { Handle(o, std::move(reply)); }, batch[i]);
+    }
+  }
+
+  Script& ScriptOf(const Op& op) {
+    switch (op.index()) {
+      case 0:
+        return claim_;
+      case 1:
+        return renew_;
+      case 2:
+        return complete_;
+      default:
+        return release_;
+    }
+  }
+
+  // The script's KEYS[1] and ARGV, as each script's comment lists them.
+  std::vector<std::string> Args(ClaimOp& op) {
+    op.token = NewToken();
+    return {op.key, op.fingerprint, op.token, TtlMillis(op.lease), TtlMillis(op.retention)};
+  }
+  static std::vector<std::string> Args(const RenewOp& op) {
+    return {op.key, op.token, absl::StrCat(absl::ToInt64Milliseconds(op.lease))};
+  }
+  static std::vector<std::string> Args(const CompleteOp& op) {
+    return {op.key, op.token, op.outcome, TtlMillis(op.retention)};
+  }
+  static std::vector<std::string> Args(const ReleaseOp& op) { return {op.key, op.token}; }
+
+  static void Handle(ClaimOp& op, absl::StatusOr<ReplyPtr> reply) {
     if (!reply.ok()) {
       std::move(op.done)(reply.status());
       return;
@@ -233,12 +298,12 @@ class RedisIdempotencyStore::Worker {
     int64_t age_ms = 0;
     if (verdict == "claimed") {
       result.state = ClaimResult::State::kClaimed;
-      result.token = token;
+      result.token = op.token;
     } else if (verdict == "takeover" && r.elements >= 2 &&
                r.element[1]->type == REDIS_REPLY_STRING &&
                absl::SimpleAtoi(ReplyText(*r.element[1]), &age_ms)) {
       result.state = ClaimResult::State::kClaimed;
-      result.token = token;
+      result.token = op.token;
       result.taken_over_age = absl::Milliseconds(std::max<int64_t>(age_ms, 0));
     } else if (verdict == "inflight") {
       result.state = ClaimResult::State::kInFlight;
@@ -248,77 +313,65 @@ class RedisIdempotencyStore::Worker {
       result.state = ClaimResult::State::kDone;
       result.outcome = std::string(ReplyText(*r.element[1]));
     } else {
-      std::move(op.done)(absl::InternalError(
-          absl::StrCat("idempotency store (", where_, "): unexpected reply to the claim script")));
+      std::move(op.done)(
+          absl::InternalError("idempotency store: unexpected reply to the claim script"));
       return;
     }
     std::move(op.done)(std::move(result));
   }
 
-  void Execute(RenewOp& op) {
-    absl::StatusOr<ReplyPtr> reply =
-        Eval(renew_, {op.key, op.token, absl::StrCat(absl::ToInt64Milliseconds(op.lease))});
+  // Renew and Complete answer 1 when the claim was still held.
+  static void HandleHeld(IdempotencyStore::DoneCallback& done, absl::StatusOr<ReplyPtr> reply) {
     if (!reply.ok()) {
-      std::move(op.done)(reply.status());
+      std::move(done)(reply.status());
     } else if ((*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer == 1) {
-      std::move(op.done)(absl::OkStatus());
+      std::move(done)(absl::OkStatus());
     } else {
-      std::move(op.done)(absl::FailedPreconditionError("idempotency claim lost"));
-    }
-  }
-
-  void Execute(CompleteOp& op) {
-    absl::StatusOr<ReplyPtr> reply =
-        Eval(complete_, {op.key, op.token, op.outcome, TtlMillis(op.retention)});
-    if (!reply.ok()) {
-      std::move(op.done)(reply.status());
-    } else if ((*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer == 1) {
-      std::move(op.done)(absl::OkStatus());
-    } else {
-      std::move(op.done)(absl::FailedPreconditionError(
+      std::move(done)(absl::FailedPreconditionError(
           "idempotency claim lost: the record no longer holds this claim (its lease expired)"));
     }
   }
-
-  void Execute(ReleaseOp& op) {
-    absl::StatusOr<ReplyPtr> reply = Eval(release_, {op.key, op.token});
+  static void Handle(RenewOp& op, absl::StatusOr<ReplyPtr> reply) {
+    HandleHeld(op.done, std::move(reply));
+  }
+  static void Handle(CompleteOp& op, absl::StatusOr<ReplyPtr> reply) {
+    HandleHeld(op.done, std::move(reply));
+  }
+  static void Handle(ReleaseOp& op, absl::StatusOr<ReplyPtr> reply) {
     std::move(op.done)(reply.ok() ? absl::OkStatus() : reply.status());
   }
 
-  // Runs `script` with one key (args[0]) and the remaining args as ARGV. EVALSHA saves sending
-  // the script each time; NOSCRIPT (Redis restarted or flushed its cache) falls back to EVAL,
-  // which caches the script again.
-  absl::StatusOr<ReplyPtr> Eval(Script& script, const std::vector<std::string>& args) {
-    if (absl::Status connected = EnsureConnected(); !connected.ok()) {
-      return connected;
+  // Loads the scripts Redis does not know yet (after a connect, or after NOSCRIPT), so that the
+  // batch can call them by SHA and send each script's source once per Redis lifetime.
+  absl::Status EnsureScriptsLoaded() {
+    for (Script* script : {&claim_, &renew_, &complete_, &release_}) {
+      if (!script->sha.empty()) continue;
+      absl::StatusOr<ReplyPtr> loaded = RoundTrip({"SCRIPT", "LOAD", script->source});
+      if (!loaded.ok()) return loaded.status();
+      if ((*loaded)->type != REDIS_REPLY_STRING) return ReplyError(**loaded, "SCRIPT LOAD");
+      script->sha = std::string(ReplyText(**loaded));
     }
-    if (script.sha.empty()) {
-      absl::StatusOr<ReplyPtr> loaded = RoundTrip({"SCRIPT", "LOAD", script.source});
-      if (!loaded.ok()) {
-        return loaded.status();
-      }
-      if ((*loaded)->type != REDIS_REPLY_STRING) {
-        return ReplyError(**loaded, "SCRIPT LOAD");
-      }
-      script.sha = std::string(ReplyText(**loaded));
-    }
-    std::vector<absl::string_view> argv = {"EVALSHA", script.sha, "1"};
+    return absl::OkStatus();
+  }
+
+  // One script call by its source (EVAL), alone: the NOSCRIPT fallback.
+  absl::StatusOr<ReplyPtr> Eval(const Script& script, const std::vector<std::string>& args,
+                                bool by_source) {
+    std::vector<absl::string_view> argv = {by_source ? "EVAL" : "EVALSHA",
+                                           by_source ? script.source : script.sha, "1"};
     argv.insert(argv.end(), args.begin(), args.end());
     absl::StatusOr<ReplyPtr> reply = RoundTrip(argv);
-    if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
-        absl::StartsWith(ReplyText(**reply), "NOSCRIPT")) {
-      argv[0] = "EVAL";
-      argv[1] = script.source;
-      reply = RoundTrip(argv);
-    }
-    if (!reply.ok()) {
-      return reply;
-    }
-    if ((*reply)->type == REDIS_REPLY_ERROR) {
-      return ReplyError(**reply, "script");
-    }
+    if (!reply.ok()) return reply;
+    if ((*reply)->type == REDIS_REPLY_ERROR) return ReplyError(**reply, "script");
     MarkUp();
     return reply;
+  }
+
+  // Queues EVALSHA sha 1 args... in hiredis' output buffer; sent by the first read.
+  bool Append(const std::string& sha, const std::vector<std::string>& args) {
+    std::vector<absl::string_view> argv = {"EVALSHA", sha, "1"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return AppendArgv(argv);
   }
 
   absl::Status EnsureConnected() {
@@ -360,9 +413,7 @@ class RedisIdempotencyStore::Worker {
     return absl::OkStatus();
   }
 
-  // Sends one command and waits (up to command_timeout) for its reply. A transport failure
-  // drops the connection, since a late reply would otherwise answer the next command.
-  absl::StatusOr<ReplyPtr> RoundTrip(const std::vector<absl::string_view>& args) {
+  bool AppendArgv(const std::vector<absl::string_view>& args) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
     argv.reserve(args.size());
@@ -371,19 +422,38 @@ class RedisIdempotencyStore::Worker {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
+    return redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
+                                  lengths.data()) == REDIS_OK;
+  }
+
+  // Waits (up to command_timeout) for the next reply, flushing what was appended first. A
+  // transport failure drops the connection, since a late reply would otherwise answer the next
+  // command.
+  absl::StatusOr<ReplyPtr> ReadReply() {
     errno = 0;
-    ReplyPtr reply(static_cast<redisReply*>(redisCommandArgv(
-        context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
-    if (reply != nullptr) {
-      return reply;
+    void* raw = nullptr;
+    if (redisGetReply(context_.get(), &raw) == REDIS_OK && raw != nullptr) {
+      return ReplyPtr(static_cast<redisReply*>(raw));
     }
+    return ConnectionFailed();
+  }
+
+  absl::Status ConnectionFailed() {
     const bool timed_out =
         context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
     const std::string detail =
         timed_out ? absl::StrCat("no reply within ", absl::FormatDuration(options_.command_timeout))
                   : absl::StrCat("connection failed: ", context_->errstr);
     context_.reset();
+    // A new connection may reach a restarted Redis that has forgotten the scripts.
+    for (Script* script : {&claim_, &renew_, &complete_, &release_}) script->sha.clear();
     return MarkDown(detail);
+  }
+
+  // Sends one command and waits for its reply.
+  absl::StatusOr<ReplyPtr> RoundTrip(const std::vector<absl::string_view>& args) {
+    if (!AppendArgv(args)) return ConnectionFailed();
+    return ReadReply();
   }
 
   // An error reply: Redis is reachable but cannot serve us (NOAUTH, LOADING, OOM, ...).
@@ -444,6 +514,7 @@ class RedisIdempotencyStore::Worker {
   std::string last_error_;
   Health health_ = Health::kUnknown;
   absl::BitGen bitgen_;
+  static constexpr size_t kMaxBatch = 256;  // Calls sent in one pipeline at most.
   Script claim_{absl::StrCat(kNowMillis, kClaimBody), {}};
   Script renew_{absl::StrCat(kNowMillis, kRenewBody), {}};
   Script complete_{kCompleteScript, {}};

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -294,6 +295,62 @@ TEST_F(RedisStoreTest, OutcomeIsForgottenAfterRetention) {
     // Until then the key is still taken (conflict); afterwards it is free for any request.
     return IsClaimed(r);
   })) << "the 200 ms retention never expired";
+}
+
+// Calls queued together go to Redis in one pipeline; each still gets its own answer.
+TEST_F(RedisStoreTest, ManyCallsQueuedTogetherAreEachAnsweredRight) {
+  RedisIdempotencyStore store(Options());
+  constexpr int kCalls = 600;
+  std::vector<std::future<absl::StatusOr<ClaimResult>>> claims;
+  for (int i = 0; i < kCalls; ++i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+    claims.push_back(promise->get_future());
+    // Every key twice in a row: the second claim must see the first.
+    store.Claim("batch-" + std::to_string(i / 2), "fp", absl::Seconds(30), absl::Hours(1),
+                [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+  }
+  std::vector<std::future<absl::Status>> completes;
+  std::map<std::string, std::string> tokens;
+  int claimed = 0;
+  int in_flight = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    absl::StatusOr<ClaimResult> r = Await(std::move(claims[i]), "Claim");
+    ASSERT_TRUE(r.ok()) << r.status();
+    const std::string key = "batch-" + std::to_string(i / 2);
+    if (r->state == ClaimResult::State::kClaimed) {
+      ++claimed;
+      tokens[key] = r->token;
+    } else {
+      EXPECT_EQ(r->state, ClaimResult::State::kInFlight) << key;
+      ++in_flight;
+    }
+  }
+  EXPECT_EQ(claimed, kCalls / 2);  // One winner per key.
+  EXPECT_EQ(in_flight, kCalls / 2);
+  EXPECT_EQ(tokens.size(), static_cast<size_t>(kCalls / 2));
+  for (const auto& [key, token] : tokens) {
+    auto promise = std::make_shared<std::promise<absl::Status>>();
+    completes.push_back(promise->get_future());
+    store.Complete(key, token, "outcome-of-" + key, absl::Hours(1),
+                   [promise](absl::Status st) { promise->set_value(std::move(st)); });
+  }
+  for (auto& f : completes) EXPECT_TRUE(Await(std::move(f), "Complete").ok());
+  for (const auto& [key, token] : tokens) {
+    absl::StatusOr<ClaimResult> replay = ClaimNow(store, key, "fp");
+    ASSERT_TRUE(replay.ok()) << replay.status();
+    EXPECT_EQ(replay->outcome, "outcome-of-" + key);
+  }
+}
+
+// Redis forgot its scripts (a restart with a kept data set, or SCRIPT FLUSH): calls go on.
+TEST_F(RedisStoreTest, FlushedScriptsAreLoadedAgain) {
+  RedisIdempotencyStore store(Options());
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before-flush", "fp")));
+  const CommandResult flushed =
+      RunCommand({"/usr/bin/redis-cli", "-p", std::to_string(redis_.port()), "SCRIPT", "FLUSH"});
+  ASSERT_EQ(flushed.exit_code, 0) << flushed.err;
+  EXPECT_TRUE(IsClaimed(ClaimNow(store, "after-flush", "fp")));
+  EXPECT_TRUE(IsClaimed(ClaimNow(store, "after-flush-2", "fp")));
 }
 
 TEST_F(RedisStoreTest, KeyPrefixSeparatesDeployments) {
