@@ -15,7 +15,8 @@
 //               [](absl::StatusOr<ClaimResult> r) { ... });
 //
 // I/O never happens on the caller's thread: calls are queued for one worker thread that owns a
-// synchronous hiredis connection with connect and command timeouts. The store fails closed: when
+// synchronous hiredis connection with connect and command timeouts, and sends every call waiting
+// in one pipeline (one round trip for the batch, so throughput does not fall with Redis' distance). The store fails closed: when
 // Redis is unreachable, slow, refuses AUTH or the queue is full, callbacks get UNAVAILABLE (the
 // caller must not go ahead without a record). After a failure the worker reconnects on the next
 // call (at most one attempt per reconnect_interval; calls in between fail fast), so the gateway
