@@ -233,7 +233,7 @@ class RedisIdempotencyStore::Worker {
     }
     std::vector<std::vector<std::string>> args(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      args[i] = std::visit([this](auto& o) { return Args(o); }, batch[i]);
+      args[i] = std::visit([this](auto& o) { return this->Args(o); }, batch[i]);
       if (!Append(ScriptOf(batch[i]).sha, args[i])) {
         const absl::Status failed = ConnectionFailed();
         for (Op& op : batch) Fail(op, failed);
