@@ -195,13 +195,16 @@ class IdempotencyGuard::Call final : public PendingCreate,
       Release(std::move(outcome.result));
     } else if (outcome.window_closed) {
       Record(UnknownStatus(), /*resolution=*/false);
+    } else if (absl::IsCancelled(outcome.result.status())) {
+      StartResolution(outcome.result.status());
     } else {
-      if (absl::IsCancelled(outcome.result.status())) Answer(std::move(outcome.result));
-      StartResolution();
+      StartResolution(std::nullopt);
     }
   }
 
-  void StartResolution() {
+  // `answer` ends the caller's wait at once (it cancelled); otherwise the caller waits for the
+  // resolution within its deadline. Counted as started before the caller hears anything.
+  void StartResolution(std::optional<absl::Status> answer) {
     if (guard_.metrics_ != nullptr) guard_.metrics_->Resolution("started");
     Log(LogLevel::kInfo, "resolution started",
         {{"idempotency_key", Bounded(idempotency_key_)}, {"call_sid", call_sid_}});
@@ -216,7 +219,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
               .may_exist = true,
               .resolution = true,
               .retry_after = GetRetryDelay(last_status_)};
-      if (!answered_) {
+      if (!answered_ && !answer.has_value()) {
         // The caller waits for the resolution within its deadline, then is told to retry.
         if (answer_at > guard_.clock_.Now()) {
           answer_timer_ = guard_.timer_.Schedule(answer_at, [self = shared_from_this()] {
@@ -231,7 +234,11 @@ class IdempotencyGuard::Call final : public PendingCreate,
         }
       }
     }
-    if (answer_now) Answer(ResolvingStatus());
+    if (answer.has_value()) {
+      Answer(*std::move(answer));
+    } else if (answer_now) {
+      Answer(ResolvingStatus());
+    }
     std::shared_ptr<PendingCreate> upstream =
         start_(plan, [self = shared_from_this()](UpstreamOutcome outcome) {
           self->OnResolved(std::move(outcome));

@@ -67,24 +67,29 @@ class GatewayTest : public ::testing::Test {
   }
   void SetUp() override { sim_->Reset(); }
   // The gateway is shared: a background resolution a test started must not send into the next
-  // test. Waits (up to 10 s, the longest a key window allows) until every one has ended.
+  // test. Waits (up to 12 s, longer than a key window) until no RPC is in flight (a caller's
+  // deadline may end in the client before the gateway has seen it) and every resolution ended.
   void TearDown() override {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < deadline && ResolutionsInProgress() > 0) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(12);
+    while (std::chrono::steady_clock::now() < deadline && WorkInProgress() > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    EXPECT_EQ(ResolutionsInProgress(), 0);
+    EXPECT_EQ(WorkInProgress(), 0);
   }
 
-  // gateway_resolutions_total: started less those that ended.
-  static double ResolutionsInProgress() {
+  // gateway_rpcs_in_flight, plus resolutions started less those that ended; -1 if the scrape
+  // failed.
+  static double WorkInProgress() {
     const HttpReply reply = HttpCall("GET", *metrics_url_);
+    if (reply.status != 200) return -1;
     double in_progress = 0;
     std::istringstream lines(reply.body);
     for (std::string line; std::getline(lines, line);) {
-      if (line.rfind("gateway_resolutions_total{", 0) != 0) continue;
+      const bool resolutions = line.rfind("gateway_resolutions_total{", 0) == 0;
+      if (!resolutions && line.rfind("gateway_rpcs_in_flight ", 0) != 0) continue;
       const double value = std::stod(line.substr(line.rfind(' ') + 1));
-      in_progress += line.find("event=\"started\"") != std::string::npos ? value : -value;
+      in_progress +=
+          !resolutions || line.find("event=\"started\"") != std::string::npos ? value : -value;
     }
     return in_progress;
   }
