@@ -16,11 +16,11 @@
 //
 // I/O never happens on the caller's thread: calls are queued for one worker thread that owns a
 // synchronous hiredis connection with connect and command timeouts, and sends every call waiting
-// in one pipeline (one round trip for the batch, so throughput does not fall with Redis' distance). The store fails closed: when
-// Redis is unreachable, slow, refuses AUTH or the queue is full, callbacks get UNAVAILABLE (the
-// caller must not go ahead without a record). After a failure the worker reconnects on the next
-// call (at most one attempt per reconnect_interval; calls in between fail fast), so the gateway
-// recovers by itself when Redis returns.
+// in one pipeline (one round trip for the batch, so throughput does not fall with Redis' distance).
+// The store fails closed: when Redis is unreachable, slow, refuses AUTH or the queue is full,
+// callbacks get UNAVAILABLE (the caller must not go ahead without a record). After a failure the
+// worker reconnects on the next call (at most one attempt per reconnect_interval; calls in between
+// fail fast), so the gateway recovers by itself when Redis returns.
 //
 // A call that timed out may still take effect in Redis: a claim whose token nobody got then holds
 // the key (kInFlight) until its lease ends, and is then taken over, which is the safe side.
