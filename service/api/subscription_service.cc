@@ -11,7 +11,6 @@
 #include "api/grpc_status.h"
 #include "common/error_details.h"
 #include "common/log.h"
-#include "validation/request_validator.h"
 
 namespace gateway {
 namespace {
@@ -87,13 +86,8 @@ class CreateReactor final : public grpc::ServerUnaryReactor {
     if (authenticator != nullptr) {
       absl::StatusOr<std::string> caller = authenticator->Authenticate(*context);
       if (!caller.ok()) {
-        // Like every error: the key to retry with (only a valid one), and that nothing was sent.
         absl::Status status = caller.status();
-        SetErrorInfo(status, "",
-                     {{"idempotency_key",
-                       IsValidIdempotencyKey(input_.idempotency_key) ? input_.idempotency_key : ""},
-                      {"attempts", "0"},
-                      {"subscription_may_exist", "false"}});
+        MarkNothingSent(status, "", input_.idempotency_key);
         Complete(status);
         return;
       }

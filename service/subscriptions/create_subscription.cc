@@ -138,7 +138,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
           handler_.clock_.Now() +
           FullJitterBackoff(++budget_waits_, handler_.options_.retry.backoff_base,
                             handler_.options_.retry.backoff_cap, handler_.random_.Uniform01());
-      if (next <= resend_until_) {
+      if (MaySendAtLocked(next)) {
         ScheduleAttemptLocked(next);
         return false;
       }
@@ -174,7 +174,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
   // Sends one attempt while holding a permit; returns a result when no attempt fits.
   Result SendLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const absl::Time now = handler_.clock_.Now();
-    if (may_exist_ && now > resend_until_) return FinishLocked(WindowClosedLocked());
+    if (!MaySendAtLocked(now)) return FinishLocked(WindowClosedLocked());
     const absl::Duration remaining = deadline_ - now;
     if (remaining < kMinAttemptTime) return FinishLocked(DeadlineStatusLocked());
     if (RetryBudget* budget = handler_.controls_.resolution_budget;
@@ -277,7 +277,7 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     const absl::Duration delay = RetryDelay(attempts_ - 1, handler_.options_.retry,
                                             handler_.random_.Uniform01(), retry_after);
     const absl::Time next = handler_.clock_.Now() + delay;
-    if (may_exist_ && next > resend_until_) return FinishLocked(WindowClosedLocked());
+    if (!MaySendAtLocked(next)) return FinishLocked(WindowClosedLocked());
     if (next + kMinAttemptTime >= deadline_) {
       // The next attempt could not finish in time: answer now rather than at the deadline.
       return FinishLocked(DeadlineStatusLocked());
@@ -316,6 +316,12 @@ class CreateSubscriptionHandler::Operation final : public PendingCreate,
     if (auto delay = GetRetryDelay(last_status_)) SetRetryDelay(status, *delay);
     SetErrorInfo(status, "DEADLINE_EXCEEDED");
     return DecorateLocked(std::move(status));
+  }
+
+  // Once an attempt may have created the subscription, an attempt sent after resend_until_
+  // could still be in Twilio's hands when Twilio no longer recognizes the key.
+  bool MaySendAtLocked(absl::Time when) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !may_exist_ || when <= resend_until_;
   }
 
   // The run ends because a resend could outlive Twilio's memory of the key.
@@ -414,18 +420,22 @@ std::shared_ptr<PendingCreate> CreateSubscriptionHandler::StartUpstream(
   return operation;
 }
 
+void MarkNothingSent(absl::Status& status, absl::string_view reason,
+                     absl::string_view idempotency_key) {
+  SetErrorInfo(status, reason,
+               {{"idempotency_key",
+                 IsValidIdempotencyKey(idempotency_key) ? std::string(idempotency_key) : ""},
+                {"attempts", "0"},
+                {"subscription_may_exist", "false"}});
+}
+
 namespace {
 
 // An error before any upstream work: nothing was sent, so nothing can exist.
 std::shared_ptr<PendingCreate> FailEarly(absl::Status status, absl::string_view reason,
                                          const CreateSubscriptionInput& input,
                                          CreateSubscriptionHandler::Done done) {
-  // Only a valid key is echoed: an invalid one may be any size (and no retry can use it).
-  SetErrorInfo(status, reason,
-               {{"idempotency_key",
-                 IsValidIdempotencyKey(input.idempotency_key) ? input.idempotency_key : ""},
-                {"attempts", "0"},
-                {"subscription_may_exist", "false"}});
+  MarkNothingSent(status, reason, input.idempotency_key);
   std::move(done)(std::move(status));
   return std::make_shared<AlreadyDone>();
 }

@@ -69,6 +69,12 @@ struct CreateSubscriptionControls {
   GatewayMetrics* metrics = nullptr;
 };
 
+// Adds to an error that happened before anything was sent what every error tells the caller:
+// the key to retry with (only a valid one: an invalid key may be any size), no attempts, and that
+// no subscription can exist. `reason` as for SetErrorInfo ("" keeps the status' own).
+void MarkNothingSent(absl::Status& status, absl::string_view reason,
+                     absl::string_view idempotency_key);
+
 class CreateSubscriptionHandler {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<Subscription>) &&>;
