@@ -248,7 +248,7 @@ class RedisIdempotencyStore::Worker {
       }
       if ((*reply)->type == REDIS_REPLY_ERROR && absl::StartsWith(ReplyText(**reply), "NOSCRIPT")) {
         ScriptOf(batch[i]).sha.clear();  // Loaded again before the next batch.
-        reply = Eval(ScriptOf(batch[i]), args[i], /*by_source=*/true);
+        reply = EvalBySource(ScriptOf(batch[i]), args[i]);
       } else if ((*reply)->type == REDIS_REPLY_ERROR) {
         reply = ReplyError(**reply, "script");
       } else {
@@ -355,10 +355,9 @@ class RedisIdempotencyStore::Worker {
   }
 
   // One script call by its source (EVAL), alone: the NOSCRIPT fallback.
-  absl::StatusOr<ReplyPtr> Eval(const Script& script, const std::vector<std::string>& args,
-                                bool by_source) {
-    std::vector<absl::string_view> argv = {by_source ? "EVAL" : "EVALSHA",
-                                           by_source ? script.source : script.sha, "1"};
+  absl::StatusOr<ReplyPtr> EvalBySource(const Script& script,
+                                        const std::vector<std::string>& args) {
+    std::vector<absl::string_view> argv = {"EVAL", script.source, "1"};
     argv.insert(argv.end(), args.begin(), args.end());
     absl::StatusOr<ReplyPtr> reply = RoundTrip(argv);
     if (!reply.ok()) return reply;
