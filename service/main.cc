@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/caller_authenticator.h"
+#include "api/message_service.h"
 #include "api/subscription_service.h"
 #include "auth/caller_policy.h"
 #include "auth/caller_tokens.h"
@@ -41,10 +42,11 @@
 #include "metrics/gateway_metrics.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_http_server.h"
+#include "operations/operations.h"
 #include "reload/reloadable_file.h"
 #include "reload/reloader.h"
 #include "retry/retry_budget.h"
-#include "subscriptions/create_subscription.h"
+#include "upstream/upstream_engine.h"
 
 #ifndef GATEWAY_VERSION
 #define GATEWAY_VERSION "0.0.0"
@@ -162,10 +164,10 @@ class HealthReporter {
 
 std::unique_ptr<grpc::Server> StartServer(const std::string& address,
                                           std::shared_ptr<grpc::ServerCredentials> credentials,
-                                          grpc::Service* service, int* port) {
+                                          std::vector<grpc::Service*> services, int* port) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, std::move(credentials), port);
-  if (service != nullptr) builder.RegisterService(service);
+  for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || *port == 0) return nullptr;
   return server;
@@ -273,22 +275,24 @@ int Run(int argc, char** argv) {
       timer);
   RetryBudget budget(config->retry_budget_tokens, config->retry_budget_ratio);
   RetryBudget resolution_budget(config->retry_budget_tokens, config->resolution_budget_ratio);
-  CreateSubscriptionHandler handler({.base_url = config->twilio_base_url,
-                                     .default_deadline = config->default_deadline,
-                                     .attempt_timeout = config->attempt_timeout,
-                                     .key_window = config->twilio_key_window,
-                                     .retry = config->retry,
-                                     .resolution_max_attempts = config->resolution_max_attempts},
-                                    account, transport, timer, clock, random,
-                                    {.policy = policy_file.has_value() ? &policy : nullptr,
-                                     .idempotency = guard.get(),
-                                     .limiter = &limiter,
-                                     .retry_budget = &budget,
-                                     .resolution_budget = &resolution_budget,
-                                     .metrics = &metrics});
+  UpstreamEngine engine({.base_url = config->twilio_base_url,
+                         .attempt_timeout = config->attempt_timeout,
+                         .key_window = config->twilio_key_window,
+                         .retry = config->retry,
+                         .resolution_max_attempts = config->resolution_max_attempts},
+                        transport, timer, clock, random,
+                        {.limiter = &limiter,
+                         .retry_budget = &budget,
+                         .resolution_budget = &resolution_budget,
+                         .metrics = &metrics});
+  Operations operations(
+      {.default_deadline = config->default_deadline}, account, engine, clock, random,
+      {.policy = policy_file.has_value() ? &policy : nullptr, .idempotency = guard.get()});
   CallerAuthenticator authenticator(
       {.tokens = token_file.has_value() ? &tokens : nullptr, .required = policy_file.has_value()});
-  SubscriptionService service(handler, &authenticator, &metrics);
+  Api api(operations, &authenticator, &metrics);
+  SubscriptionService subscriptions(api);
+  MessageService messages(api);
   metrics.SetUpstreamGauges([&limiter] { return limiter.total_in_flight(); },
                             [&limiter] { return limiter.total_queued(); });
   metrics.SetCredentialsLoaded([&account] { return account.Get() != nullptr ? 1.0 : 0.0; });
@@ -307,7 +311,7 @@ int Run(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   int port = 0;
   std::unique_ptr<grpc::Server> server =
-      StartServer(config->listen_address, *caller_credentials, &service, &port);
+      StartServer(config->listen_address, *caller_credentials, {&subscriptions, &messages}, &port);
   if (server == nullptr) {
     std::cerr << "twilio-gateway: --listen " << config->listen_address << " could not be bound\n";
     return 1;
@@ -317,7 +321,7 @@ int Run(int argc, char** argv) {
   int health_port = 0;
   if (!config->health_listen_address.empty()) {
     health_server = StartServer(config->health_listen_address, grpc::InsecureServerCredentials(),
-                                nullptr, &health_port);
+                                {}, &health_port);
     if (health_server == nullptr) {
       std::cerr << "twilio-gateway: --health-listen " << config->health_listen_address
                 << " could not be bound\n";
@@ -370,10 +374,10 @@ int Run(int argc, char** argv) {
   // to close its idle connection, which most never do before the deadline. So wait for our
   // own RPCs instead, and close what is left once they are done.
   std::thread shutdown([&] { server->Shutdown(absl::ToChronoTime(drain_deadline)); });
-  if (service.WaitIdle(drain_deadline)) {
+  if (api.WaitIdle(drain_deadline)) {
     // An RPC accepted just before the GOAWAY may not have reached Create() yet.
     absl::SleepFor(absl::Milliseconds(50));
-    if (service.WaitIdle(drain_deadline)) grpc_server_cancel_all_calls(server->c_server());
+    if (api.WaitIdle(drain_deadline)) grpc_server_cancel_all_calls(server->c_server());
   }
   shutdown.join();
   server->Wait();

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth/caller_tokens.h"
-#include "validation/request_validator.h"
+#include "model/sid.h"
 
 namespace gateway {
 

@@ -59,6 +59,15 @@ absl::Status InvalidArgument(const std::vector<FieldViolation>& violations) {
   return status;
 }
 
+void AddFieldViolation(absl::Status& status, const FieldViolation& violation) {
+  google::rpc::BadRequest bad_request =
+      Get<google::rpc::BadRequest>(status).value_or(google::rpc::BadRequest());
+  auto* out = bad_request.add_field_violations();
+  out->set_field(violation.field);
+  out->set_description(violation.description);
+  Put(status, bad_request);
+}
+
 void SetTwilioError(absl::Status& status, const TwilioErrorInfo& error) {
   twilio_gateway::v1::TwilioError detail;
   detail.set_code(error.code);

@@ -37,6 +37,8 @@ struct TwilioErrorInfo {
 // Returns INVALID_ARGUMENT naming every violation, with a google.rpc.BadRequest detail.
 absl::Status InvalidArgument(const std::vector<FieldViolation>& violations);
 
+// Adds a google.rpc.BadRequest violation to a status of any code (Twilio rejecting a field).
+void AddFieldViolation(absl::Status& status, const FieldViolation& violation);
 void SetTwilioError(absl::Status& status, const TwilioErrorInfo& error);
 void SetRetryDelay(absl::Status& status, absl::Duration delay);
 // google.rpc.ErrorInfo in kErrorDomain; later calls merge metadata and keep the first reason.

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/sha256.h"
-#include "validation/request_validator.h"
+#include "model/sid.h"
 
 namespace gateway {
 namespace {

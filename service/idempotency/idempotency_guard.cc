@@ -21,18 +21,15 @@ std::string Bounded(const std::string& text) { return text.substr(0, 255); }
 // the record may outlive the caller while a resolution runs.
 //   claiming -> [waiting for another owner] -> caller run -> done
 //                                                        \-> resolution -> done / handed over
-class IdempotencyGuard::Call final : public PendingCreate,
-                                     public std::enable_shared_from_this<Call> {
+class IdempotencyGuard::Call final : public PendingCall, public std::enable_shared_from_this<Call> {
  public:
-  Call(IdempotencyGuard& guard, std::string key, std::string fingerprint,
-       const CreateSubscriptionRequest& request, absl::Time deadline, StartUpstream start,
-       Done done)
+  Call(IdempotencyGuard& guard, GuardedRequest request, StartUpstream start, Done done)
       : guard_(guard),
-        key_(std::move(key)),
-        fingerprint_(std::move(fingerprint)),
-        idempotency_key_(request.idempotency_key),
-        call_sid_(request.call_sid),
-        deadline_(deadline),
+        key_(std::move(request.record_key)),
+        fingerprint_(std::move(request.fingerprint)),
+        idempotency_key_(std::move(request.idempotency_key)),
+        call_sid_(std::move(request.call_sid)),
+        deadline_(request.deadline),
         start_(std::move(start)),
         done_(std::move(done)) {}
 
@@ -46,7 +43,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
   // The caller went away. Its run of attempts is cancelled (which may leave the outcome
   // ambiguous, and so start a resolution); a resolution goes on without it.
   void Cancel() override {
-    std::shared_ptr<PendingCreate> upstream;
+    std::shared_ptr<PendingCall> upstream;
     {
       absl::MutexLock lock(&mu_);
       if (answered_) return;
@@ -61,7 +58,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
 
   // Drain: ends the resolution's attempts; OnResolved then hands the record over.
   void StopResolution() {
-    std::shared_ptr<PendingCreate> upstream;
+    std::shared_ptr<PendingCall> upstream;
     {
       absl::MutexLock lock(&mu_);
       upstream = upstream_;
@@ -164,7 +161,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
       absl::MutexLock lock(&mu_);
       plan = {.deadline = deadline_, .window_start = window_start_, .may_exist = may_exist_};
     }
-    std::shared_ptr<PendingCreate> upstream =
+    std::shared_ptr<PendingCall> upstream =
         start_(plan, [self = shared_from_this()](UpstreamOutcome outcome) {
           self->OnCallerRunDone(std::move(outcome));
         });
@@ -227,7 +224,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
               absl::MutexLock lock(&self->mu_);
               self->answer_timer_.reset();
             }
-            self->Answer(self->ResolvingStatus());
+            self->Answer(self->ResolvingOutcome());
           });
         } else {
           answer_now = true;
@@ -235,11 +232,11 @@ class IdempotencyGuard::Call final : public PendingCreate,
       }
     }
     if (answer.has_value()) {
-      Answer(*std::move(answer));
+      Answer(Decorate(*std::move(answer), /*may_exist=*/true));
     } else if (answer_now) {
-      Answer(ResolvingStatus());
+      Answer(ResolvingOutcome());
     }
-    std::shared_ptr<PendingCreate> upstream =
+    std::shared_ptr<PendingCall> upstream =
         start_(plan, [self = shared_from_this()](UpstreamOutcome outcome) {
           self->OnResolved(std::move(outcome));
         });
@@ -272,14 +269,15 @@ class IdempotencyGuard::Call final : public PendingCreate,
     } else if (result == "unknown") {
       Record(UnknownStatus(), /*resolution=*/true);
     } else {
-      HandOver(ResolvingStatus());
+      HandOver(ResolvingOutcome());
     }
   }
 
   // Stores a final outcome, then answers the caller (if it still waits) with it.
-  void Record(absl::StatusOr<Subscription> outcome, bool resolution) {
+  void Record(absl::StatusOr<Resource> result, bool resolution) {
     StopRenewal();
-    const std::string encoded = EncodeOutcome(outcome);
+    Outcome outcome = {.result = std::move(result), .report = MakeReport(may_exist())};
+    const std::string encoded = EncodeOutcome(outcome.result, outcome.report.may_exist);
     guard_.store_.Complete(key_, token(), encoded, guard_.options_.retention,
                            [self = shared_from_this(), outcome = std::move(outcome),
                             resolution](absl::Status stored) mutable {
@@ -294,17 +292,19 @@ class IdempotencyGuard::Call final : public PendingCreate,
                            });
   }
 
-  void Release(std::optional<absl::StatusOr<Subscription>> outcome) {
+  void Release(std::optional<absl::StatusOr<Resource>> result) {
     StopRenewal();
     guard_.store_.Release(
         key_, token(),
-        [self = shared_from_this(), outcome = std::move(outcome)](absl::Status) mutable {
-          if (outcome.has_value()) self->Answer(*std::move(outcome));
+        [self = shared_from_this(), result = std::move(result)](absl::Status) mutable {
+          if (result.has_value()) {
+            self->Answer({.result = *std::move(result), .report = self->MakeReport(false)});
+          }
         });
   }
 
   // Leaves the record in flight with its lease ended, so the next claimant takes it over.
-  void HandOver(std::optional<absl::Status> answer) {
+  void HandOver(std::optional<Outcome> answer) {
     StopRenewal();
     bool tracked = false;
     {
@@ -330,21 +330,16 @@ class IdempotencyGuard::Call final : public PendingCreate,
   }
 
   void Replay(const std::string& encoded) {
-    absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(encoded);
+    absl::StatusOr<StoredOutcome> stored = DecodeOutcome(encoded);
     if (!stored.ok()) {
       Answer(Decorate(stored.status(), /*may_exist=*/true));
       return;
     }
-    absl::StatusOr<Subscription> outcome = *std::move(stored);
-    if (outcome.ok()) {
-      outcome->replayed = true;
-      outcome->attempts = 0;
-    } else {
-      absl::Status status = outcome.status();
-      SetErrorInfo(status, "", {{"replayed", "true"}});
-      outcome = status;
-    }
-    Answer(std::move(outcome));
+    Answer({.result = std::move(stored->result),
+            .report = {.idempotency_key = idempotency_key_,
+                       .attempts = 0,
+                       .may_exist = stored->may_exist,
+                       .replayed = true}});
   }
 
   void WaitForOther() {
@@ -370,10 +365,10 @@ class IdempotencyGuard::Call final : public PendingCreate,
     });
   }
 
-  absl::Status ResolvingStatus() {
+  Outcome ResolvingOutcome() {
     absl::Status status = absl::UnavailableError(
-        "an attempt may have created the subscription and Twilio has not confirmed it yet; the "
-        "gateway is resolving it in the background: retry with the same idempotency_key");
+        "an attempt may have taken effect and Twilio has not confirmed it yet; the gateway is "
+        "resolving it in the background: retry with the same idempotency_key");
     {
       absl::MutexLock lock(&mu_);
       if (auto twilio = GetTwilioError(last_status_)) SetTwilioError(status, *twilio);
@@ -383,31 +378,27 @@ class IdempotencyGuard::Call final : public PendingCreate,
     return Decorate(std::move(status), /*may_exist=*/true);
   }
 
-  absl::Status UnknownStatus() {
+  static absl::Status UnknownStatus() {
     absl::Status status = absl::UnknownError(
-        "the subscription may or may not exist: Twilio gave no definite answer while it could "
-        "still recognize the idempotency key, so the gateway will not send this key again. Do "
-        "not retry with this key; a new key may create a second subscription");
+        "the operation may or may not have taken effect: Twilio gave no definite answer while "
+        "it could still recognize the idempotency key, so the gateway will not send this key "
+        "again. Do not retry with this key; a new key may act a second time");
     SetErrorInfo(status, "OUTCOME_UNKNOWN");
-    return Decorate(std::move(status), /*may_exist=*/true);
+    return status;
   }
 
-  absl::Status Decorate(absl::Status status, bool may_exist) {
-    int attempts = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      attempts = attempts_;
-    }
-    SetErrorInfo(status, "",
-                 {{"idempotency_key", idempotency_key_},
-                  {"attempts", absl::StrCat(attempts)},
-                  {"subscription_may_exist", may_exist ? "true" : "false"}});
-    return status;
+  Report MakeReport(bool may_exist) {
+    absl::MutexLock lock(&mu_);
+    return {.idempotency_key = idempotency_key_, .attempts = attempts_, .may_exist = may_exist};
+  }
+
+  Outcome Decorate(absl::Status status, bool may_exist) {
+    return {.result = std::move(status), .report = MakeReport(may_exist)};
   }
 
   // Answers the caller once; later answers (a resolution ending after the caller's deadline)
   // only update the record.
-  void Answer(absl::StatusOr<Subscription> outcome) {
+  void Answer(Outcome outcome) {
     Done done;
     {
       absl::MutexLock lock(&mu_);
@@ -450,7 +441,7 @@ class IdempotencyGuard::Call final : public PendingCreate,
   std::string token_ ABSL_GUARDED_BY(mu_);
   absl::Time window_start_ ABSL_GUARDED_BY(mu_);
   absl::Status last_status_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<PendingCreate> upstream_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<PendingCall> upstream_ ABSL_GUARDED_BY(mu_);
   std::optional<Timer::TimerId> poll_timer_ ABSL_GUARDED_BY(mu_);
   std::optional<Timer::TimerId> answer_timer_ ABSL_GUARDED_BY(mu_);
   absl::Time renewed_ ABSL_GUARDED_BY(mu_);  // When the lease was last taken or renewed.
@@ -502,12 +493,9 @@ void IdempotencyGuard::RenewLeases() {
   }
 }
 
-std::shared_ptr<PendingCreate> IdempotencyGuard::Run(const CreateSubscriptionRequest& request,
-                                                     const std::string& scope, absl::Time deadline,
-                                                     StartUpstream start, Done done) {
-  auto call = std::make_shared<Call>(*this, absl::StrCat(scope, "/", request.idempotency_key),
-                                     RequestFingerprint(request), request, deadline,
-                                     std::move(start), std::move(done));
+std::shared_ptr<PendingCall> IdempotencyGuard::Run(GuardedRequest request, StartUpstream start,
+                                                   Done done) {
+  auto call = std::make_shared<Call>(*this, std::move(request), std::move(start), std::move(done));
   call->TryClaim();
   return call;
 }

@@ -1,17 +1,17 @@
-// Applies an IdempotencyStore to one Create: claims the key, replays a stored outcome, waits for
-// a call with the same key still in flight, refuses a key reused for a different request, and
-// stores the final outcome.
+// Applies an IdempotencyStore to one keyed operation (Create, Send): claims the key, replays a
+// stored outcome, waits for a call with the same key still in flight, refuses a key reused for a
+// different request, and stores the final outcome.
 //
-// An ambiguous outcome (an attempt may have created the subscription) is never released: the
+// An ambiguous outcome (an attempt may have taken effect) is never released: the
 // record stays in flight and the guard resolves it in the background, re-sending the same
 // request with the same key through the same upstream engine until Twilio gives a definite
 // answer or Twilio's memory of the key may have lapsed. Then it records the answer, or
 // OUTCOME_UNKNOWN; it never sends the key again after that. A caller retry with the key joins
 // the resolution (it waits on the record) or replays its result.
 //
-// Usage (from CreateSubscriptionHandler):
-//   guard.Run(request, scope, deadline,
-//             [&](const UpstreamPlan& plan, UpstreamDone d) { return StartUpstream(plan, d); },
+// Usage (from Operations):
+//   guard.Run({.record_key = ..., .fingerprint = ..., ...},
+//             [&](const UpstreamPlan& plan, UpstreamDone d) { return engine.Start(..., plan, d); },
 //             done);
 //   ...
 //   guard.Drain(deadline);  // on SIGTERM, after the RPCs: finish or hand over resolutions
@@ -35,34 +35,20 @@
 #include "common/clock.h"
 #include "idempotency/idempotency_store.h"
 #include "metrics/gateway_metrics.h"
-#include "subscriptions/subscription.h"
+#include "model/outcome.h"
 
 namespace gateway {
 
-// What the guard asks of the upstream engine for one run of attempts.
-struct UpstreamPlan {
-  // The caller's deadline; absl::InfiniteFuture() for a resolution, which the key window ends.
+// One request under an idempotency key, as the guard sees it.
+struct GuardedRequest {
+  // The record's key in the store: the operation's namespace, the caller and account scope,
+  // and the idempotency key.
+  std::string record_key;
+  // Identifies the request's content: the same key with another fingerprint is a conflict.
+  std::string fingerprint;
+  std::string idempotency_key;  // As sent to Twilio; echoed in every report.
+  std::string call_sid;         // For logs.
   absl::Time deadline = absl::InfiniteFuture();
-  // When the record was first claimed: Twilio's memory of the key is counted from here. (The
-  // default allows no resend after an ambiguous attempt.)
-  absl::Time window_start = absl::InfinitePast();
-  // An earlier run, or an owner now gone, may already have created the subscription.
-  bool may_exist = false;
-  // A background resolution: no caller, its own retry budget and attempt limit. It waits a
-  // backoff (at least `retry_after`, what Twilio last asked for) before its first attempt.
-  bool resolution = false;
-  std::optional<absl::Duration> retry_after = std::nullopt;
-};
-
-// What one run found, typed, for the guard to decide on.
-struct UpstreamOutcome {
-  absl::StatusOr<Subscription> result = absl::UnknownError("no outcome");
-  // An attempt (of this run or an earlier one) may have created the subscription.
-  bool may_exist = false;
-  // The run stopped because no further attempt could end inside Twilio's key window: sending
-  // the key again could create a second subscription.
-  bool window_closed = false;
-  int attempts = 0;
 };
 
 struct IdempotencyOptions {
@@ -83,11 +69,11 @@ struct IdempotencyOptions {
 
 class IdempotencyGuard {
  public:
-  using Done = absl::AnyInvocable<void(absl::StatusOr<Subscription>) &&>;
+  using Done = absl::AnyInvocable<void(Outcome) &&>;
   using UpstreamDone = absl::AnyInvocable<void(UpstreamOutcome) &&>;
   // Starts one run of attempts; called once for the caller and again for a resolution.
   using StartUpstream =
-      absl::AnyInvocable<std::shared_ptr<PendingCreate>(const UpstreamPlan&, UpstreamDone)>;
+      absl::AnyInvocable<std::shared_ptr<PendingCall>(const UpstreamPlan&, UpstreamDone)>;
 
   // `metrics` may be null.
   IdempotencyGuard(IdempotencyOptions options, IdempotencyStore& store, Timer& timer,
@@ -95,10 +81,7 @@ class IdempotencyGuard {
   // Waits for a lease renewal in progress; calls still running must not outlive the guard.
   ~IdempotencyGuard();
 
-  // `scope` separates key spaces: the caller and the account.
-  std::shared_ptr<PendingCreate> Run(const CreateSubscriptionRequest& request,
-                                     const std::string& scope, absl::Time deadline,
-                                     StartUpstream start, Done done);
+  std::shared_ptr<PendingCall> Run(GuardedRequest request, StartUpstream start, Done done);
 
   // Lets resolutions in progress finish until `deadline`, then stops the rest and hands their
   // records over (the next claimant, on any replica sharing the store, takes them over at

@@ -2,10 +2,13 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <variant>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/error_details.h"
 #include "common/json_text.h"
 #include "common/sha256.h"
 
@@ -24,34 +27,65 @@ bool ReadString(const Json& object, const char* name, std::string* out) {
   return true;
 }
 
+void AppendDate(std::string* out, const std::optional<absl::Time>& date) {
+  if (date.has_value())
+    absl::StrAppend(out, ",\"date_created_unix_ns\":", absl::ToUnixNanos(*date));
+}
+
+void AppendResource(std::string* out, const Subscription& s) {
+  out->append("{\"subscription\":{\"account_sid\":");
+  AppendJsonString(out, s.account_sid);
+  out->append(",\"call_sid\":");
+  AppendJsonString(out, s.call_sid);
+  AppendDate(out, s.date_created);
+  out->append(",\"sid\":");
+  AppendJsonString(out, s.sid);
+  out->append(",\"uri\":");
+  AppendJsonString(out, s.uri);
+  out->append("}");
+}
+
+void AppendResource(std::string* out, const Message& m) {
+  out->append("{\"message\":{\"account_sid\":");
+  AppendJsonString(out, m.account_sid);
+  out->append(",\"call_sid\":");
+  AppendJsonString(out, m.call_sid);
+  AppendDate(out, m.date_created);
+  out->append(",\"sid\":");
+  AppendJsonString(out, m.sid);
+  out->append("}");
+}
+
+void AppendResource(std::string* out, const Deletion&) { out->append("{\"deletion\":{}"); }
+
+// Reads the fields Subscription and Message share; false on a wrong type.
+template <typename T>
+bool ReadCommon(const Json& object, T* out) {
+  if (!ReadString(object, "account_sid", &out->account_sid) ||
+      !ReadString(object, "call_sid", &out->call_sid) || !ReadString(object, "sid", &out->sid)) {
+    return false;
+  }
+  if (auto d = object.find("date_created_unix_ns"); d != object.end()) {
+    if (!d->is_number_integer()) return false;
+    out->date_created = absl::FromUnixNanos(d->get<int64_t>());
+  }
+  return true;
+}
+
 }  // namespace
 
-// Written by hand (DecodeOutcome reads it with nlohmann): this runs once per Create, and
-// building a json document to dump it cost six times as much. Keys in nlohmann's (sorted) order,
-// so records read the same whichever version wrote them.
-std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome) {
+// Written by hand (DecodeOutcome reads it with nlohmann): this runs once per operation, and
+// building a json document to dump it cost six times as much. Keys in nlohmann's (sorted)
+// order, so records read the same whichever version wrote them.
+std::string EncodeOutcome(const absl::StatusOr<Resource>& result, bool may_exist) {
   std::string out;
   out.reserve(512);
-  if (outcome.ok()) {
-    const Subscription& s = *outcome;
-    out.append("{\"subscription\":{\"account_sid\":");
-    AppendJsonString(&out, s.account_sid);
-    out.append(",\"call_sid\":");
-    AppendJsonString(&out, s.call_sid);
-    if (s.date_created.has_value()) {
-      absl::StrAppend(&out, ",\"date_created_unix_ns\":", absl::ToUnixNanos(*s.date_created));
-    }
-    out.append(",\"idempotency_key\":");
-    AppendJsonString(&out, s.idempotency_key);
-    out.append(",\"sid\":");
-    AppendJsonString(&out, s.sid);
-    out.append(",\"uri\":");
-    AppendJsonString(&out, s.uri);
-    out.append("}");
+  if (result.ok()) {
+    std::visit([&out](const auto& resource) { AppendResource(&out, resource); }, *result);
   } else {
-    const absl::Status& status = outcome.status();
+    const absl::Status& status = result.status();
     absl::StrAppend(&out, "{\"error\":{\"code\":", static_cast<int>(status.code()),
-                    ",\"message\":");
+                    ",\"may_exist\":", may_exist ? "true" : "false", ",\"message\":");
     AppendJsonString(&out, status.message());
     // Payload URLs in sorted order, as nlohmann wrote them.
     std::map<std::string, std::string> payloads;
@@ -73,7 +107,7 @@ std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome) {
   return out;
 }
 
-absl::StatusOr<absl::StatusOr<Subscription>> DecodeOutcome(absl::string_view encoded) {
+absl::StatusOr<StoredOutcome> DecodeOutcome(absl::string_view encoded) {
   const Json json = Json::parse(encoded, nullptr, /*allow_exceptions=*/false);
   auto bad = [] { return absl::InternalError("unreadable idempotency record"); };
   if (!json.is_object()) return bad();
@@ -84,17 +118,16 @@ absl::StatusOr<absl::StatusOr<Subscription>> DecodeOutcome(absl::string_view enc
   }
   if (auto it = json.find("subscription"); it != json.end() && it->is_object()) {
     Subscription s;
-    if (!ReadString(*it, "account_sid", &s.account_sid) ||
-        !ReadString(*it, "call_sid", &s.call_sid) || !ReadString(*it, "sid", &s.sid) ||
-        !ReadString(*it, "uri", &s.uri) ||
-        !ReadString(*it, "idempotency_key", &s.idempotency_key)) {
-      return bad();
-    }
-    if (auto d = it->find("date_created_unix_ns"); d != it->end()) {
-      if (!d->is_number_integer()) return bad();
-      s.date_created = absl::FromUnixNanos(d->get<int64_t>());
-    }
-    return absl::StatusOr<Subscription>(std::move(s));
+    if (!ReadCommon(*it, &s) || !ReadString(*it, "uri", &s.uri)) return bad();
+    return StoredOutcome{.result = Resource(std::move(s))};
+  }
+  if (auto it = json.find("message"); it != json.end() && it->is_object()) {
+    Message m;
+    if (!ReadCommon(*it, &m)) return bad();
+    return StoredOutcome{.result = Resource(std::move(m))};
+  }
+  if (auto it = json.find("deletion"); it != json.end() && it->is_object()) {
+    return StoredOutcome{.result = Resource(Deletion{})};
   }
   auto it = json.find("error");
   if (it == json.end() || !it->is_object()) return bad();
@@ -115,7 +148,17 @@ absl::StatusOr<absl::StatusOr<Subscription>> DecodeOutcome(absl::string_view enc
       status.SetPayload(url, absl::Cord(bytes));
     }
   }
-  return absl::StatusOr<Subscription>(status);
+  bool may_exist = false;
+  if (auto m = it->find("may_exist"); m != it->end()) {
+    if (!m->is_boolean()) return bad();
+    may_exist = m->get<bool>();
+  } else {
+    // Written by a version that kept it in the error's ErrorInfo metadata.
+    const auto metadata = GetErrorMetadata(status);
+    auto old = metadata.find("subscription_may_exist");
+    may_exist = old != metadata.end() && old->second == "true";
+  }
+  return StoredOutcome{.result = std::move(status), .may_exist = may_exist};
 }
 
 std::string RequestFingerprint(const CreateSubscriptionRequest& request) {
@@ -127,7 +170,14 @@ std::string RequestFingerprint(const CreateSubscriptionRequest& request) {
   return Sha256Hex(canonical);
 }
 
-bool IsReplayableOutcome(const absl::StatusOr<Subscription>& outcome) {
+std::string RequestFingerprint(const SendMessageRequest& request) {
+  const std::string canonical = absl::StrCat(
+      "message/", request.account_sid.size(), ":", request.account_sid, request.call_sid.size(),
+      ":", request.call_sid, request.content.size(), ":", request.content);
+  return Sha256Hex(canonical);
+}
+
+bool IsReplayableOutcome(const absl::StatusOr<Resource>& outcome) {
   switch (outcome.status().code()) {
     case absl::StatusCode::kOk:
     case absl::StatusCode::kNotFound:

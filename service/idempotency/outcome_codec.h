@@ -1,4 +1,4 @@
-// How a final Create outcome is stored in an IdempotencyStore and read back: a small JSON
+// How a final outcome (Create, Send) is stored in an IdempotencyStore and read back: a small JSON
 // document, so records in a shared Redis stay readable by every gateway version that knows it.
 // Also the request fingerprint that detects a key reused for a different request.
 //
@@ -10,22 +10,33 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "subscriptions/subscription.h"
+#include "model/requests.h"
+#include "model/resources.h"
 
 namespace gateway {
 
-std::string EncodeOutcome(const absl::StatusOr<Subscription>& outcome);
+// A final outcome as a record holds it.
+struct StoredOutcome {
+  absl::StatusOr<Resource> result = absl::UnknownError("no outcome");
+  // The operation may have taken effect despite the error (OUTCOME_UNKNOWN, for one).
+  bool may_exist = false;
+};
 
-// The stored outcome; INTERNAL if `encoded` is not one EncodeOutcome() wrote.
-absl::StatusOr<absl::StatusOr<Subscription>> DecodeOutcome(absl::string_view encoded);
+std::string EncodeOutcome(const absl::StatusOr<Resource>& result, bool may_exist);
 
-// SHA-256 (hex) over the fields that define the subscription: account, call, callback, method.
+// The stored outcome; INTERNAL if `encoded` is not one EncodeOutcome() wrote (or an earlier
+// version, which stored only subscriptions and kept `may_exist` in the error's ErrorInfo).
+absl::StatusOr<StoredOutcome> DecodeOutcome(absl::string_view encoded);
+
+// SHA-256 (hex) over the fields that define the request: for a subscription the account, call,
+// callback and method; for a message the account, call and content.
 std::string RequestFingerprint(const CreateSubscriptionRequest& request);
+std::string RequestFingerprint(const SendMessageRequest& request);
 
-// Whether an outcome is final and may be replayed for the same key: a created subscription, or
-// an answer that no retry can change (the call does not exist, Twilio rejected a parameter).
+// Whether an outcome is final and may be replayed for the same key: a created resource, or an
+// answer that no retry can change (the call does not exist, Twilio rejected a parameter).
 // Unknown or transient outcomes are not: a later retry with the key must try again.
-bool IsReplayableOutcome(const absl::StatusOr<Subscription>& outcome);
+bool IsReplayableOutcome(const absl::StatusOr<Resource>& outcome);
 
 }  // namespace gateway
 

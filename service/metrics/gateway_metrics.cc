@@ -67,30 +67,17 @@ void GatewayMetrics::RpcFinished(absl::string_view method, absl::StatusCode code
   if (reason == "GATEWAY_QUEUE_FULL") limiter_rejections_.Increment();
 }
 
-void GatewayMetrics::UpstreamAttempt(const HttpResult& result, absl::Duration latency) {
+void GatewayMetrics::UpstreamAttempt(int http_status, absl::string_view failure,
+                                     absl::Duration latency) {
   attempt_duration_.Observe(absl::ToDoubleSeconds(latency));
-  switch (result.failure) {
-    case TransportFailure::kNone:
-      upstream_responses_.WithLabels({absl::StrCat(result.response.status)}).Increment();
-      break;
-    case TransportFailure::kConnect:
-      upstream_failures_.WithLabels({"connect"}).Increment();
-      break;
-    case TransportFailure::kTimeout:
-      upstream_failures_.WithLabels({"timeout"}).Increment();
-      break;
-    case TransportFailure::kIo:
-      upstream_failures_.WithLabels({"io"}).Increment();
-      break;
-    case TransportFailure::kCancelled:
-      upstream_failures_.WithLabels({"cancelled"}).Increment();
-      break;
+  if (http_status != 0) {
+    upstream_responses_.WithLabels({absl::StrCat(http_status)}).Increment();
+  } else {
+    upstream_failures_.WithLabels({failure}).Increment();
   }
 }
 
-void GatewayMetrics::Retry(const HttpResult& result) {
-  retries_.WithLabels({RetryReasonLabel(result)}).Increment();
-}
+void GatewayMetrics::Retry(absl::string_view reason) { retries_.WithLabels({reason}).Increment(); }
 
 void GatewayMetrics::Reload(absl::string_view what, absl::string_view result) {
   reloads_.WithLabels({what, result}).Increment();
@@ -110,23 +97,6 @@ void GatewayMetrics::SetCredentialsLoaded(std::function<double()> loaded) {
   registry_.AddCallbackGauge("gateway_credentials_loaded",
                              "1 while valid Twilio credentials are loaded, else 0.",
                              std::move(loaded));
-}
-
-absl::string_view RetryReasonLabel(const HttpResult& result) {
-  switch (result.failure) {
-    case TransportFailure::kConnect:
-      return "connect_failed";
-    case TransportFailure::kTimeout:
-      return "timeout";
-    case TransportFailure::kIo:
-    case TransportFailure::kCancelled:
-      return result.request_sent ? "connection_lost" : "connect_failed";
-    case TransportFailure::kNone:
-      break;
-  }
-  if (result.response.status == 429) return "throttled";
-  if (result.response.status >= 500) return "server_error";
-  return "unreadable_response";
 }
 
 }  // namespace gateway

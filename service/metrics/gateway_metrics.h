@@ -30,7 +30,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "http/http_transport.h"
 #include "metrics/metrics.h"
 
 namespace gateway {
@@ -44,8 +43,11 @@ class GatewayMetrics {
   void RpcFinished(absl::string_view method, absl::StatusCode code, absl::string_view reason,
                    bool replayed, absl::Duration latency);
 
-  void UpstreamAttempt(const HttpResult& result, absl::Duration latency);
-  void Retry(const HttpResult& result);
+  // One attempt ended: with Twilio's `http_status`, or with none (0) and the `failure` kind
+  // (connect, timeout, io, cancelled). Labels come from twilio/attempt.h's classification.
+  void UpstreamAttempt(int http_status, absl::string_view failure, absl::Duration latency);
+  // An attempt is repeated, for `reason` (throttled, server_error, timeout, ...).
+  void Retry(absl::string_view reason);
 
   void Reload(absl::string_view what, absl::string_view result);
 
@@ -71,10 +73,6 @@ class GatewayMetrics {
   CounterFamily& reloads_;
   CounterFamily& resolutions_;
 };
-
-// A bounded label for why an attempt is retried: throttled, server_error, timeout,
-// connect_failed, connection_lost, unreadable_response.
-absl::string_view RetryReasonLabel(const HttpResult& result);
 
 }  // namespace gateway
 

@@ -5,47 +5,15 @@
 
 namespace gateway {
 
-AttemptClass ClassifyAttempt(const HttpResult& result, bool body_readable) {
-  switch (result.failure) {
-    case TransportFailure::kCancelled:
-      return {AttemptOutcome::kCancelled, "cancelled"};
-    case TransportFailure::kConnect:
-      // Resolve, connect or TLS handshake failed: no byte of the request reached Twilio.
-      return {AttemptOutcome::kNeverApplied, "could not connect"};
-    case TransportFailure::kTimeout:
-    case TransportFailure::kIo:
-      if (!result.request_sent) return {AttemptOutcome::kNeverApplied, "failed before sending"};
-      // The request went out and the answer was lost: Twilio may have created the
-      // subscription. Retrying is safe only because every attempt carries the same
-      // IdempotencyKey.
-      return {AttemptOutcome::kAmbiguous, result.failure == TransportFailure::kTimeout
-                                              ? "timed out after sending"
-                                              : "connection lost after sending"};
-    case TransportFailure::kNone:
-      break;
-  }
-  const int status = result.response.status;
-  if (status >= 200 && status < 300) {
-    if (body_readable) return {AttemptOutcome::kSucceeded, "created"};
-    // Created, but the answer is unusable; the same key asks Twilio for the same subscription.
-    return {AttemptOutcome::kAmbiguous, "unreadable success response"};
-  }
-  // Twilio rejects requests over its concurrency limit before processing them.
-  if (status == 429) return {AttemptOutcome::kNeverApplied, "throttled (429)"};
-  // A 5xx may come after the subscription was recorded: ambiguous, safe with the same key.
-  if (status >= 500) return {AttemptOutcome::kAmbiguous, "server error (5xx)"};
-  return {AttemptOutcome::kRejected, "rejected"};
-}
-
-bool ShouldRetry(AttemptOutcome outcome, const RetryOptions& options) {
+bool ShouldRetry(AttemptOutcome outcome, const RetryOptions& options, bool naturally_idempotent) {
   switch (outcome) {
     case AttemptOutcome::kNeverApplied:
       return true;
     case AttemptOutcome::kAmbiguous:
-      return options.retry_ambiguous;
+      return options.retry_ambiguous || naturally_idempotent;
     case AttemptOutcome::kSucceeded:
     case AttemptOutcome::kRejected:
-    case AttemptOutcome::kCancelled:
+    case AttemptOutcome::kStopped:
       return false;
   }
   return false;

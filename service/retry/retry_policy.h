@@ -1,5 +1,4 @@
-// What may be retried, and how long to wait first. The single source of truth for both; the
-// reasons are in retry_policy.cc next to the classification.
+// What may be retried, and how long to wait first. Attempts are classified in twilio/attempt.h.
 //
 // Pure functions; thread-safe.
 #ifndef GATEWAY_RETRY_RETRY_POLICY_H_
@@ -9,26 +8,9 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "http/http_transport.h"
+#include "model/outcome.h"
 
 namespace gateway {
-
-// What one attempt's result says about the subscription.
-enum class AttemptOutcome {
-  kSucceeded,     // 2xx with a readable body.
-  kNeverApplied,  // Twilio cannot have acted: 429, or the request never left.
-  kAmbiguous,     // Twilio may have acted: 5xx, timeout or reset after sending, unreadable 2xx.
-  kRejected,      // A definite answer (4xx other than 429): retrying changes nothing.
-  kCancelled,     // The caller gave up.
-};
-
-struct AttemptClass {
-  AttemptOutcome outcome;
-  absl::string_view why;  // Short, for logs and the final error message.
-};
-
-// `body_readable` is whether a 2xx body parsed; ignored for other results.
-AttemptClass ClassifyAttempt(const HttpResult& result, bool body_readable);
 
 struct RetryOptions {
   int max_attempts = 5;
@@ -41,7 +23,9 @@ struct RetryOptions {
   bool retry_ambiguous = true;
 };
 
-bool ShouldRetry(AttemptOutcome outcome, const RetryOptions& options);
+// Whether an attempt with this outcome may be repeated. A naturally idempotent operation
+// (Delete) retries ambiguous outcomes whatever `retry_ambiguous` says: repeating it is harmless.
+bool ShouldRetry(AttemptOutcome outcome, const RetryOptions& options, bool naturally_idempotent);
 
 // "Full jitter" (AWS Architecture Blog, 2015): uniform in [0, min(cap, base * 2^retry)), which
 // spreads a burst of failed callers instead of making them retry in lockstep. `retry` counts

@@ -39,11 +39,12 @@ struct Mapping {
   const char* reason;
 };
 
-Mapping MapHttpError(int http_status, int twilio_code) {
+Mapping MapHttpError(TwilioCall::Kind kind, int http_status, int twilio_code) {
   // Call exists but is not ringing or in progress: only a state change can help.
   if (twilio_code == 21220 || twilio_code == 31211) {
     return {absl::StatusCode::kFailedPrecondition, "CALL_NOT_ACTIVE"};
   }
+  if (twilio_code == 31212) return {absl::StatusCode::kInvalidArgument, "MESSAGE_TOO_LARGE"};
   switch (http_status) {
     case 400:
     case 413:
@@ -55,7 +56,10 @@ Mapping MapHttpError(int http_status, int twilio_code) {
     case 403:
       return {absl::StatusCode::kPermissionDenied, "TWILIO_FORBIDDEN"};
     case 404:
-      return {absl::StatusCode::kNotFound, "CALL_NOT_FOUND"};
+      // Twilio's 20404 does not say which path segment it did not find.
+      return {absl::StatusCode::kNotFound, kind == TwilioCall::Kind::kDeleteSubscription
+                                               ? "SUBSCRIPTION_NOT_FOUND"
+                                               : "CALL_NOT_FOUND"};
     case 409:
       return {absl::StatusCode::kAborted, "TWILIO_CONFLICT"};
     case 429:
@@ -69,11 +73,61 @@ Mapping MapHttpError(int http_status, int twilio_code) {
   return {absl::StatusCode::kInternal, "UNEXPECTED_TWILIO_RESPONSE"};
 }
 
+std::string CallPath(absl::string_view account_sid, absl::string_view call_sid,
+                     absl::string_view rest) {
+  return absl::StrCat("/2010-04-01/Accounts/", account_sid, "/Calls/", call_sid, rest);
+}
+
 }  // namespace
 
-std::string SubscriptionsPath(absl::string_view account_sid, absl::string_view call_sid) {
-  return absl::StrCat("/2010-04-01/Accounts/", account_sid, "/Calls/", call_sid,
-                      "/UserDefinedMessageSubscriptions.json");
+bool IsNaturallyIdempotent(const TwilioCall& call) {
+  return call.kind == TwilioCall::Kind::kDeleteSubscription;
+}
+
+absl::string_view OperationName(TwilioCall::Kind kind) {
+  switch (kind) {
+    case TwilioCall::Kind::kCreateSubscription:
+      return "Create";
+    case TwilioCall::Kind::kDeleteSubscription:
+      return "Delete";
+    case TwilioCall::Kind::kSendMessage:
+      return "Send";
+  }
+  return "Unknown";
+}
+
+TwilioCall CreateSubscriptionCall(const CreateSubscriptionRequest& request) {
+  return {.kind = TwilioCall::Kind::kCreateSubscription,
+          .method = "POST",
+          .path = CallPath(request.account_sid, request.call_sid,
+                           "/UserDefinedMessageSubscriptions.json"),
+          .form = {{"Callback", request.callback},
+                   {"Method", request.method == CallbackMethod::kGet ? "GET" : "POST"},
+                   {"IdempotencyKey", request.idempotency_key}},
+          .account_sid = request.account_sid,
+          .call_sid = request.call_sid,
+          .idempotency_key = request.idempotency_key};
+}
+
+TwilioCall DeleteSubscriptionCall(const DeleteSubscriptionRequest& request) {
+  return {.kind = TwilioCall::Kind::kDeleteSubscription,
+          .method = "DELETE",
+          .path = CallPath(request.account_sid, request.call_sid,
+                           absl::StrCat("/UserDefinedMessageSubscriptions/", request.sid, ".json")),
+          .form = {},
+          .account_sid = request.account_sid,
+          .call_sid = request.call_sid,
+          .idempotency_key = ""};
+}
+
+TwilioCall SendMessageCall(const SendMessageRequest& request) {
+  return {.kind = TwilioCall::Kind::kSendMessage,
+          .method = "POST",
+          .path = CallPath(request.account_sid, request.call_sid, "/UserDefinedMessages.json"),
+          .form = {{"Content", request.content}, {"IdempotencyKey", request.idempotency_key}},
+          .account_sid = request.account_sid,
+          .call_sid = request.call_sid,
+          .idempotency_key = request.idempotency_key};
 }
 
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
@@ -105,53 +159,58 @@ std::string BasicAuthorization(const TwilioCredentials& credentials) {
       "Basic ", absl::Base64Escape(absl::StrCat(credentials.username, ":", credentials.password)));
 }
 
-HttpRequest BuildCreateSubscriptionRequest(const TwilioEndpoint& endpoint,
-                                           const CreateSubscriptionRequest& request,
-                                           absl::Duration timeout) {
+HttpRequest BuildHttpRequest(const TwilioEndpoint& endpoint, const TwilioCall& call,
+                             absl::Duration timeout) {
   HttpRequest http;
-  http.method = "POST";
-  http.url =
-      absl::StrCat(endpoint.base_url, SubscriptionsPath(request.account_sid, request.call_sid));
+  http.method = call.method;
+  http.url = absl::StrCat(endpoint.base_url, call.path);
   http.headers = {
       {"Authorization", BasicAuthorization(endpoint.credentials)},
       {"Accept", "application/json"},
       {"Accept-Charset", "utf-8"},
-      {"Content-Type", "application/x-www-form-urlencoded"},
   };
-  http.body = FormEncode({
-      {"Callback", request.callback},
-      {"Method", request.method == CallbackMethod::kGet ? "GET" : "POST"},
-      {"IdempotencyKey", request.idempotency_key},
-  });
+  if (!call.form.empty()) {
+    http.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    http.body = FormEncode(call.form);
+  }
   http.timeout = timeout;
   return http;
 }
 
-absl::StatusOr<Subscription> ParseSubscriptionJson(absl::string_view body) {
+absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view body) {
+  if (kind == TwilioCall::Kind::kDeleteSubscription) return Deletion{};
   Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) return absl::InternalError("Twilio response is not valid JSON");
   if (!json.is_object()) return absl::InternalError("Twilio response is not a JSON object");
-  Subscription out;
-  std::string date;
-  for (absl::Status s :
-       {ReadString(json, "account_sid", &out.account_sid),
-        ReadString(json, "call_sid", &out.call_sid), ReadString(json, "sid", &out.sid),
-        ReadString(json, "uri", &out.uri), ReadString(json, "date_created", &date)}) {
+  std::string account_sid, call_sid, sid, uri, date;
+  for (absl::Status s : {ReadString(json, "account_sid", &account_sid),
+                         ReadString(json, "call_sid", &call_sid), ReadString(json, "sid", &sid),
+                         ReadString(json, "uri", &uri), ReadString(json, "date_created", &date)}) {
     if (!s.ok()) return s;
   }
+  std::optional<absl::Time> date_created;
   if (!date.empty()) {
     absl::StatusOr<absl::Time> parsed = ParseRfc2822Date(date);
     if (!parsed.ok()) {
       return absl::InternalError(
           absl::StrCat("Twilio response date_created: ", parsed.status().message()));
     }
-    out.date_created = *parsed;
+    date_created = *parsed;
   }
-  return out;
+  if (kind == TwilioCall::Kind::kSendMessage) {
+    return Message{.account_sid = std::move(account_sid),
+                   .call_sid = std::move(call_sid),
+                   .sid = std::move(sid),
+                   .date_created = date_created};
+  }
+  return Subscription{.account_sid = std::move(account_sid),
+                      .call_sid = std::move(call_sid),
+                      .sid = std::move(sid),
+                      .date_created = date_created,
+                      .uri = std::move(uri)};
 }
 
-absl::Status StatusFromHttpResponse(const HttpResponse& response) {
-  if (response.status >= 200 && response.status < 300) return absl::OkStatus();
+absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response) {
   TwilioErrorInfo error;
   error.http_status = response.status;
   Json json = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
@@ -176,18 +235,15 @@ absl::Status StatusFromHttpResponse(const HttpResponse& response) {
           std::string(Utf8Prefix(it->get_ref<const std::string&>(), kMaxTwilioMessageBytes));
     }
   }
-  const Mapping mapping = MapHttpError(response.status, error.code);
+  const Mapping mapping = MapHttpError(kind, response.status, error.code);
   std::string message = absl::StrCat("Twilio answered HTTP ", response.status);
   if (error.code != 0) absl::StrAppend(&message, " (error ", error.code, ")");
   if (!error.message.empty()) absl::StrAppend(&message, ": ", error.message);
   absl::Status status(mapping.code, message);
   SetTwilioError(status, error);
   SetErrorInfo(status, mapping.reason);
-  if (response.retry_after.has_value()) {
-    if (auto delay = ParseRetryAfter(*response.retry_after, absl::Now())) {
-      SetRetryDelay(status, *delay);
-    }
-  }
+  // Twilio's limit is not published; the caller learns which field to shrink.
+  if (error.code == 31212) AddFieldViolation(status, {"content", "Twilio: message too large"});
   return status;
 }
 

@@ -1,6 +1,6 @@
-// Twilio's REST API for user-defined message subscriptions, as plain functions: how a validated
-// request becomes an HTTP request, and how an HTTP response becomes a Subscription or a status.
-// No I/O here; subscriptions/ sends the request through an HttpTransport.
+// Twilio's REST API for user-defined messages, as plain functions: how a validated request
+// becomes a TwilioCall and an HTTP request, and how an HTTP response becomes a resource or a
+// status. No I/O here; upstream/ sends the request through an HttpTransport.
 //
 // Thread-safety: pure functions; TwilioEndpoint is immutable once built.
 #ifndef GATEWAY_TWILIO_TWILIO_API_H_
@@ -15,7 +15,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "http/http_transport.h"
-#include "subscriptions/subscription.h"
+#include "model/requests.h"
+#include "model/resources.h"
 
 namespace gateway {
 
@@ -37,9 +38,34 @@ struct TwilioEndpoint {
   TwilioCredentials credentials;
 };
 
-// "/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions.json".
+// One Twilio REST operation, described as data: the upstream engine sends any of them the same
+// way. Built from a validated request by the functions below.
+struct TwilioCall {
+  enum class Kind { kCreateSubscription, kDeleteSubscription, kSendMessage };
+  Kind kind = Kind::kCreateSubscription;
+  std::string method;  // "POST" or "DELETE".
+  std::string path;    // From the API root, e.g. "/2010-04-01/Accounts/AC.../Calls/CA.../...".
+  std::vector<std::pair<std::string, std::string>> form;  // The body; empty for DELETE.
+  std::string account_sid;                                // Whose concurrency limit it counts to.
+  std::string call_sid;
+  // Sent as IdempotencyKey; empty for Delete, which needs none.
+  std::string idempotency_key;
+};
+
+// Deleting twice leaves the same state, so a Delete may be resent at any time (no key window),
+// and a 404 after an attempt that may have deleted means it did.
+bool IsNaturallyIdempotent(const TwilioCall& call);
+
+// Operation name for logs and metrics: "Create", "Delete" or "Send".
+absl::string_view OperationName(TwilioCall::Kind kind);
+
 // Callers pass validated SIDs only; they need no escaping.
-std::string SubscriptionsPath(absl::string_view account_sid, absl::string_view call_sid);
+TwilioCall CreateSubscriptionCall(const CreateSubscriptionRequest& request);
+TwilioCall DeleteSubscriptionCall(const DeleteSubscriptionRequest& request);
+TwilioCall SendMessageCall(const SendMessageRequest& request);
+
+HttpRequest BuildHttpRequest(const TwilioEndpoint& endpoint, const TwilioCall& call,
+                             absl::Duration timeout);
 
 // application/x-www-form-urlencoded, as HTML forms and Twilio expect.
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
@@ -47,18 +73,15 @@ std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& f
 // "Authorization" header value for HTTP Basic.
 std::string BasicAuthorization(const TwilioCredentials& credentials);
 
-HttpRequest BuildCreateSubscriptionRequest(const TwilioEndpoint& endpoint,
-                                           const CreateSubscriptionRequest& request,
-                                           absl::Duration timeout);
+// Reads a 2xx body as the resource `kind` yields. Twilio marks every property nullable and may
+// add new ones: nulls become empty values, unknown properties are ignored, wrong types and
+// truncated JSON are errors. A Delete's 204 has no body to read.
+absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view body);
 
-// Parses a 2xx body. Twilio marks every property nullable and may add new ones: nulls become
-// empty values, unknown properties are ignored, wrong types and truncated JSON are errors.
-absl::StatusOr<Subscription> ParseSubscriptionJson(absl::string_view body);
-
-// The one place an HTTP response from Twilio becomes a status. 2xx yields OK; anything else
-// yields the code the caller should act on (see the proto and README), Twilio's error as a
-// TwilioError detail, an ErrorInfo reason, and RetryInfo when Twilio sent Retry-After.
-absl::Status StatusFromHttpResponse(const HttpResponse& response);
+// The one place an HTTP error from Twilio becomes a status: the code the caller should act on
+// (see the proto and README), Twilio's error as a TwilioError detail and an ErrorInfo reason.
+// (ClassifyAttempt adds RetryInfo from Retry-After.)
+absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response);
 
 // Status for a transfer that produced no response (see TransportFailure).
 absl::Status StatusFromTransportFailure(const HttpResult& result);

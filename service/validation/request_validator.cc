@@ -1,6 +1,7 @@
 #include "validation/request_validator.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_details.h"
+#include "model/sid.h"
 
 namespace gateway {
 namespace {
@@ -46,14 +48,6 @@ std::string HostProblem(absl::string_view host) {
 }
 
 }  // namespace
-
-bool IsSid(absl::string_view value, absl::string_view prefix) {
-  if (value.size() != prefix.size() + 32 || !absl::StartsWith(value, prefix)) return false;
-  for (char c : value.substr(prefix.size())) {
-    if (!absl::ascii_isxdigit(c)) return false;
-  }
-  return true;
-}
 
 bool IsValidIdempotencyKey(absl::string_view key) {
   return key.size() <= kMaxIdempotencyKeyLength &&
@@ -104,9 +98,10 @@ std::string CallbackProblem(absl::string_view url) {
   return "";
 }
 
-absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
-    const CreateSubscriptionInput& input, absl::string_view default_account_sid) {
-  std::vector<FieldViolation> violations;
+namespace {
+
+// The fields every operation shares: the call and, optionally, the account.
+void CheckCall(const CallInput& input, std::vector<FieldViolation>& violations) {
   if (input.call_sid.empty()) {
     violations.push_back({"call_sid", "is required"});
   } else if (!IsSid(input.call_sid, "CA")) {
@@ -115,6 +110,39 @@ absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
   if (!input.account_sid.empty() && !IsSid(input.account_sid, "AC")) {
     violations.push_back({"account_sid", "must be empty or AC followed by 32 hexadecimal digits"});
   }
+}
+
+void CheckIdempotencyKey(const std::string& key, std::vector<FieldViolation>& violations) {
+  if (key.size() > kMaxIdempotencyKeyLength) {
+    violations.push_back(
+        {"idempotency_key",
+         absl::StrCat("must be at most ", kMaxIdempotencyKeyLength, " characters")});
+  } else if (!IsValidIdempotencyKey(key)) {
+    violations.push_back(
+        {"idempotency_key", "must be printable ASCII without spaces or control characters"});
+  }
+}
+
+std::string AccountOrDefault(const CallInput& input, absl::string_view default_account_sid) {
+  return input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
+}
+
+}  // namespace
+
+std::string ContentProblem(absl::string_view content) {
+  if (content.empty()) return "is required";
+  if (content.size() > kMaxContentBytes) {
+    return absl::StrCat("must be at most ", kMaxContentBytes, " bytes");
+  }
+  // nlohmann's parser keeps its nesting on the heap, so deep input cannot exhaust the stack.
+  if (!nlohmann::json::accept(content)) return "must be one JSON document";
+  return "";
+}
+
+absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
+    const CreateSubscriptionInput& input, absl::string_view default_account_sid) {
+  std::vector<FieldViolation> violations;
+  CheckCall(input, violations);
   if (std::string problem = CallbackProblem(input.callback); !problem.empty()) {
     violations.push_back({"callback", std::move(problem)});
   }
@@ -130,25 +158,43 @@ absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
       violations.push_back({"method", absl::StrCat("unknown value ", input.method,
                                                    "; use CALLBACK_METHOD_POST or _GET")});
   }
-  const std::string& key = input.idempotency_key;
-  if (key.size() > kMaxIdempotencyKeyLength) {
-    violations.push_back(
-        {"idempotency_key",
-         absl::StrCat("must be at most ", kMaxIdempotencyKeyLength, " characters")});
-  } else if (!IsValidIdempotencyKey(key)) {
-    violations.push_back(
-        {"idempotency_key", "must be printable ASCII without spaces or control characters"});
+  CheckIdempotencyKey(input.idempotency_key, violations);
+  if (!violations.empty()) return InvalidArgument(violations);
+  return CreateSubscriptionRequest{.account_sid = AccountOrDefault(input, default_account_sid),
+                                   .call_sid = input.call_sid,
+                                   .callback = input.callback,
+                                   .method = method,
+                                   .idempotency_key = input.idempotency_key};
+}
+
+absl::StatusOr<DeleteSubscriptionRequest> ValidateDeleteRequest(
+    const DeleteSubscriptionInput& input, absl::string_view default_account_sid) {
+  std::vector<FieldViolation> violations;
+  CheckCall(input, violations);
+  if (input.sid.empty()) {
+    violations.push_back({"sid", "is required"});
+  } else if (!IsSid(input.sid, "ZY")) {
+    violations.push_back({"sid", "must be ZY followed by 32 hexadecimal digits"});
   }
   if (!violations.empty()) return InvalidArgument(violations);
+  return DeleteSubscriptionRequest{.account_sid = AccountOrDefault(input, default_account_sid),
+                                   .call_sid = input.call_sid,
+                                   .sid = input.sid};
+}
 
-  CreateSubscriptionRequest out;
-  out.account_sid =
-      input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
-  out.call_sid = input.call_sid;
-  out.callback = input.callback;
-  out.method = method;
-  out.idempotency_key = input.idempotency_key;
-  return out;
+absl::StatusOr<SendMessageRequest> ValidateSendRequest(const SendMessageInput& input,
+                                                       absl::string_view default_account_sid) {
+  std::vector<FieldViolation> violations;
+  CheckCall(input, violations);
+  if (std::string problem = ContentProblem(input.content); !problem.empty()) {
+    violations.push_back({"content", std::move(problem)});
+  }
+  CheckIdempotencyKey(input.idempotency_key, violations);
+  if (!violations.empty()) return InvalidArgument(violations);
+  return SendMessageRequest{.account_sid = AccountOrDefault(input, default_account_sid),
+                            .call_sid = input.call_sid,
+                            .content = input.content,
+                            .idempotency_key = input.idempotency_key};
 }
 
 }  // namespace gateway

@@ -1,4 +1,4 @@
-// Checks a create request before anything leaves the gateway: bad input is answered with
+// Checks a request before anything leaves the gateway: bad input is answered with
 // INVALID_ARGUMENT naming each offending field and never reaches Twilio.
 //
 // Pure functions; thread-safe.
@@ -9,15 +9,15 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "subscriptions/subscription.h"
+#include "model/requests.h"
 
 namespace gateway {
 
 inline constexpr size_t kMaxCallbackLength = 4000;  // Twilio's documented URL limit.
 inline constexpr size_t kMaxIdempotencyKeyLength = 255;
-
-// `prefix` followed by exactly 32 hex digits: Twilio's SID shape ("AC", "CA", "ZY", ...).
-bool IsSid(absl::string_view value, absl::string_view prefix);
+// A message's content. Twilio publishes no limit (it answers 31212 when a message is too large);
+// 4 KiB keeps a message well inside one gRPC frame and the idempotency fingerprint cheap.
+inline constexpr size_t kMaxContentBytes = 4096;
 
 // At most kMaxIdempotencyKeyLength printable ASCII characters, no spaces (empty is valid: the
 // gateway generates one).
@@ -26,10 +26,17 @@ bool IsValidIdempotencyKey(absl::string_view key);
 // Why `url` is not an acceptable callback, or an empty string if it is.
 std::string CallbackProblem(absl::string_view url);
 
-// Validates `input` and applies defaults: the gateway's account when none is given, POST when
-// the method is unspecified. The idempotency key is checked but left empty if absent.
+// Why `content` is not an acceptable message, or an empty string if it is.
+std::string ContentProblem(absl::string_view content);
+
+// Each validates `input` and applies defaults: the gateway's account when none is given, POST
+// when a callback method is unspecified. An idempotency key is checked but left empty if absent.
 absl::StatusOr<CreateSubscriptionRequest> ValidateCreateRequest(
     const CreateSubscriptionInput& input, absl::string_view default_account_sid);
+absl::StatusOr<DeleteSubscriptionRequest> ValidateDeleteRequest(
+    const DeleteSubscriptionInput& input, absl::string_view default_account_sid);
+absl::StatusOr<SendMessageRequest> ValidateSendRequest(const SendMessageInput& input,
+                                                       absl::string_view default_account_sid);
 
 }  // namespace gateway
 

@@ -1,0 +1,154 @@
+#include "api/unary_call.h"
+
+#include <map>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "api/grpc_status.h"
+#include "common/error_details.h"
+#include "common/log.h"
+
+namespace gateway {
+namespace {
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+std::string NewRequestId() {
+  thread_local absl::InsecureBitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+}
+
+// The audit line: one per RPC, whatever its outcome. Never holds a secret.
+void Audit(const std::string& request_id, const RpcInfo& info, const std::string& caller,
+           const Outcome& outcome, absl::Duration latency) {
+  const Report& report = outcome.report;
+  // Raw input, valid or not, is bounded: a caller must not size our log lines.
+  const absl::string_view key =
+      report.idempotency_key.empty() ? info.idempotency_key : report.idempotency_key;
+  Log(LogLevel::kInfo, "audit",
+      {{"request_id", request_id},
+       {"rpc", std::string(info.method)},
+       {"caller", caller.empty() ? "anonymous" : caller},
+       {"account_sid",
+        std::string(info.account_sid.empty() ? "default" : info.account_sid.substr(0, 64))},
+       {"call_sid", std::string(info.call_sid.substr(0, 64))},
+       {"idempotency_key", std::string(key.substr(0, 255))},
+       {"code", absl::StatusCodeToString(outcome.result.status().code())},
+       {"reason", GetErrorReason(outcome.result.status()).value_or("")},
+       {"attempts", absl::StrCat(report.attempts)},
+       {"replayed", report.replayed ? "true" : "false"},
+       {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(latency))}});
+}
+
+}  // namespace
+
+int Api::InFlight() const {
+  absl::MutexLock lock(&mu_);
+  return in_flight_;
+}
+
+bool Api::WaitIdle(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+}
+
+grpc::Status RenderStatus(const Outcome& outcome, absl::string_view may_exist_key) {
+  if (outcome.result.ok()) return grpc::Status::OK;
+  absl::Status status = outcome.result.status();
+  const Report& report = outcome.report;
+  std::map<std::string, std::string> metadata = {{"attempts", absl::StrCat(report.attempts)}};
+  if (!may_exist_key.empty()) {
+    metadata["idempotency_key"] = report.idempotency_key;
+    metadata[std::string(may_exist_key)] = report.may_exist ? "true" : "false";
+  }
+  if (report.replayed) metadata["replayed"] = "true";
+  SetErrorInfo(status, "", metadata);
+  return ToGrpcStatus(status);
+}
+
+void ToTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t seconds = absl::ToUnixSeconds(time);
+  out->set_seconds(seconds);
+  out->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(time - absl::FromUnixSeconds(seconds))));
+}
+
+UnaryCall::UnaryCall(Api& api, grpc::CallbackServerContext* context, RpcInfo info, Render render)
+    : api_(api),
+      context_(context),
+      info_(std::move(info)),
+      request_id_(NewRequestId()),
+      started_(absl::Now()),
+      render_(std::move(render)) {}
+
+grpc::ServerUnaryReactor* UnaryCall::Begin(Api& api, grpc::CallbackServerContext* context,
+                                           RpcInfo info, Start start, Render render) {
+  auto* call = new UnaryCall(api, context, std::move(info), std::move(render));
+  {
+    absl::MutexLock lock(&api.mu_);
+    ++api.in_flight_;
+  }
+  if (api.metrics_ != nullptr) api.metrics_->RpcStarted();
+  // Returned to the caller, and in the audit line, so one request can be traced across both.
+  context->AddInitialMetadata("x-request-id", call->request_id_);
+  if (api.authenticator_ != nullptr) {
+    absl::StatusOr<std::string> caller = api.authenticator_->Authenticate(*context);
+    if (!caller.ok()) {
+      call->Complete(NothingSent(caller.status(), call->info_.idempotency_key));
+      return call;
+    }
+    call->caller_ = *std::move(caller);
+  }
+  std::shared_ptr<PendingCall> pending =
+      start(call->caller_, DeadlineOf(*context), [call](Outcome outcome) {
+        if (outcome.result.ok()) {
+          call->render_(outcome);
+          // Tells the caller nothing new was done: this is the stored outcome.
+          if (outcome.report.replayed) {
+            call->context_->AddTrailingMetadata("idempotent-replay", "true");
+          }
+        }
+        call->Complete(outcome);
+      });
+  absl::MutexLock lock(&call->mu_);
+  call->pending_ = std::move(pending);
+  return call;
+}
+
+void UnaryCall::OnCancel() {
+  std::shared_ptr<PendingCall> pending;
+  {
+    absl::MutexLock lock(&mu_);
+    pending = pending_;
+  }
+  if (pending) pending->Cancel();
+}
+
+void UnaryCall::OnDone() {
+  {
+    absl::MutexLock lock(&api_.mu_);
+    --api_.in_flight_;
+  }
+  delete this;
+}
+
+// Called once per RPC, with its outcome.
+void UnaryCall::Complete(const Outcome& outcome) {
+  const absl::Status& status = outcome.result.status();
+  const absl::Duration latency = absl::Now() - started_;
+  Audit(request_id_, info_, caller_, outcome, latency);
+  if (api_.metrics_ != nullptr) {
+    api_.metrics_->RpcFinished(info_.method, status.code(), GetErrorReason(status).value_or(""),
+                               outcome.report.replayed, latency);
+  }
+  Finish(RenderStatus(outcome, info_.may_exist_key));
+}
+
+}  // namespace gateway

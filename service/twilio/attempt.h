@@ -1,0 +1,46 @@
+// The one classification of an upstream attempt: what a transfer's result says about the
+// operation's effect, the status the caller would get, Retry-After, and the bounded labels that
+// metrics count it under. The engine, the retry policy and metrics only read it.
+//
+// Pure function; thread-safe.
+#ifndef GATEWAY_TWILIO_ATTEMPT_H_
+#define GATEWAY_TWILIO_ATTEMPT_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "http/http_transport.h"
+#include "model/outcome.h"
+#include "model/resources.h"
+#include "twilio/twilio_api.h"
+
+namespace gateway {
+
+struct AttemptResult {
+  AttemptOutcome outcome = AttemptOutcome::kRejected;
+  // Twilio may have acted on this attempt (ambiguous, or stopped after sending).
+  bool may_have_acted = false;
+  // The attempt's own time ran out (the engine tells its deadline from its attempt timeout).
+  bool timed_out = false;
+  // The resource on success; otherwise the error the caller gets if no attempt follows.
+  absl::StatusOr<Resource> result = absl::UnknownError("no response");
+  // What Twilio asked to wait, read once against the engine's clock.
+  std::optional<absl::Duration> retry_after;
+  // For logs and the final error message: "server error (5xx) HTTP 503".
+  std::string summary;
+  // Metric labels: Twilio's HTTP status, or 0 and the failure kind (connect, timeout, io,
+  // cancelled) when no response arrived; and the reason a retry of it is counted under
+  // (throttled, server_error, timeout, connect_failed, connection_lost, unreadable_response).
+  int http_status = 0;
+  absl::string_view failure;
+  absl::string_view retry_reason;
+};
+
+AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, absl::Time now);
+
+}  // namespace gateway
+
+#endif  // GATEWAY_TWILIO_ATTEMPT_H_
