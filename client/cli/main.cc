@@ -1,29 +1,41 @@
-// subscription-cli: calls SubscriptionService.Create on a gateway and prints the result as JSON.
+// subscription-cli: calls the gateway (SubscriptionService.Create and Delete, MessageService.Send)
+// and prints the result as JSON.
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "subscription_client.h"
 
 namespace {
 
+using twilio_gateway::client::Operation;
+
 constexpr char kUsage[] =
-    R"(subscription-cli: subscribe a live Voice SDK call to Twilio user-defined messages
-through the gateway, which holds the Twilio credentials.
+    R"(subscription-cli: Twilio user-defined messages on live Voice SDK calls, through the
+gateway, which holds the Twilio credentials.
 
 Usage:
-  subscription-cli --call-sid CA... --callback https://example.com/messages [options]
+  subscription-cli create --call-sid CA... --callback https://example.com/messages [options]
+  subscription-cli delete --call-sid CA... --sid ZY... [options]
+  subscription-cli send --call-sid CA... --content '{"text": "hi"}' [options]
+  subscription-cli COMMAND --help
 
-Options:
+Without a command, the flags are create's (subscription-cli --call-sid ... --callback ...), as
+before the other commands existed.
+
+Commands:
+  create   subscribe the call to the messages its SDK sends; prints the subscription
+  delete   delete a subscription; prints {} once it is gone
+  send     send a message to the call's SDK; prints the message
+
+Options of every command:
   --target HOST:PORT       gateway address (default localhost:50051)
-  --call-sid SID           the call to subscribe: CA followed by 32 hex digits (required)
-  --callback URL           where Twilio sends the messages, http or https (required)
-  --method POST|GET        how Twilio calls the callback (default POST)
-  --idempotency-key KEY    reuse a key to retry a create safely; generated when omitted
   --account-sid SID        a subaccount (AC...); default: the gateway's account
   --timeout SECONDS        deadline for the whole call, retries included (default 10)
   --tls-ca FILE            connect with TLS, verifying the gateway against this CA bundle
@@ -34,15 +46,92 @@ Options:
 A bearer token, when the gateway wants one, is read from the environment variable
 SUBSCRIPTION_CLI_TOKEN (never a flag: command lines are visible to every user).
 
-On success prints the subscription as JSON and exits 0. On failure prints the gRPC status,
-its details (which field is wrong, what Twilio said, the idempotency key to retry with) as
-JSON on stderr, and exits 1. Usage errors exit 2.
+On success prints the result as JSON on stdout and exits 0. On failure prints the gRPC status,
+what to do next (for create and send: with the idempotency key) and the details (which field is
+wrong, what Twilio said, how many attempts) as JSON on stderr, and exits 1. Usage errors exit 2.
+)";
+
+constexpr char kCreateUsage[] =
+    R"(subscription-cli create: subscribe a live Voice SDK call to Twilio user-defined messages.
+
+Usage:
+  subscription-cli create --call-sid CA... --callback https://example.com/messages [options]
+  (also without the word create)
+
+Options:
+  --call-sid SID           the call to subscribe: CA followed by 32 hex digits (required)
+  --callback URL           where Twilio sends the messages, http or https (required)
+  --method POST|GET        how Twilio calls the callback (default POST)
+  --idempotency-key KEY    reuse a key to retry a create safely; generated when omitted
+  and --target, --account-sid, --timeout, --tls-ca, --tls-cert, --tls-key (see --help)
+
+Prints the subscription as JSON; its sid (ZY...) is what delete takes.
 
 Example:
-  subscription-cli --target localhost:50051 \
+  subscription-cli create --target localhost:50051 \
     --call-sid CA0123456789abcdef0123456789abcdef \
     --callback https://example.com/twilio/messages
 )";
+
+constexpr char kDeleteUsage[] =
+    R"(subscription-cli delete: delete a user-defined message subscription.
+
+Usage:
+  subscription-cli delete --call-sid CA... --sid ZY... [options]
+
+Options:
+  --call-sid SID           the call the subscription belongs to (required)
+  --sid SID                the subscription, as create printed it: ZY + 32 hex digits (required)
+  and --target, --account-sid, --timeout, --tls-ca, --tls-cert, --tls-key (see --help)
+
+Prints {} once the subscription is gone. Deleting needs no idempotency key: retrying a delete
+is always safe, and the gateway answers OK when its own earlier attempt deleted it.
+)";
+
+constexpr char kSendUsage[] =
+    R"(subscription-cli send: send a user-defined message to the Voice SDK on a live call.
+
+Usage:
+  subscription-cli send --call-sid CA... --content JSON [options]
+
+Options:
+  --call-sid SID           the call whose SDK receives the message (required)
+  --content JSON           the message: one JSON document, at most 4096 bytes (required)
+  --idempotency-key KEY    reuse a key to retry a send safely (it is sent at most once);
+                           generated when omitted
+  and --target, --account-sid, --timeout, --tls-ca, --tls-cert, --tls-key (see --help)
+
+Prints the message as JSON (its sid is KX...).
+
+Example:
+  subscription-cli send --call-sid CA0123456789abcdef0123456789abcdef \
+    --content '{"type": "hold", "seconds": 30}'
+)";
+
+struct Command {
+  const char* name;
+  Operation operation;
+  const char* usage;
+  std::vector<std::string> flags;     // Besides the common ones.
+  std::vector<std::string> required;  // Of all flags.
+};
+
+const std::vector<std::string> kCommonFlags = {"target", "account-sid", "timeout",
+                                               "tls-ca", "tls-cert",    "tls-key"};
+
+const Command kCommands[] = {
+    {"create",
+     Operation::kCreate,
+     kCreateUsage,
+     {"call-sid", "callback", "method", "idempotency-key"},
+     {"call-sid", "callback"}},
+    {"delete", Operation::kDelete, kDeleteUsage, {"call-sid", "sid"}, {"call-sid", "sid"}},
+    {"send",
+     Operation::kSend,
+     kSendUsage,
+     {"call-sid", "content", "idempotency-key"},
+     {"call-sid", "content"}},
+};
 
 int UsageError(const std::string& message) {
   std::cerr << "subscription-cli: " << message << "\n(see --help)\n";
@@ -60,41 +149,50 @@ std::string ToJson(const google::protobuf::Message& message) {
   return out;
 }
 
-}  // namespace
-
-// What to do with the key next, by the code (README, "Exactly once: the contract").
-const char* NextStep(grpc::StatusCode code, const std::string& reason) {
-  switch (code) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "fix the request and use a new key: retrying this one cannot succeed";
-    case grpc::StatusCode::UNKNOWN:
-      if (reason == "OUTCOME_UNKNOWN") {
-        return "the subscription may or may not exist and the gateway will not send this key "
-               "again; a new key may create a second one";
-      }
-      return "retry with it to repeat this create safely";
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      if (reason == "IDEMPOTENCY_KEY_REUSED")
-        return "this key belongs to another request: use a new key";
-      return "retrying with it is safe once the cause is fixed";
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "retrying with it changes nothing until the cause is fixed";
-    default:
-      return "retry with it to repeat this create safely";
+// Prints an error as described in kUsage and returns the exit status, 1.
+int PrintError(Operation operation, const grpc::Status& status,
+               const twilio_gateway::client::ErrorDetails& details,
+               const std::string& idempotency_key) {
+  google::rpc::Status printed = details.rich_status;
+  printed.set_code(status.error_code());
+  printed.set_message(status.error_message());
+  const char* next = twilio_gateway::client::NextStep(
+      operation, status.error_code(), details.error_info ? details.error_info->reason() : "");
+  std::cerr << "error: " << twilio_gateway::client::StatusCodeName(status.error_code()) << ": "
+            << status.error_message() << "\n";
+  if (operation == Operation::kDelete) {
+    std::cerr << "next: " << next << "\n";
+  } else {
+    std::cerr << "idempotency_key: " << idempotency_key << " (" << next << ")\n";
   }
+  std::cerr << ToJson(printed) << "\n";
+  return 1;
 }
 
+}  // namespace
+
 int main(int argc, char** argv) {
+  // The command is the first argument; without one (a flag first, or nothing) it is create, as
+  // it was before delete and send existed, so existing scripts keep working unchanged.
+  const Command* command = &kCommands[0];
+  int first = 1;
+  if (argc > 1 && std::strncmp(argv[1], "-", 1) != 0) {
+    command = nullptr;
+    for (const Command& c : kCommands) {
+      if (c.name == std::string(argv[1])) command = &c;
+    }
+    if (command == nullptr) {
+      return UsageError("unknown command \"" + std::string(argv[1]) +
+                        "\" (create, delete or send)");
+    }
+    first = 2;
+  }
+
   std::map<std::string, std::string> flags = {{"target", "localhost:50051"}, {"timeout", "10"}};
-  static const char* const kKnown[] = {"target",          "call-sid",    "callback", "method",
-                                       "idempotency-key", "account-sid", "timeout",  "tls-ca",
-                                       "tls-cert",        "tls-key"};
-  for (int i = 1; i < argc; ++i) {
+  for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
+      std::cout << (first == 1 ? kUsage : command->usage);
       return 0;
     }
     if (arg.rfind("--", 0) != 0) return UsageError("unexpected argument \"" + arg + "\"");
@@ -109,32 +207,54 @@ int main(int argc, char** argv) {
       return UsageError("--" + name + " needs a value");
     }
     bool known = false;
-    for (const char* k : kKnown) known = known || name == k;
-    if (!known) return UsageError("unknown flag --" + name);
+    for (const auto& k : kCommonFlags) known = known || name == k;
+    for (const auto& k : command->flags) known = known || name == k;
+    if (!known) return UsageError("unknown flag --" + name + " for " + command->name);
     flags[name] = value;
   }
-  if (!flags.count("call-sid")) return UsageError("--call-sid is required");
-  if (!flags.count("callback")) return UsageError("--callback is required");
-
-  twilio_gateway::v1::CreateSubscriptionRequest request;
-  request.set_call_sid(flags["call-sid"]);
-  request.set_callback(flags["callback"]);
-  if (flags.count("method")) {
-    const std::string& m = flags["method"];
-    if (m == "POST" || m == "post") {
-      request.set_method(twilio_gateway::v1::CALLBACK_METHOD_POST);
-    } else if (m == "GET" || m == "get") {
-      request.set_method(twilio_gateway::v1::CALLBACK_METHOD_GET);
-    } else {
-      return UsageError("--method must be POST or GET");
-    }
+  for (const auto& name : command->required) {
+    if (!flags.count(name)) return UsageError("--" + name + " is required");
   }
-  if (flags.count("idempotency-key")) request.set_idempotency_key(flags["idempotency-key"]);
-  if (flags.count("account-sid")) request.set_account_sid(flags["account-sid"]);
+
   char* end = nullptr;
   const double seconds = std::strtod(flags["timeout"].c_str(), &end);
   if (end == flags["timeout"].c_str() || *end != '\0' || !(seconds > 0) || seconds > 3600) {
     return UsageError("--timeout must be a number of seconds between 0 and 3600");
+  }
+  const auto timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+
+  // Built before connecting, so a bad flag is a usage error whatever the gateway's state.
+  twilio_gateway::v1::CreateSubscriptionRequest create;
+  twilio_gateway::v1::DeleteSubscriptionRequest del;
+  twilio_gateway::v1::SendMessageRequest send;
+  switch (command->operation) {
+    case Operation::kCreate:
+      create.set_call_sid(flags["call-sid"]);
+      create.set_callback(flags["callback"]);
+      if (flags.count("method")) {
+        const std::string& m = flags["method"];
+        if (m == "POST" || m == "post") {
+          create.set_method(twilio_gateway::v1::CALLBACK_METHOD_POST);
+        } else if (m == "GET" || m == "get") {
+          create.set_method(twilio_gateway::v1::CALLBACK_METHOD_GET);
+        } else {
+          return UsageError("--method must be POST or GET");
+        }
+      }
+      if (flags.count("idempotency-key")) create.set_idempotency_key(flags["idempotency-key"]);
+      if (flags.count("account-sid")) create.set_account_sid(flags["account-sid"]);
+      break;
+    case Operation::kDelete:
+      del.set_call_sid(flags["call-sid"]);
+      del.set_sid(flags["sid"]);
+      if (flags.count("account-sid")) del.set_account_sid(flags["account-sid"]);
+      break;
+    case Operation::kSend:
+      send.set_call_sid(flags["call-sid"]);
+      send.set_content(flags["content"]);
+      if (flags.count("idempotency-key")) send.set_idempotency_key(flags["idempotency-key"]);
+      if (flags.count("account-sid")) send.set_account_sid(flags["account-sid"]);
+      break;
   }
 
   if (flags.count("tls-cert") != flags.count("tls-key")) {
@@ -151,21 +271,32 @@ int main(int argc, char** argv) {
   if (credentials == nullptr) return UsageError(error);
   twilio_gateway::client::SubscriptionClient client(
       grpc::CreateChannel(flags["target"], std::move(credentials)), std::move(options));
-  const auto result =
-      client.Create(request, std::chrono::milliseconds(static_cast<long long>(seconds * 1000)));
-  if (result.status.ok()) {
-    std::cout << ToJson(result.subscription) << "\n";
-    return 0;
+
+  switch (command->operation) {
+    case Operation::kCreate: {
+      const auto result = client.Create(create, timeout);
+      if (!result.status.ok()) {
+        return PrintError(Operation::kCreate, result.status, result.details,
+                          result.idempotency_key);
+      }
+      std::cout << ToJson(result.subscription) << "\n";
+      return 0;
+    }
+    case Operation::kDelete: {
+      const auto result = client.Delete(del, timeout);
+      if (!result.status.ok())
+        return PrintError(Operation::kDelete, result.status, result.details, "");
+      std::cout << ToJson(twilio_gateway::v1::DeleteSubscriptionResponse()) << "\n";
+      return 0;
+    }
+    case Operation::kSend: {
+      const auto result = client.Send(send, timeout);
+      if (!result.status.ok()) {
+        return PrintError(Operation::kSend, result.status, result.details, result.idempotency_key);
+      }
+      std::cout << ToJson(result.message) << "\n";
+      return 0;
+    }
   }
-  google::rpc::Status printed = result.details.rich_status;
-  printed.set_code(result.status.error_code());
-  printed.set_message(result.status.error_message());
-  std::cerr << "error: " << twilio_gateway::client::StatusCodeName(result.status.error_code())
-            << ": " << result.status.error_message()
-            << "\nidempotency_key: " << result.idempotency_key << " ("
-            << NextStep(result.status.error_code(),
-                        result.details.error_info ? result.details.error_info->reason() : "")
-            << ")\n"
-            << ToJson(printed) << "\n";
-  return 1;
+  return 2;  // Unreachable: every operation is handled above.
 }

@@ -91,9 +91,105 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFiles(const std:
   return grpc::SslCredentials(options);
 }
 
+std::string ErrorDetails::Metadata(const std::string& key) const {
+  if (!error_info.has_value()) return "";
+  auto it = error_info->metadata().find(key);
+  return it == error_info->metadata().end() ? "" : it->second;
+}
+
+int ErrorDetails::Attempts() const {
+  const std::string value = Metadata("attempts");
+  int attempts = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9' || attempts > 1000000) return 0;  // Not a count the gateway sends.
+    attempts = attempts * 10 + (c - '0');
+  }
+  return attempts;
+}
+
+bool ErrorDetails::SubscriptionMayExist() const {
+  return Metadata("subscription_may_exist") != "false";
+}
+
+bool ErrorDetails::MessageMayExist() const { return Metadata("message_may_exist") != "false"; }
+
+const char* NextStep(Operation operation, grpc::StatusCode code, const std::string& reason) {
+  if (operation == Operation::kDelete) {
+    // No key: a Delete is repeated as it is, and repeating it is always safe.
+    switch (code) {
+      case grpc::StatusCode::INVALID_ARGUMENT:
+        return "fix the request: retrying it unchanged cannot succeed";
+      case grpc::StatusCode::NOT_FOUND:
+        return "there is no such subscription, call or account: do not retry";
+      case grpc::StatusCode::PERMISSION_DENIED:
+      case grpc::StatusCode::UNAUTHENTICATED:
+        return "retrying changes nothing until the cause is fixed";
+      default:
+        return "retry the delete: deleting again is always safe";
+    }
+  }
+  const bool send = operation == Operation::kSend;
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "fix the request and use a new key: retrying this one cannot succeed";
+    case grpc::StatusCode::UNKNOWN:
+      if (reason == "OUTCOME_UNKNOWN") {
+        return send ? "the message may or may not have been sent and the gateway will not send "
+                      "this key again; a new key may send it a second time"
+                    : "the subscription may or may not exist and the gateway will not send this "
+                      "key again; a new key may create a second one";
+      }
+      return send ? "retry with it to repeat this send safely"
+                  : "retry with it to repeat this create safely";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      if (reason == "IDEMPOTENCY_KEY_REUSED")
+        return "this key belongs to another request: use a new key";
+      return "retrying with it is safe once the cause is fixed";
+    case grpc::StatusCode::NOT_FOUND:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "retrying with it changes nothing until the cause is fixed";
+    default:
+      return send ? "retry with it to repeat this send safely"
+                  : "retry with it to repeat this create safely";
+  }
+}
+
+namespace {
+
+// The gateway's request id (initial metadata) and whether it replayed a stored outcome: trailing
+// metadata `idempotent-replay` on success, ErrorInfo metadata `replayed` on an error.
+void ReadCallMetadata(const grpc::ClientContext& context, const grpc::Status& status,
+                      const ErrorDetails& details, std::string* request_id, bool* replayed) {
+  const auto& initial = context.GetServerInitialMetadata();
+  if (auto id = initial.find("x-request-id"); id != initial.end()) {
+    request_id->assign(id->second.data(), id->second.size());
+  }
+  if (replayed == nullptr) return;
+  if (status.ok()) {
+    const auto& trailers = context.GetServerTrailingMetadata();
+    auto replay = trailers.find("idempotent-replay");
+    *replayed = replay != trailers.end() && replay->second == "true";
+  } else {
+    *replayed = details.Metadata("replayed") == "true";
+  }
+}
+
+}  // namespace
+
 SubscriptionClient::SubscriptionClient(std::shared_ptr<grpc::ChannelInterface> channel,
                                        ClientOptions options)
-    : stub_(v1::SubscriptionService::NewStub(std::move(channel))), options_(std::move(options)) {}
+    : stub_(v1::SubscriptionService::NewStub(channel)),
+      message_stub_(v1::MessageService::NewStub(channel)),
+      options_(std::move(options)) {}
+
+void SubscriptionClient::PrepareContext(grpc::ClientContext& context,
+                                        std::chrono::milliseconds timeout) const {
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!options_.bearer_token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + options_.bearer_token);
+  }
+}
 
 CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
                                         std::chrono::milliseconds timeout) {
@@ -101,23 +197,35 @@ CreateResult SubscriptionClient::Create(v1::CreateSubscriptionRequest request,
   CreateResult result;
   result.idempotency_key = request.idempotency_key();
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + timeout);
-  if (!options_.bearer_token.empty()) {
-    context.AddMetadata("authorization", "Bearer " + options_.bearer_token);
-  }
+  PrepareContext(context, timeout);
   result.status = stub_->Create(&context, request, &result.subscription);
   if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
-  const auto& initial = context.GetServerInitialMetadata();
-  if (auto id = initial.find("x-request-id"); id != initial.end()) {
-    result.request_id.assign(id->second.data(), id->second.size());
-  }
-  const auto& trailers = context.GetServerTrailingMetadata();
-  auto replay = trailers.find("idempotent-replay");
-  result.replayed = replay != trailers.end() && replay->second == "true";
-  if (!result.status.ok() && result.details.error_info.has_value()) {
-    auto it = result.details.error_info->metadata().find("replayed");
-    result.replayed = it != result.details.error_info->metadata().end() && it->second == "true";
-  }
+  ReadCallMetadata(context, result.status, result.details, &result.request_id, &result.replayed);
+  return result;
+}
+
+DeleteResult SubscriptionClient::Delete(const v1::DeleteSubscriptionRequest& request,
+                                        std::chrono::milliseconds timeout) {
+  DeleteResult result;
+  grpc::ClientContext context;
+  PrepareContext(context, timeout);
+  v1::DeleteSubscriptionResponse response;
+  result.status = stub_->Delete(&context, request, &response);
+  if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
+  ReadCallMetadata(context, result.status, result.details, &result.request_id, nullptr);
+  return result;
+}
+
+SendResult SubscriptionClient::Send(v1::SendMessageRequest request,
+                                    std::chrono::milliseconds timeout) {
+  if (request.idempotency_key().empty()) request.set_idempotency_key(NewIdempotencyKey());
+  SendResult result;
+  result.idempotency_key = request.idempotency_key();
+  grpc::ClientContext context;
+  PrepareContext(context, timeout);
+  result.status = message_stub_->Send(&context, request, &result.message);
+  if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
+  ReadCallMetadata(context, result.status, result.details, &result.request_id, &result.replayed);
   return result;
 }
 

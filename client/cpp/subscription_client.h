@@ -1,5 +1,5 @@
-// C++ client for the gateway's SubscriptionService: one call per Create, with a deadline, and
-// the error's rich details decoded.
+// C++ client for the gateway: SubscriptionService.Create and Delete and MessageService.Send, one
+// call each, with a deadline, and the error's rich details decoded.
 //
 // Usage:
 //   auto channel = grpc::CreateChannel("gateway:50051", grpc::InsecureChannelCredentials());
@@ -9,11 +9,14 @@
 //   request.set_callback("https://example.com/messages");
 //   auto result = client.Create(request, std::chrono::seconds(10));
 //   if (!result.status.ok()) { ... result.details.twilio_error, result.idempotency_key ... }
+//   auto deleted = client.Delete(delete_request, std::chrono::seconds(10));   // ZY... from Create
+//   auto sent = client.Send(send_request, std::chrono::seconds(10));          // content: JSON text
 //
-// When the request has no idempotency key the client generates one before sending, so the
-// caller knows the key even if the RPC times out and can retry the same create safely.
+// When a Create or Send request has no idempotency key the client generates one before sending,
+// so the caller knows the key even if the RPC times out and can retry the same call safely.
+// Delete needs none: deleting again is always safe.
 //
-// Thread-safety: Create() may be called concurrently; the class holds only the stub.
+// Thread-safety: every call may be made concurrently; the class holds only the stubs.
 #ifndef TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_
 #define TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_
 
@@ -27,6 +30,7 @@
 
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "twilio_gateway/v1/message_service.grpc.pb.h"
 #include "twilio_gateway/v1/subscription_service.grpc.pb.h"
 
 namespace twilio_gateway::client {
@@ -39,7 +43,25 @@ struct ErrorDetails {
   std::optional<v1::TwilioError> twilio_error;
   // Everything, for printing: the full google.rpc.Status (empty when the server sent none).
   google::rpc::Status rich_status;
+
+  // ErrorInfo's metadata value for `key`; empty when absent.
+  std::string Metadata(const std::string& key) const;
+  // ErrorInfo metadata `attempts`: how many times the gateway called Twilio; 0 when absent.
+  int Attempts() const;
+  // Whether a failed Create may have created the subscription (`subscription_may_exist`) or a
+  // failed Send may have sent the message (`message_may_exist`). False only on the gateway's
+  // word: without it (a deadline that ended here, a lost connection) the request may have
+  // reached Twilio.
+  bool SubscriptionMayExist() const;
+  bool MessageMayExist() const;
 };
+
+// The call an error came from, for NextStep's advice.
+enum class Operation { kCreate, kDelete, kSend };
+
+// What to do next after an error, by operation, code and ErrorInfo reason (README, "Exactly
+// once: the contract"); for Create and Send it is about the idempotency key.
+const char* NextStep(Operation operation, grpc::StatusCode code, const std::string& reason);
 
 struct CreateResult {
   grpc::Status status;
@@ -50,6 +72,23 @@ struct CreateResult {
   // (no new subscription was created).
   bool replayed = false;
   // The gateway's id for this call (x-request-id), as written in its audit log.
+  std::string request_id;
+};
+
+struct DeleteResult {
+  grpc::Status status;   // OK: the subscription is gone (now, or by a lost earlier attempt).
+  ErrorDetails details;  // Set when !status.ok().
+  std::string request_id;
+};
+
+struct SendResult {
+  grpc::Status status;
+  v1::Message message;          // Set when status.ok().
+  ErrorDetails details;         // Set when !status.ok().
+  std::string idempotency_key;  // The key this call used, whatever the outcome.
+  // True when the gateway replayed the stored outcome of an earlier call with the same key (no
+  // second message was sent).
+  bool replayed = false;
   std::string request_id;
 };
 
@@ -83,9 +122,16 @@ class SubscriptionClient {
                               ClientOptions options = {});
 
   CreateResult Create(v1::CreateSubscriptionRequest request, std::chrono::milliseconds timeout);
+  DeleteResult Delete(const v1::DeleteSubscriptionRequest& request,
+                      std::chrono::milliseconds timeout);
+  // MessageService.Send over the same channel.
+  SendResult Send(v1::SendMessageRequest request, std::chrono::milliseconds timeout);
 
  private:
+  void PrepareContext(grpc::ClientContext& context, std::chrono::milliseconds timeout) const;
+
   std::unique_ptr<v1::SubscriptionService::Stub> stub_;
+  std::unique_ptr<v1::MessageService::Stub> message_stub_;
   const ClientOptions options_;
 };
 

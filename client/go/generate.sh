@@ -4,7 +4,7 @@
 #
 #   client/go/generate.sh OUT_DIR
 #
-# writes OUT_DIR/gen/twilio_gateway/v1/subscription_service.pb.go and ..._grpc.pb.go.
+# writes OUT_DIR/gen/twilio_gateway/v1/{subscription,message}_service.pb.go and their _grpc.pb.go.
 #
 # Debian 12's generators: protoc-gen-go 1.3.5 (golang-goprotobuf-dev) for the messages, which
 # matches the github.com/golang/protobuf 1.3.5 runtime Debian's gRPC 1.33 is built with, and
@@ -29,6 +29,7 @@ command -v "$protoc" >/dev/null || die "$protoc not found (apt-get install proto
 
 module="example.com/twilio-gateway/client/go"
 mappings="Mtwilio_gateway/v1/subscription_service.proto=$module/gen/twilio_gateway/v1"
+mappings+=",Mtwilio_gateway/v1/message_service.proto=$module/gen/twilio_gateway/v1"
 mappings+=",Mgoogle/protobuf/timestamp.proto=github.com/golang/protobuf/ptypes/timestamp"
 
 mkdir -p "$out/gen"
@@ -37,5 +38,6 @@ mkdir -p "$out/gen"
   --go_opt="paths=source_relative,$mappings" \
   --plugin=protoc-gen-go-grpc="$grpc_plugin" --go-grpc_out="$out/gen" \
   --go-grpc_opt="paths=source_relative,$mappings" \
-  "$proto_dir/twilio_gateway/v1/subscription_service.proto"
+  "$proto_dir/twilio_gateway/v1/subscription_service.proto" \
+  "$proto_dir/twilio_gateway/v1/message_service.proto"
 echo "generated Go code in $out/gen/twilio_gateway/v1" >&2

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """A local stand-in for Twilio's REST API, for integration tests, demos and load benchmarks.
 
-It serves exactly one Twilio operation,
+It serves the three Twilio operations the gateway uses,
 
-    POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions.json
+    POST   /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions.json
+    DELETE /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions/{Sid}.json
+    POST   /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessages.json
 
 with Twilio's validation order, error bodies and headers, and lets a test script its failures
 (errors, stalls, dropped connections, lost responses, truncated bodies) through a small JSON admin
@@ -51,6 +53,15 @@ MAX_FORM_FIELDS = 1000
 MAX_CALLBACK_CHARS = 4000
 REQUEST_LOG_SIZE = 10_000
 SUBSCRIPTION_LOG_SIZE = 10_000
+MESSAGE_LOG_SIZE = 10_000
+# Subscriptions a DELETE can find. Bounded so that a long benchmark cannot grow without limit; the
+# oldest are forgotten first (a DELETE of one then answers 404, as for a subscription Twilio
+# dropped with its call).
+LIVE_SUBSCRIPTIONS_MAX = 1_000_000
+# Twilio publishes no limit for a user-defined message's Content (it answers 31212 past its own).
+# 4096 bytes is the gateway contract's own cap, so default runs agree with it; tests lower it
+# (--max-content-bytes, /_sim/config) to see Twilio's 31212.
+DEFAULT_MAX_CONTENT_BYTES = 4096
 LISTEN_BACKLOG = 4096
 
 DEFAULT_ACCOUNT_SID = "AC" + "a" * 32
@@ -58,10 +69,20 @@ DEFAULT_AUTH_TOKEN = "simulator-auth-token"
 DEFAULT_API_KEY = "SK" + "a" * 32
 DEFAULT_API_SECRET = "simulator-api-secret"
 
-API_ROUTE = re.compile(
-    r"^/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)/UserDefinedMessageSubscriptions\.json$")
+# Operation name -> (route, the one method Twilio allows on it). Groups: account, call[, sid].
+ROUTES = {
+    "create": (re.compile(
+        r"^/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)/UserDefinedMessageSubscriptions\.json$"),
+        "POST"),
+    "delete": (re.compile(
+        r"^/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)/UserDefinedMessageSubscriptions/([^/]+)"
+        r"\.json$"), "DELETE"),
+    "send": (re.compile(
+        r"^/2010-04-01/Accounts/([^/]+)/Calls/([^/]+)/UserDefinedMessages\.json$"), "POST"),
+}
 ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 CALL_SID_RE = re.compile(r"^CA[0-9a-fA-F]{32}$")
+SUBSCRIPTION_SID_RE = re.compile(r"^ZY[0-9a-fA-F]{32}$")
 TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # Control characters other than HTAB, and any CR or LF that is not part of a CRLF pair.
 BAD_HEAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
@@ -74,10 +95,11 @@ MISSING_CALL_STATE = "missing"
 DEFAULT_FAULT_CODES = {429: 20429, 500: 20500, 503: 20503}
 
 FAULT_RULE_KEYS = {
-    "call_sid", "idempotency_key", "count", "share", "status", "code", "message", "retry_after",
+    "operation", "call_sid", "idempotency_key", "count", "share", "status", "code", "message", "retry_after",
     "after_record", "delay_ms", "drop", "malformed", "comment", "name",
 }
-CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys", "idempotency_window_s"}
+CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys", "idempotency_window_s",
+               "max_content_bytes"}
 
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
@@ -95,6 +117,26 @@ def _twilio_error(status, code, message):
         "more_info": "https://www.twilio.com/docs/errors/%d" % code,
         "status": status,
     }
+
+
+def _error(status, code, message, extra=()):
+    """A Twilio error answer: (status, body bytes, extra headers)."""
+    return status, _json_bytes(_twilio_error(status, code, message)), list(extra)
+
+
+def _no_constants(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def is_json_document(text):
+    """Strict JSON (RFC 8259): one value of any kind, no NaN or Infinity."""
+    try:
+        json.loads(text, parse_constant=_no_constants)
+    except ValueError:  # json.JSONDecodeError and RecursionError's cousins are ValueErrors.
+        return False
+    except RecursionError:
+        return False
+    return True
 
 
 def _json_bytes(obj):
@@ -329,6 +371,9 @@ class FaultRule:
 
         self.index = index
         self.spec = spec
+        self.operation = opt("operation", (str,), '"create", "delete" or "send"')
+        if self.operation is not None and self.operation not in ROUTES:
+            raise ValueError('rule %d: operation must be "create", "delete" or "send"' % index)
         self.call_sid = opt("call_sid", (str,), "a string")
         self.idempotency_key = opt("idempotency_key", (str,), "a string")
         self.count = opt("count", (int,), "an integer or null")
@@ -385,8 +430,10 @@ class FaultRule:
             parts.append("malformed")
         return "rule %d: %s" % (self.index, ", ".join(parts))
 
-    def matches(self, call_sid, idempotency_key, rng):
+    def matches(self, operation, call_sid, idempotency_key, rng):
         if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.operation is not None and self.operation != operation:
             return False
         if self.call_sid is not None and self.call_sid != call_sid:
             return False
@@ -614,7 +661,7 @@ class HttpConnection(asyncio.Protocol):
 
 class ApiCall:
     """A Twilio API request between arrival and answer (which an injected delay may postpone)."""
-    __slots__ = ("conn", "req", "route", "is_form", "form", "form_error", "key", "auth_ok",
+    __slots__ = ("conn", "req", "op", "route", "is_form", "form", "form_error", "key", "auth_ok",
                  "key_stats", "entry", "rule", "started")
 
 
@@ -630,6 +677,7 @@ class Simulator:
         self.startup_delay_ms = float(args.delay_ms)
         self.startup_call_state = args.default_call_state
         self.startup_idempotency_window_s = args.idempotency_window_s
+        self.startup_max_content_bytes = args.max_content_bytes
         self.rng = random.Random(args.seed)
         self.log = log
         self.loop = None
@@ -644,17 +692,27 @@ class Simulator:
         self.default_call_state = self.startup_call_state
         # Seconds a created subscription is replayed for its IdempotencyKey; None: forever.
         self.idempotency_window_s = self.startup_idempotency_window_s
+        # Largest Content, in UTF-8 bytes, a message may have; past it Twilio answers 31212.
+        self.max_content_bytes = self.startup_max_content_bytes
         self.api_keys = dict(self.startup_api_keys)
         self.rules = []
         self.call_states = {}
         self.request_log = collections.deque(maxlen=REQUEST_LOG_SIZE)
         self.subscription_log = collections.deque(maxlen=SUBSCRIPTION_LOG_SIZE)
+        self.message_log = collections.deque(maxlen=MESSAGE_LOG_SIZE)
+        # Subscription SID -> subscription, for the ones not deleted (oldest first).
+        self.live_subscriptions = {}
         # "<account>/<call>/<key>" -> [requests seen, subscriptions created, subscription or None,
         #                               monotonic time the subscription was created]
         self.by_key = {}
+        # The same for messages: [requests seen, messages created, message or None, time].
+        self.messages_by_key = {}
         self.requests_total = 0
         self.subscriptions_total = 0
         self.without_key = 0
+        self.subscriptions_deleted = 0
+        self.messages_total = 0
+        self.messages_without_key = 0
         self.idempotent_replays = 0
         self.faults_applied = 0
         self.max_in_flight = self.in_flight
@@ -673,11 +731,12 @@ class Simulator:
         lines = [
             b"HTTP/1.1 %d %s" % (status, _reason(status).encode("ascii")),
             b"Date: " + self._date(),
-            b"Content-Type: application/json",
-            b"Content-Length: %d" % len(body),
-            b"Twilio-Request-Id: " + _new_sid("RQ").encode("ascii"),
-            b"Twilio-Concurrent-Requests: %d" % self.in_flight,
         ]
+        if status != 204:  # RFC 9110 6.4.1: a 204 has no content, so no Content-Length.
+            lines.append(b"Content-Type: application/json")
+            lines.append(b"Content-Length: %d" % len(body))
+        lines.append(b"Twilio-Request-Id: " + _new_sid("RQ").encode("ascii"))
+        lines.append(b"Twilio-Concurrent-Requests: %d" % self.in_flight)
         for name, value in extra_headers:
             lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
         if not keep_alive:
@@ -713,8 +772,14 @@ class Simulator:
             self.max_in_flight = self.in_flight
 
         headers = req.headers
-        route = call.route = API_ROUTE.match(req.path)
-        account_in_path, call_in_path = route.groups() if route else (None, None)
+        call.op, route = None, None
+        for op, (pattern, _) in ROUTES.items():
+            route = pattern.match(req.path)
+            if route:
+                call.op = op
+                break
+        call.route = route
+        account_in_path, call_in_path = route.groups()[:2] if route else (None, None)
         content_type = headers.get("content-type", "")
         is_form = call.is_form = content_type.split(";", 1)[0].strip().lower() == \
             "application/x-www-form-urlencoded"
@@ -733,6 +798,7 @@ class Simulator:
         logged_headers["auth_ok"] = auth_ok
         raw_body = body.decode("utf-8", "replace")
         entry = call.entry = {
+            "operation": call.op,
             "method": req.method,
             "path": req.path,
             "query": req.query,
@@ -745,20 +811,22 @@ class Simulator:
             "response_status": None,
             "fault": None,
             "subscription_sid": None,
+            "message_sid": None,
             "time": time.time(),
         }
         self.request_log.append(entry)
 
         call.key_stats = None
-        if route and req.method == "POST" and key is not None:
+        if call.op in ("create", "send") and req.method == "POST" and key is not None:
             stats_key = "%s/%s/%s" % (account_in_path, call_in_path, key)
-            key_stats = self.by_key.get(stats_key)
+            table = self.by_key if call.op == "create" else self.messages_by_key
+            key_stats = table.get(stats_key)
             if key_stats is None:
-                key_stats = self.by_key[stats_key] = [0, 0, None, 0.0]
+                key_stats = table[stats_key] = [0, 0, None, 0.0]
             key_stats[0] += 1
             call.key_stats = key_stats
 
-        rule = call.rule = self._pick_fault(call_in_path, key)
+        rule = call.rule = self._pick_fault(call.op, call_in_path, key)
         if rule is not None:
             entry["fault"] = rule.description
         delay_ms = self.delay_ms + (rule.delay_ms if rule is not None else 0.0)
@@ -812,9 +880,9 @@ class Simulator:
             return hmac.compare_digest(secret, expected)
         return False
 
-    def _pick_fault(self, call_sid, idempotency_key):
+    def _pick_fault(self, operation, call_sid, idempotency_key):
         for rule in self.rules:
-            if rule.matches(call_sid, idempotency_key, self.rng):
+            if rule.matches(operation, call_sid, idempotency_key, self.rng):
                 if rule.remaining is not None:
                     rule.remaining -= 1
                 rule.applied += 1
@@ -835,53 +903,68 @@ class Simulator:
 
     def _process(self, call):
         """Twilio's checks in order; returns (status, body bytes, extra headers)."""
-        def error(status, code, message, extra=()):
-            return status, _json_bytes(_twilio_error(status, code, message)), list(extra)
-
         req, route, form = call.req, call.route, call.form
         not_found = "The requested resource %s was not found" % req.path
         if route is None:
-            return error(404, 20404, not_found)
-        if req.method != "POST":
-            return error(405, 20004, "Method not allowed", [("Allow", "POST")])
+            return _error(404, 20404, not_found)
+        allowed = ROUTES[call.op][1]
+        if req.method != allowed:
+            return _error(405, 20004, "Method not allowed", [("Allow", allowed)])
         if not call.auth_ok:
-            return error(401, 20003, "Authenticate",
-                         [("WWW-Authenticate", 'Basic realm="Twilio API"')])
-        account_sid, call_sid = route.groups()
+            return _error(401, 20003, "Authenticate",
+                          [("WWW-Authenticate", 'Basic realm="Twilio API"')])
+        account_sid, call_sid = route.groups()[:2]
         if not ACCOUNT_SID_RE.fullmatch(account_sid) or not CALL_SID_RE.fullmatch(call_sid):
-            return error(404, 20404, not_found)
+            return _error(404, 20404, not_found)
+        if call.op == "delete" and not SUBSCRIPTION_SID_RE.fullmatch(route.group(3)):
+            return _error(404, 20404, not_found)
         if account_sid != self.account_sid:
-            return error(401, 20003, "Authenticate",
-                         [("WWW-Authenticate", 'Basic realm="Twilio API"')])
+            return _error(401, 20003, "Authenticate",
+                          [("WWW-Authenticate", 'Basic realm="Twilio API"')])
+        if call.op == "delete":
+            return self._delete_subscription(call, account_sid, call_sid, route.group(3))
         if not call.is_form:
-            return error(400, 20001, "Invalid Content-Type")
+            return _error(400, 20001, "Invalid Content-Type")
         if call.form_error is not None:
-            return error(400, 20001, "Invalid form body")
-        callback = form.get("Callback")
-        if not callback:
-            return error(400, 20001, "Missing required parameter Callback in the post body")
-        if not is_valid_callback(callback):
-            return error(400, 20001, "Invalid Callback URL")
-        method = form.get("Method")
-        if method is not None and method not in ("GET", "POST"):
-            return error(400, 20001, "Method must be GET or POST")
+            return _error(400, 20001, "Invalid form body")
+        if call.op == "send":
+            return self._send_message(call, account_sid, call_sid)
+        return self._create_subscription(call, account_sid, call_sid)
 
-        state = self.call_states.get(call_sid, self.default_call_state)
-        if state == MISSING_CALL_STATE:
-            return error(404, 20404, "The requested resource /2010-04-01/Accounts/%s/Calls/%s.json"
-                         " was not found" % (account_sid, call_sid))
-        if state not in ACTIVE_CALL_STATES:
-            return error(400, 21220, "Call is not in-progress. Cannot create subscription.")
+    def _call_not_found(self, account_sid, call_sid):
+        return _error(404, 20404, "The requested resource /2010-04-01/Accounts/%s/Calls/%s.json"
+                      " was not found" % (account_sid, call_sid))
 
-        key_stats = call.key_stats
+    def _replayable(self, key_stats):
+        """What the request's IdempotencyKey created earlier, if Twilio still remembers it."""
         if (key_stats is not None and key_stats[2] is not None
                 and self.idempotency_window_s is not None
                 and time.monotonic() - key_stats[3] > self.idempotency_window_s):
             # Like any real API, the key is honoured for a limited time only: after the window
-            # the same key creates another subscription.
+            # the same key creates another resource.
             key_stats[2] = None
-        if key_stats is not None and key_stats[2] is not None:
-            subscription = key_stats[2]
+        return None if key_stats is None else key_stats[2]
+
+    def _create_subscription(self, call, account_sid, call_sid):
+        form = call.form
+        callback = form.get("Callback")
+        if not callback:
+            return _error(400, 20001, "Missing required parameter Callback in the post body")
+        if not is_valid_callback(callback):
+            return _error(400, 20001, "Invalid Callback URL")
+        method = form.get("Method")
+        if method is not None and method not in ("GET", "POST"):
+            return _error(400, 20001, "Method must be GET or POST")
+
+        state = self.call_states.get(call_sid, self.default_call_state)
+        if state == MISSING_CALL_STATE:
+            return self._call_not_found(account_sid, call_sid)
+        if state not in ACTIVE_CALL_STATES:
+            return _error(400, 21220, "Call is not in-progress. Cannot create subscription.")
+
+        key_stats = call.key_stats
+        subscription = self._replayable(key_stats)
+        if subscription is not None:
             self.idempotent_replays += 1
             call.entry["idempotent_replay"] = True
         else:
@@ -900,6 +983,7 @@ class Simulator:
                 "callback": callback,
                 "method": method or "POST",
                 "idempotency_key": call.key,
+                "deleted": False,
             }
             self.subscriptions_total += 1
             if key_stats is not None:
@@ -909,8 +993,65 @@ class Simulator:
             else:
                 self.without_key += 1
             self.subscription_log.append(subscription)
+            if len(self.live_subscriptions) >= LIVE_SUBSCRIPTIONS_MAX:
+                del self.live_subscriptions[next(iter(self.live_subscriptions))]
+            self.live_subscriptions[sid] = subscription
         call.entry["subscription_sid"] = subscription["public"]["sid"]
         return 201, subscription["body"], []
+
+    def _delete_subscription(self, call, account_sid, call_sid, sid):
+        # Only the subscription's existence decides: Twilio documents nothing about deleting on an
+        # ended call, and a call that no longer exists has no subscriptions to find either.
+        call.entry["subscription_sid"] = sid
+        subscription = self.live_subscriptions.get(sid)
+        if (subscription is None or subscription["public"]["account_sid"] != account_sid
+                or subscription["public"]["call_sid"] != call_sid):
+            return _error(404, 20404, "The requested resource %s was not found" % call.req.path)
+        del self.live_subscriptions[sid]
+        subscription["deleted"] = True
+        self.subscriptions_deleted += 1
+        return 204, b"", []
+
+    def _send_message(self, call, account_sid, call_sid):
+        content = call.form.get("Content")
+        if content is None or content == "":
+            return _error(400, 20001, "Missing required parameter Content in the post body")
+        if not is_json_document(content):
+            return _error(400, 20001, "Content must be a valid JSON string")
+        if len(content.encode("utf-8")) > self.max_content_bytes:
+            return _error(400, 31212, "User defined message payload size exceeds the limit")
+
+        state = self.call_states.get(call_sid, self.default_call_state)
+        if state == MISSING_CALL_STATE:
+            return self._call_not_found(account_sid, call_sid)
+        if state not in ACTIVE_CALL_STATES:
+            return _error(400, 31211, "Call is not ringing or in-progress. Cannot send a user "
+                          "defined message.")
+
+        key_stats = call.key_stats
+        message = self._replayable(key_stats)
+        if message is not None:
+            self.idempotent_replays += 1
+            call.entry["idempotent_replay"] = True
+        else:
+            public = {
+                "account_sid": account_sid,
+                "call_sid": call_sid,
+                "sid": _new_sid("KX"),
+                "date_created": _rfc2822_now(),
+            }
+            message = {"public": public, "body": _json_bytes(public), "content": content,
+                       "idempotency_key": call.key}
+            self.messages_total += 1
+            if key_stats is not None:
+                key_stats[1] += 1
+                key_stats[2] = message
+                key_stats[3] = time.monotonic()
+            else:
+                self.messages_without_key += 1
+            self.message_log.append(message)
+        call.entry["message_sid"] = message["public"]["sid"]
+        return 201, message["body"], []
 
     def _log_api(self, call):
         if not self.log.enabled:
@@ -1018,6 +1159,11 @@ class Simulator:
                                                not isinstance(window, (int, float)) or window < 0):
                         raise HttpError(400, "idempotency_window_s must be a number >= 0 or null")
                     self.idempotency_window_s = None if window is None else float(window)
+                if "max_content_bytes" in spec:
+                    limit = spec["max_content_bytes"]
+                    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                        raise HttpError(400, "max_content_bytes must be an integer >= 0")
+                    self.max_content_bytes = limit
                 if "api_keys" in spec:
                     keys = spec["api_keys"]
                     if not isinstance(keys, dict) or not all(
@@ -1026,6 +1172,7 @@ class Simulator:
                     self.api_keys = {k: v.encode("utf-8") for k, v in keys.items()}
             return 200, {"delay_ms": self.delay_ms, "default_call_state": self.default_call_state,
                          "idempotency_window_s": self.idempotency_window_s,
+                         "max_content_bytes": self.max_content_bytes,
                          "api_keys": sorted(self.api_keys)}
 
         if path == "/_sim/requests":
@@ -1042,7 +1189,14 @@ class Simulator:
             allow("GET")
             return 200, {"subscriptions": [
                 dict(s["public"], callback=s["callback"], method=s["method"],
-                     idempotency_key=s["idempotency_key"]) for s in self.subscription_log]}
+                     idempotency_key=s["idempotency_key"], deleted=s["deleted"])
+                for s in self.subscription_log]}
+
+        if path == "/_sim/messages":
+            allow("GET")
+            return 200, {"messages": [
+                dict(m["public"], content=m["content"], idempotency_key=m["idempotency_key"])
+                for m in self.message_log]}
 
         if path == "/_sim/stats":
             allow("GET")
@@ -1050,6 +1204,10 @@ class Simulator:
                 "requests": self.requests_total,
                 "subscriptions": self.subscriptions_total,
                 "without_key": self.without_key,
+                "subscriptions_live": len(self.live_subscriptions),
+                "subscriptions_deleted": self.subscriptions_deleted,
+                "messages": self.messages_total,
+                "messages_without_key": self.messages_without_key,
                 "idempotent_replays": self.idempotent_replays,
                 "faults_applied": self.faults_applied,
                 "in_flight": self.in_flight,
@@ -1061,6 +1219,8 @@ class Simulator:
             if query.get("by_key", ["1"])[0].lower() not in ("0", "false", "no"):
                 stats["by_key"] = {k: {"requests": v[0], "subscriptions": v[1]}
                                    for k, v in self.by_key.items()}
+                stats["messages_by_key"] = {k: {"requests": v[0], "messages": v[1]}
+                                            for k, v in self.messages_by_key.items()}
             return 200, stats
 
         if path == "/_sim/reset":
@@ -1132,8 +1292,9 @@ async def _serve(args, log):
 
 
 def _parse_args(argv):
-    p = argparse.ArgumentParser(description="Local simulator of Twilio's "
-                                "UserDefinedMessageSubscriptions create API, with fault injection.")
+    p = argparse.ArgumentParser(description="Local simulator of Twilio's user-defined message "
+                                "APIs (create and delete a subscription, send a message), with "
+                                "fault injection.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--account-sid", default=DEFAULT_ACCOUNT_SID)
@@ -1148,6 +1309,9 @@ def _parse_args(argv):
     p.add_argument("--idempotency-window-s", type=float, default=None,
                    help="seconds an IdempotencyKey is honoured after its subscription was created "
                         "(default: forever); Twilio documents no window")
+    p.add_argument("--max-content-bytes", type=int, default=DEFAULT_MAX_CONTENT_BYTES,
+                   help="largest message Content in UTF-8 bytes before Twilio's 31212 (default "
+                        "%(default)s); Twilio publishes no limit")
     p.add_argument("--seed", type=int, default=None, help="seed for fault share sampling")
     p.add_argument("--quiet", action="store_true", help="no per-request log lines on stderr")
     args = p.parse_args(argv)
@@ -1157,6 +1321,8 @@ def _parse_args(argv):
         p.error("--idempotency-window-s must be >= 0")
     if args.delay_ms < 0:
         p.error("--delay-ms must be >= 0")
+    if args.max_content_bytes < 0:
+        p.error("--max-content-bytes must be >= 0")
     if not 0 <= args.port <= 65535:
         p.error("--port must be in [0, 65535]")
     return args

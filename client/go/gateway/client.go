@@ -1,6 +1,7 @@
-// Package gateway is the Go client of the Twilio subscription gateway's SubscriptionService: one
-// call per Create, with the caller's deadline, the idempotency key chosen before sending, and the
-// error's rich details decoded into *Error.
+// Package gateway is the Go client of the Twilio subscription gateway: SubscriptionService's
+// Create and Delete and MessageService's Send, one call each, with the caller's deadline, the
+// idempotency key of a Create or Send chosen before sending, and the error's rich details decoded
+// into *Error.
 //
 // Usage:
 //
@@ -13,10 +14,14 @@
 //		CallSid: "CA...", Callback: "https://example.com/twilio/messages"})
 //	var gerr *gateway.Error
 //	if errors.As(err, &gerr) { ... gerr.IdempotencyKey, gerr.NextStep(), gerr.FieldViolations ... }
+//	sent, err := client.Send(ctx, &twiliogatewayv1.SendMessageRequest{
+//		CallSid: "CA...", Content: `{"text":"hi"}`})
+//	_, err = client.Delete(ctx, &twiliogatewayv1.DeleteSubscriptionRequest{
+//		CallSid: "CA...", Sid: result.Subscription.Sid})
 //
-// When the request has no idempotency key, Create generates one (a random UUID v4) before
-// sending, so the caller knows the key even when the call times out and can repeat the same
-// create safely with it.
+// When a Create or Send request has no idempotency key, the client generates one (a random UUID
+// v4) before sending, so the caller knows the key even when the call times out and can repeat the
+// same call safely with it. Delete needs none: deleting again is always safe.
 //
 // Thread-safety: a Client may be used by many goroutines at once; it holds only the connection.
 package gateway
@@ -66,10 +71,11 @@ func (o Options) String() string {
 		o.CAFile, o.CertFile, o.KeyFile, token, len(o.DialOptions))
 }
 
-// Client calls the gateway's SubscriptionService.
+// Client calls the gateway's SubscriptionService and MessageService over one connection.
 type Client struct {
-	conn *grpc.ClientConn // nil when made by NewClient: the caller owns the connection
-	stub v1.SubscriptionServiceClient
+	conn     *grpc.ClientConn // nil when made by NewClient: the caller owns the connection
+	stub     v1.SubscriptionServiceClient
+	messages v1.MessageServiceClient
 }
 
 // Dial connects to target ("host:port") as the options say. Like grpc.Dial it does not wait for
@@ -84,13 +90,15 @@ func Dial(target string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: dial %s: %w", target, err)
 	}
-	return &Client{conn: conn, stub: v1.NewSubscriptionServiceClient(conn)}, nil
+	return &Client{conn: conn, stub: v1.NewSubscriptionServiceClient(conn),
+		messages: v1.NewMessageServiceClient(conn)}, nil
 }
 
 // NewClient uses a connection the caller made and keeps owning (Close does not close it). Add
 // grpc.WithPerRPCCredentials(gateway.BearerToken(token)) to its dial options for a token.
 func NewClient(conn grpc.ClientConnInterface) *Client {
-	return &Client{stub: v1.NewSubscriptionServiceClient(conn)}
+	return &Client{stub: v1.NewSubscriptionServiceClient(conn),
+		messages: v1.NewMessageServiceClient(conn)}
 }
 
 // Close closes the connection Dial made.
@@ -138,10 +146,79 @@ func (c *Client) Create(ctx context.Context, req *v1.CreateSubscriptionRequest,
 	subscription, err := c.stub.Create(ctx, req, opts...)
 	requestID := first(header, "x-request-id")
 	if err != nil {
-		return nil, decodeError(err, key, requestID)
+		return nil, decodeError(err, key, requestID, OperationCreate)
 	}
 	return &Result{
 		Subscription:   subscription,
+		IdempotencyKey: key,
+		Replayed:       first(trailer, "idempotent-replay") == "true",
+		RequestID:      requestID,
+	}, nil
+}
+
+// DeleteResult is a successful Delete: the subscription is gone.
+type DeleteResult struct {
+	// RequestID is the gateway's id for this call (x-request-id), as in its audit log.
+	RequestID string
+}
+
+// Delete deletes a subscription (req.Sid, as Create returned it). It succeeds also when an
+// earlier attempt of this call deleted it and its answer was lost. Every error is an *Error;
+// NOT_FOUND means there is no such subscription, call or account. Retrying a Delete is always
+// safe, so it has no idempotency key.
+func (c *Client) Delete(ctx context.Context, req *v1.DeleteSubscriptionRequest,
+	opts ...grpc.CallOption) (*DeleteResult, error) {
+	if req == nil {
+		req = &v1.DeleteSubscriptionRequest{}
+	}
+	var header metadata.MD
+	opts = append([]grpc.CallOption{grpc.Header(&header)}, opts...)
+	_, err := c.stub.Delete(ctx, req, opts...)
+	requestID := first(header, "x-request-id")
+	if err != nil {
+		return nil, decodeError(err, "", requestID, OperationDelete)
+	}
+	return &DeleteResult{RequestID: requestID}, nil
+}
+
+// SendResult is a successful Send.
+type SendResult struct {
+	Message *v1.Message
+	// IdempotencyKey is the key this call used: the request's, or the one Send generated.
+	IdempotencyKey string
+	// Replayed is true when the gateway answered with the stored outcome of an earlier call with
+	// the same key: no second message was sent.
+	Replayed  bool
+	RequestID string
+}
+
+// Send sends req.Content (one JSON document as text, at most 4096 bytes) to the Voice SDK on the
+// call. A request without an idempotency key gets a new one; req itself is not modified. One key
+// sends the message at most once. Every error is an *Error; its MessageMayExist says whether the
+// message may have been sent.
+func (c *Client) Send(ctx context.Context, req *v1.SendMessageRequest,
+	opts ...grpc.CallOption) (*SendResult, error) {
+	if req == nil {
+		req = &v1.SendMessageRequest{}
+	}
+	key := req.GetIdempotencyKey()
+	if key == "" {
+		var err error
+		if key, err = NewIdempotencyKey(); err != nil {
+			return nil, err
+		}
+		req = proto.Clone(req).(*v1.SendMessageRequest)
+		req.IdempotencyKey = key
+	}
+	var header, trailer metadata.MD
+	opts = append([]grpc.CallOption{grpc.Header(&header), grpc.Trailer(&trailer)}, opts...)
+	message, err := c.messages.Send(ctx, req, opts...)
+	requestID := first(header, "x-request-id")
+	if err != nil {
+		return nil, decodeError(err, key, requestID, OperationSend)
+	}
+	return &SendResult{
+		Message:        message,
 		IdempotencyKey: key,
 		Replayed:       first(trailer, "idempotent-replay") == "true",
 		RequestID:      requestID,

@@ -27,8 +27,11 @@ import (
 // time it sees a key), or with the status in fail.
 type fakeGateway struct {
 	v1.UnimplementedSubscriptionServiceServer
+	v1.UnimplementedMessageServiceServer
 	mu       sync.Mutex
 	requests []*v1.CreateSubscriptionRequest
+	sends    []*v1.SendMessageRequest
+	deletes  []*v1.DeleteSubscriptionRequest
 	auth     []string
 	fail     *status.Status
 }
@@ -54,12 +57,36 @@ func (f *fakeGateway) Create(ctx context.Context, req *v1.CreateSubscriptionRequ
 		IdempotencyKey: req.GetIdempotencyKey()}, nil
 }
 
+func (f *fakeGateway) Send(ctx context.Context, req *v1.SendMessageRequest) (*v1.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sends = append(f.sends, req)
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", "req-8"))
+	if f.fail != nil {
+		return nil, f.fail.Err()
+	}
+	return &v1.Message{CallSid: req.GetCallSid(), Sid: "KX00000000000000000000000000000001",
+		IdempotencyKey: req.GetIdempotencyKey()}, nil
+}
+
+func (f *fakeGateway) Delete(ctx context.Context, req *v1.DeleteSubscriptionRequest) (*v1.DeleteSubscriptionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes = append(f.deletes, req)
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", "req-9"))
+	if f.fail != nil {
+		return nil, f.fail.Err()
+	}
+	return &v1.DeleteSubscriptionResponse{}, nil
+}
+
 // startFake serves fake in memory and returns a client connected to it.
 func startFake(t *testing.T, fake *fakeGateway) *gateway.Client {
 	t.Helper()
 	listener := bufconn.Listen(1 << 20)
 	server := grpc.NewServer()
 	v1.RegisterSubscriptionServiceServer(server, fake)
+	v1.RegisterMessageServiceServer(server, fake)
 	go func() { _ = server.Serve(listener) }()
 	t.Cleanup(server.Stop)
 	conn, err := grpc.Dial("bufnet", grpc.WithInsecure(),
@@ -217,5 +244,49 @@ func TestOptionsNeverPrintTheToken(t *testing.T) {
 		if strings.Contains(printed, "secret-token-1234") || !strings.Contains(printed, "ca.pem") {
 			t.Errorf("options printed as %q", printed)
 		}
+	}
+}
+
+func TestSendGeneratesTheKeyBeforeSendingAndLeavesTheRequestAlone(t *testing.T) {
+	fake := &fakeGateway{}
+	client := startFake(t, fake)
+	request := &v1.SendMessageRequest{CallSid: "CA0123456789abcdef0123456789abcdef",
+		Content: `{"text":"hi"}`}
+	sent, err := client.Send(testContext(t), request)
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if len(fake.sends) != 1 || fake.sends[0].GetIdempotencyKey() != sent.IdempotencyKey ||
+		len(sent.IdempotencyKey) != 36 || fake.sends[0].GetContent() != `{"text":"hi"}` {
+		t.Errorf("sent %+v, result key %q", fake.sends, sent.IdempotencyKey)
+	}
+	if request.IdempotencyKey != "" || sent.RequestID != "req-8" || sent.Message.GetSid() == "" {
+		t.Errorf("request %+v, result %+v", request, sent)
+	}
+}
+
+func TestSendAndDeleteErrorsNameTheirOperation(t *testing.T) {
+	fake := &fakeGateway{fail: status.New(codes.Unavailable, "Twilio kept failing")}
+	client := startFake(t, fake)
+	_, err := client.Send(testContext(t), &v1.SendMessageRequest{IdempotencyKey: "k"})
+	var gerr *gateway.Error
+	if !errors.As(err, &gerr) || gerr.Operation != gateway.OperationSend ||
+		gerr.IdempotencyKey != "k" || !gerr.MessageMayExist || gerr.RequestID != "req-8" {
+		t.Fatalf("Send error %#v", err)
+	}
+	if gerr.NextStep() != "retry with it to repeat this send safely" {
+		t.Errorf("NextStep() = %q", gerr.NextStep())
+	}
+	_, err = client.Delete(testContext(t), &v1.DeleteSubscriptionRequest{
+		CallSid: "CA0123456789abcdef0123456789abcdef", Sid: "ZY00000000000000000000000000000001"})
+	if !errors.As(err, &gerr) || gerr.Operation != gateway.OperationDelete ||
+		gerr.IdempotencyKey != "" || gerr.RequestID != "req-9" {
+		t.Fatalf("Delete error %#v", err)
+	}
+	if gerr.NextStep() != "retry the delete: deleting again is always safe" {
+		t.Errorf("NextStep() = %q", gerr.NextStep())
+	}
+	if len(fake.deletes) != 1 || fake.deletes[0].GetSid() != "ZY00000000000000000000000000000001" {
+		t.Errorf("deletes %+v", fake.deletes)
 	}
 }

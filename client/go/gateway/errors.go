@@ -14,15 +14,28 @@ import (
 	v1 "example.com/twilio-gateway/client/go/gen/twilio_gateway/v1"
 )
 
-// Error is a failed Create: the gRPC status and the details the gateway attached to it (README,
-// "Errors"). Fields whose detail the gateway did not send are zero. It implements GRPCStatus, so
+// Operation names the call an error came from; NextStep's advice depends on it.
+type Operation string
+
+// The gateway's operations.
+const (
+	OperationCreate Operation = "create"
+	OperationDelete Operation = "delete"
+	OperationSend   Operation = "send"
+)
+
+// Error is a failed Create, Delete or Send: the gRPC status and the details the gateway attached
+// to it (README, "Errors"). Fields whose detail the gateway did not send are zero. It implements GRPCStatus, so
 // status.Code(err) and status.FromError(err) work on it too.
 type Error struct {
 	Code    codes.Code
 	Message string
-	// IdempotencyKey is the key the call used, known even when the gateway never answered (the
-	// client chose it before sending). NextStep says whether to retry with it.
+	// IdempotencyKey is the key a Create or Send used, known even when the gateway never answered
+	// (the client chose it before sending). NextStep says whether to retry with it. Empty for a
+	// Delete, which has none.
 	IdempotencyKey string
+	// Operation is the call that failed (OperationCreate when decoded by DecodeError).
+	Operation Operation
 
 	// From google.rpc.ErrorInfo (domain "twilio-gateway"): a stable reason such as
 	// INVALID_REQUEST or OUTCOME_UNKNOWN, and the metadata (idempotency_key, attempts,
@@ -35,6 +48,9 @@ type Error struct {
 	// subscription (metadata subscription_may_exist: false); without the gateway's word it is
 	// true.
 	SubscriptionMayExist bool
+	// MessageMayExist is the same for a Send (metadata message_may_exist: false); true without
+	// the gateway's word.
+	MessageMayExist bool
 	// Attempts is how many times the gateway called Twilio (metadata attempts; 0 when absent).
 	Attempts int
 	// Replayed is true when this is the stored outcome of an earlier call with the same key.
@@ -70,7 +86,11 @@ func (e *Error) Error() string {
 	if e.Reason != "" {
 		fmt.Fprintf(&b, "reason %s, ", e.Reason)
 	}
-	fmt.Fprintf(&b, "idempotency key %s)", e.IdempotencyKey)
+	if e.IdempotencyKey == "" {
+		fmt.Fprintf(&b, "%s)", e.Operation)
+	} else {
+		fmt.Fprintf(&b, "idempotency key %s)", e.IdempotencyKey)
+	}
 	return b.String()
 }
 
@@ -78,21 +98,48 @@ func (e *Error) Error() string {
 // decode).
 func (e *Error) GRPCStatus() *status.Status { return e.status }
 
-// NextStep says what to do with the idempotency key, by code and reason (see NextStep).
-func (e *Error) NextStep() string { return NextStep(e.Code, e.Reason) }
+// NextStep says what to do next, by operation, code and reason (see NextStepFor).
+func (e *Error) NextStep() string { return NextStepFor(e.Operation, e.Code, e.Reason) }
 
-// NextStep says what to do with an error's idempotency key next: the words of the C++ CLI
-// (client/cli/main.cc), from README "Exactly once: the contract".
+// NextStep says what to do with a Create error's idempotency key next (NextStepFor with
+// OperationCreate).
 func NextStep(code codes.Code, reason string) string {
+	return NextStepFor(OperationCreate, code, reason)
+}
+
+// NextStepFor says what to do next after an error of op: the words of the C++ client's NextStep
+// (client/cpp/subscription_client.cc), from README "Exactly once: the contract". For Create and
+// Send it is about the idempotency key; a Delete has none and is always safe to repeat.
+func NextStepFor(op Operation, code codes.Code, reason string) string {
+	if op == OperationDelete {
+		switch code {
+		case codes.InvalidArgument:
+			return "fix the request: retrying it unchanged cannot succeed"
+		case codes.NotFound:
+			return "there is no such subscription, call or account: do not retry"
+		case codes.PermissionDenied, codes.Unauthenticated:
+			return "retrying changes nothing until the cause is fixed"
+		default:
+			return "retry the delete: deleting again is always safe"
+		}
+	}
+	verb := "create"
+	if op == OperationSend {
+		verb = "send"
+	}
 	switch code {
 	case codes.InvalidArgument:
 		return "fix the request and use a new key: retrying this one cannot succeed"
 	case codes.Unknown:
 		if reason == "OUTCOME_UNKNOWN" {
+			if op == OperationSend {
+				return "the message may or may not have been sent and the gateway will not send " +
+					"this key again; a new key may send it a second time"
+			}
 			return "the subscription may or may not exist and the gateway will not send this key " +
 				"again; a new key may create a second one"
 		}
-		return "retry with it to repeat this create safely"
+		return "retry with it to repeat this " + verb + " safely"
 	case codes.FailedPrecondition:
 		if reason == "IDEMPOTENCY_KEY_REUSED" {
 			return "this key belongs to another request: use a new key"
@@ -101,18 +148,23 @@ func NextStep(code codes.Code, reason string) string {
 	case codes.NotFound, codes.PermissionDenied, codes.Unauthenticated:
 		return "retrying with it changes nothing until the cause is fixed"
 	default:
-		return "retry with it to repeat this create safely"
+		return "retry with it to repeat this " + verb + " safely"
 	}
 }
 
-// DecodeError turns an error of the generated stub (v1.SubscriptionServiceClient) into an *Error,
+// DecodeError turns an error of the generated SubscriptionServiceClient's Create into an *Error,
 // for callers that use the stub directly; idempotencyKey is the key the request carried. Create
-// does this itself.
+// does this itself. DecodeErrorFor does it for any operation.
 func DecodeError(err error, idempotencyKey string) *Error {
-	return decodeError(err, idempotencyKey, "")
+	return decodeError(err, idempotencyKey, "", OperationCreate)
 }
 
-func decodeError(err error, key, requestID string) *Error {
+// DecodeErrorFor is DecodeError for an error of op (a Delete's key is "").
+func DecodeErrorFor(op Operation, err error, idempotencyKey string) *Error {
+	return decodeError(err, idempotencyKey, "", op)
+}
+
+func decodeError(err error, key, requestID string, op Operation) *Error {
 	st, ok := status.FromError(err)
 	if !ok {
 		// Not a gRPC status (the stub never returns one of these): keep its text.
@@ -122,7 +174,9 @@ func decodeError(err error, key, requestID string) *Error {
 		Code:                 st.Code(),
 		Message:              st.Message(),
 		IdempotencyKey:       key,
+		Operation:            op,
 		SubscriptionMayExist: true,
+		MessageMayExist:      true,
 		RequestID:            requestID,
 		status:               st,
 	}
@@ -148,6 +202,9 @@ func decodeError(err error, key, requestID string) *Error {
 	}
 	if out.Metadata["subscription_may_exist"] == "false" {
 		out.SubscriptionMayExist = false
+	}
+	if out.Metadata["message_may_exist"] == "false" {
+		out.MessageMayExist = false
 	}
 	if attempts, err := strconv.Atoi(out.Metadata["attempts"]); err == nil {
 		out.Attempts = attempts

@@ -206,12 +206,12 @@ func TestNextStepSaysWhatToDoWithTheKey(t *testing.T) {
 	}
 }
 
-// The advice must stay word for word the C++ CLI's (client/cli/main.cc, NextStep). Skipped only
-// where the module is used outside this repository.
+// The advice must stay word for word the C++ client's (client/cpp/subscription_client.cc,
+// NextStep, which the CLI prints). Skipped only where the module is used outside this repository.
 func TestNextStepHasTheWordsOfTheCLI(t *testing.T) {
-	source, err := os.ReadFile(filepath.Join("..", "..", "cli", "main.cc"))
+	source, err := os.ReadFile(filepath.Join("..", "..", "cpp", "subscription_client.cc"))
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skip("client/cli/main.cc not here: the module is outside its repository")
+		t.Skip("client/cpp/subscription_client.cc not here: the module is outside its repository")
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -219,24 +219,31 @@ func TestNextStepHasTheWordsOfTheCLI(t *testing.T) {
 	body := string(source)
 	start := strings.Index(body, "const char* NextStep(")
 	if start < 0 {
-		t.Fatal("no NextStep in client/cli/main.cc")
+		t.Fatal("no NextStep in client/cpp/subscription_client.cc")
 	}
 	body = body[start:]
 	body = body[:strings.Index(body, "\n}\n")]
+	// Every sentence: adjacent string literals joined, except the reasons it compares with.
 	literal := regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`)
 	var cli []string
-	for _, ret := range regexp.MustCompile(`return((?:\s*"(?:[^"\\]|\\.)*")+)\s*;`).FindAllStringSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`(?:"(?:[^"\\]|\\.)*"\s*)+`).FindAllStringIndex(body, -1) {
+		if strings.HasSuffix(strings.TrimSpace(body[:m[0]]), "==") {
+			continue
+		}
 		var text strings.Builder
-		for _, part := range literal.FindAllStringSubmatch(ret[1], -1) {
+		for _, part := range literal.FindAllStringSubmatch(body[m[0]:m[1]], -1) {
 			text.WriteString(part[1])
 		}
 		cli = append(cli, text.String())
 	}
 
 	seen := map[string]bool{}
-	for code := codes.OK; code <= codes.Unauthenticated; code++ {
-		for _, reason := range []string{"", "OUTCOME_UNKNOWN", "IDEMPOTENCY_KEY_REUSED"} {
-			seen[gateway.NextStep(code, reason)] = true
+	for _, op := range []gateway.Operation{gateway.OperationCreate, gateway.OperationDelete,
+		gateway.OperationSend} {
+		for code := codes.OK; code <= codes.Unauthenticated; code++ {
+			for _, reason := range []string{"", "OUTCOME_UNKNOWN", "IDEMPOTENCY_KEY_REUSED"} {
+				seen[gateway.NextStepFor(op, code, reason)] = true
+			}
 		}
 	}
 	var ours []string
@@ -255,5 +262,39 @@ func TestNextStepHasTheWordsOfTheCLI(t *testing.T) {
 	sort.Strings(cli)
 	if !reflect.DeepEqual(ours, cli) {
 		t.Errorf("NextStep's sentences differ from the CLI's:\n go:  %q\n cli: %q", ours, cli)
+	}
+}
+
+func TestDecodeErrorOfASendReadsMessageMayExist(t *testing.T) {
+	err := wireError(t, codes.Unavailable, "Twilio kept failing",
+		anyOf(t, &errdetails.ErrorInfo{Reason: "TWILIO_UNAVAILABLE", Domain: "twilio-gateway",
+			Metadata: map[string]string{"idempotency_key": "k", "attempts": "3",
+				"message_may_exist": "false"}}))
+	got := gateway.DecodeErrorFor(gateway.OperationSend, err, "k")
+	if got.MessageMayExist || got.Attempts != 3 || got.Operation != gateway.OperationSend {
+		t.Errorf("got MessageMayExist %v, Attempts %d, Operation %q; want false, 3, send",
+			got.MessageMayExist, got.Attempts, got.Operation)
+	}
+	if want := "retry with it to repeat this send safely"; got.NextStep() != want {
+		t.Errorf("NextStep() = %q, want %q", got.NextStep(), want)
+	}
+	// Without the gateway's word the message may have been sent.
+	if none := gateway.DecodeErrorFor(gateway.OperationSend,
+		status.Error(codes.DeadlineExceeded, "deadline"), "k"); !none.MessageMayExist {
+		t.Error("MessageMayExist = false without the gateway's word")
+	}
+}
+
+func TestNextStepOfADeleteNeedsNoKey(t *testing.T) {
+	err := gateway.DecodeErrorFor(gateway.OperationDelete, status.Error(codes.NotFound, "gone"), "")
+	if want := "there is no such subscription, call or account: do not retry"; err.NextStep() != want {
+		t.Errorf("NextStep() = %q, want %q", err.NextStep(), want)
+	}
+	if strings.Contains(err.Error(), "idempotency key") {
+		t.Errorf("Error() = %q names a key a delete does not have", err.Error())
+	}
+	if got := gateway.NextStepFor(gateway.OperationDelete, codes.Unavailable, ""); got !=
+		"retry the delete: deleting again is always safe" {
+		t.Errorf("NextStepFor(delete, UNAVAILABLE) = %q", got)
 	}
 }

@@ -1,11 +1,15 @@
-// SubscriptionClient: calls the gateway's SubscriptionService with a deadline per call, the
-// idempotency key generated before sending (so the caller knows it even when the call times
-// out), and failures thrown as GatewayError with the details decoded.
+// SubscriptionClient: calls the gateway's SubscriptionService (create, delete) and MessageService
+// (send) with a deadline per call, the idempotency key of a create or send generated before
+// sending (so the caller knows it even when the call times out), and failures thrown as
+// GatewayError with the details decoded.
 //
 //   const client = new SubscriptionClient("gateway:50051", { caFile: "ca.pem", token });
 //   const subscription = await client.create({ callSid: "CA...", callback: "https://..." });
+//   await client.send({ callSid: "CA...", content: JSON.stringify({ text: "hi" }) });
+//   await client.delete({ callSid: "CA...", sid: subscription.sid });
 //
-// One client holds one channel; create() may be called concurrently. close() ends the channel.
+// One client holds one channel for both services; its calls may run concurrently. close() ends
+// the channel.
 "use strict";
 
 const crypto = require("node:crypto");
@@ -14,18 +18,22 @@ const fs = require("node:fs");
 const grpc = require("@grpc/grpc-js");
 
 const { fromServiceError } = require("./errors");
-const { loadDetailTypes, loadService } = require("./protos");
+const { loadDetailTypes, loadMessageService, loadService } = require("./protos");
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const TLS_OPTIONS = ["ca", "caFile", "cert", "certFile", "key", "keyFile"];
 const CLIENT_OPTIONS = new Set([...TLS_OPTIONS, "token", "timeoutMs", "channelOptions"]);
-// The request's fields, by their names here and in the proto.
+// Each request's fields, by their names here and in the proto.
 const REQUEST_FIELDS = {
-  callSid: "call_sid",
-  callback: "callback",
-  method: "method",
-  idempotencyKey: "idempotency_key",
-  accountSid: "account_sid",
+  create: {
+    callSid: "call_sid",
+    callback: "callback",
+    method: "method",
+    idempotencyKey: "idempotency_key",
+    accountSid: "account_sid",
+  },
+  delete: { callSid: "call_sid", sid: "sid", accountSid: "account_sid" },
+  send: { callSid: "call_sid", content: "content", idempotencyKey: "idempotency_key", accountSid: "account_sid" },
 };
 const METHODS = { POST: "CALLBACK_METHOD_POST", GET: "CALLBACK_METHOD_GET" };
 
@@ -66,18 +74,24 @@ function channelCredentials({ ca, caFile, cert, certFile, key, keyFile } = {}) {
   return grpc.credentials.createSsl(caPem, keyPem, certPem);
 }
 
-// The request in the proto's terms, with an idempotency key: the caller's, or a new UUID v4.
-function wireRequest(request) {
-  if (request === null || typeof request !== "object") throw new TypeError("create() needs a request object");
+// The request of `operation` in the proto's terms; a create or send gets an idempotency key: the
+// caller's, or a new UUID v4.
+function wireRequest(operation, request) {
+  if (request === null || typeof request !== "object") throw new TypeError(`${operation}() needs a request object`);
+  const fields = REQUEST_FIELDS[operation];
   const wire = {};
   for (const [name, value] of Object.entries(request)) {
-    if (!(name in REQUEST_FIELDS)) {
-      throw new TypeError(`unknown request field ${name} (known: ${Object.keys(REQUEST_FIELDS).join(", ")})`);
+    if (!Object.hasOwn(fields, name)) {
+      throw new TypeError(`unknown request field ${name} (known: ${Object.keys(fields).join(", ")})`);
     }
     if (value === undefined) continue;
-    if (typeof value !== "string") throw new TypeError(`request field ${name} must be a string`);
-    wire[REQUEST_FIELDS[name]] = value;
+    if (typeof value !== "string") {
+      const hint = name === "content" ? " of JSON text: use JSON.stringify()" : "";
+      throw new TypeError(`request field ${name} must be a string${hint}`);
+    }
+    wire[fields[name]] = value;
   }
+  if (operation === "delete") return wire;
   if (wire.method !== undefined) {
     const method = METHODS[wire.method.toUpperCase()];
     if (!method) {
@@ -101,13 +115,28 @@ function firstValue(metadata, name) {
   return value === undefined ? "" : String(value);
 }
 
-function toSubscription(response, replayed, requestId) {
-  const created = response.date_created;
+function toTimestamp(created) {
+  return created ? new Date(Number(created.seconds) * 1000 + Math.floor(created.nanos / 1e6)) : null;
+}
+
+function toMessage(response, replayed, requestId) {
   return {
     accountSid: response.account_sid,
     callSid: response.call_sid,
     sid: response.sid,
-    dateCreated: created ? new Date(Number(created.seconds) * 1000 + Math.floor(created.nanos / 1e6)) : null,
+    dateCreated: toTimestamp(response.date_created),
+    idempotencyKey: response.idempotency_key,
+    replayed,
+    requestId,
+  };
+}
+
+function toSubscription(response, replayed, requestId) {
+  return {
+    accountSid: response.account_sid,
+    callSid: response.call_sid,
+    sid: response.sid,
+    dateCreated: toTimestamp(response.date_created),
     uri: response.uri,
     idempotencyKey: response.idempotency_key,
     replayed,
@@ -117,6 +146,7 @@ function toSubscription(response, replayed, requestId) {
 
 class SubscriptionClient {
   #stub;
+  #messages;
   #token;
   #timeoutMs;
 
@@ -135,6 +165,9 @@ class SubscriptionClient {
     checkTimeout(timeoutMs, "timeoutMs");
     const SubscriptionService = loadService();
     this.#stub = new SubscriptionService(target, channelCredentials(options), channelOptions);
+    // The same channel: grpc-js shares it between clients made over another client's channel.
+    const MessageService = loadMessageService();
+    this.#messages = new MessageService(target, null, { channelOverride: this.#stub.getChannel() });
     this.#token = token;
     this.#timeoutMs = timeoutMs;
   }
@@ -143,8 +176,32 @@ class SubscriptionClient {
   // optionally method ("POST" or "GET"), idempotencyKey (generated when empty) and accountSid.
   // options: timeoutMs (the deadline for the whole call, the gateway's retries included) and an
   // AbortSignal that cancels the call.
-  async create(request, { timeoutMs = this.#timeoutMs, signal } = {}) {
-    const wire = wireRequest(request);
+  async create(request, options = {}) {
+    const wire = wireRequest("create", request);
+    return this.#call(this.#stub, "Create", "create", wire, options, toSubscription);
+  }
+
+  // Deletes the subscription, or throws a GatewayError (NOT_FOUND: no such subscription, call or
+  // account). request: callSid, sid (as create() returned it) and optionally accountSid. Resolves
+  // to {requestId} once it is gone, also when an earlier attempt of this call deleted it and its
+  // answer was lost. No idempotency key: deleting again is always safe. options: as create()'s.
+  async delete(request, options = {}) {
+    const wire = wireRequest("delete", request);
+    return this.#call(this.#stub, "Delete", "delete", wire, options, (_response, _replayed, requestId) => ({
+      requestId,
+    }));
+  }
+
+  // Sends a message to the Voice SDK on the call, or throws a GatewayError (its messageMayExist
+  // says whether it may have been sent). request: callSid, content (one JSON document as text, at
+  // most 4096 bytes: use JSON.stringify), and optionally idempotencyKey (generated when empty;
+  // the same key sends the message at most once) and accountSid. options: as create()'s.
+  async send(request, options = {}) {
+    const wire = wireRequest("send", request);
+    return this.#call(this.#messages, "Send", "send", wire, options, toMessage);
+  }
+
+  #call(stub, method, operation, wire, { timeoutMs = this.#timeoutMs, signal } = {}, toResult) {
     checkTimeout(timeoutMs, "timeoutMs");
     const metadata = new grpc.Metadata();
     if (this.#token) metadata.set("authorization", `Bearer ${this.#token}`);
@@ -152,7 +209,7 @@ class SubscriptionClient {
     return new Promise((resolve, reject) => {
       let outcome = null;
       let requestId = "";
-      const call = this.#stub.Create(wire, metadata, { deadline }, (error, response) => {
+      const call = stub[method](wire, metadata, { deadline }, (error, response) => {
         outcome = { error, response };
       });
       const cancel = () => call.cancel();
@@ -168,19 +225,21 @@ class SubscriptionClient {
         if (outcome.error) {
           reject(
             fromServiceError(outcome.error, {
-              idempotencyKey: wire.idempotency_key,
+              idempotencyKey: wire.idempotency_key ?? "",
               requestId,
               detailTypes: loadDetailTypes(),
+              operation,
             }),
           );
         } else {
           const replayed = firstValue(trailers, "idempotent-replay") === "true";
-          resolve(toSubscription(outcome.response, replayed, requestId));
+          resolve(toResult(outcome.response, replayed, requestId));
         }
       });
     });
   }
 
+  // Ends the channel, which both services' stubs share.
   close() {
     this.#stub.close();
   }

@@ -15,21 +15,46 @@ function statusCodeName(code) {
   return CODE_NAMES[code] ?? "UNKNOWN";
 }
 
-// What to do with the idempotency key after an error, by the gRPC code name and the ErrorInfo
-// reason: the same advice as the C++ CLI's NextStep (client/cli/main.cc; README, "Exactly once:
-// the contract").
-function nextStep(code, reason) {
+const OPERATIONS = ["create", "delete", "send"];
+
+// What to do next after an error of `operation` ("create", "delete" or "send"), by the gRPC code
+// name and the ErrorInfo reason: the same advice as the C++ client's NextStep
+// (client/cpp/subscription_client.cc; README, "Exactly once: the contract"). For create and send
+// it is about the idempotency key; a delete has none and is always safe to repeat.
+function nextStep(code, reason, operation = "create") {
+  if (!OPERATIONS.includes(operation)) {
+    throw new TypeError(`operation must be create, delete or send, not ${JSON.stringify(operation)}`);
+  }
+  if (operation === "delete") {
+    switch (code) {
+      case "INVALID_ARGUMENT":
+        return "fix the request: retrying it unchanged cannot succeed";
+      case "NOT_FOUND":
+        return "there is no such subscription, call or account: do not retry";
+      case "PERMISSION_DENIED":
+      case "UNAUTHENTICATED":
+        return "retrying changes nothing until the cause is fixed";
+      default:
+        return "retry the delete: deleting again is always safe";
+    }
+  }
   switch (code) {
     case "INVALID_ARGUMENT":
       return "fix the request and use a new key: retrying this one cannot succeed";
     case "UNKNOWN":
       if (reason === "OUTCOME_UNKNOWN") {
+        if (operation === "send") {
+          return (
+            "the message may or may not have been sent and the gateway will not send this key " +
+            "again; a new key may send it a second time"
+          );
+        }
         return (
           "the subscription may or may not exist and the gateway will not send this key again; " +
           "a new key may create a second one"
         );
       }
-      return "retry with it to repeat this create safely";
+      return `retry with it to repeat this ${operation} safely`;
     case "FAILED_PRECONDITION":
       if (reason === "IDEMPOTENCY_KEY_REUSED") return "this key belongs to another request: use a new key";
       return "retrying with it is safe once the cause is fixed";
@@ -38,7 +63,7 @@ function nextStep(code, reason) {
     case "UNAUTHENTICATED":
       return "retrying with it changes nothing until the cause is fixed";
     default:
-      return "retry with it to repeat this create safely";
+      return `retry with it to repeat this ${operation} safely`;
   }
 }
 
@@ -56,6 +81,7 @@ class GatewayError extends Error {
     details = [],
     statusCode = null,
     requestId = "",
+    operation = "create",
     cause = undefined,
   }) {
     const codeName = statusCodeName(code);
@@ -64,6 +90,8 @@ class GatewayError extends Error {
     this.code = code;
     this.codeName = codeName;
     this.statusMessage = statusMessage;
+    // The call that failed: "create", "delete" (no idempotency key: "") or "send".
+    this.operation = operation;
     this.idempotencyKey = idempotencyKey;
     this.errorInfo = errorInfo;
     this.reason = errorInfo?.reason ?? "";
@@ -71,6 +99,8 @@ class GatewayError extends Error {
     // Only the gateway can say that nothing was created; without its word (a deadline the client
     // enforced, a lost connection) the subscription may exist.
     this.subscriptionMayExist = metadata.subscription_may_exist !== "false";
+    // The same for a send: false only when the gateway says no attempt can have sent it.
+    this.messageMayExist = metadata.message_may_exist !== "false";
     this.attempts = metadata.attempts !== undefined ? Number(metadata.attempts) : null;
     this.replayed = metadata.replayed === "true";
     this.fieldViolations = fieldViolations;
@@ -79,7 +109,7 @@ class GatewayError extends Error {
     this.details = details;
     this.statusCode = statusCode;
     this.requestId = requestId;
-    this.nextStep = nextStep(codeName, this.reason);
+    this.nextStep = nextStep(codeName, this.reason, operation);
   }
 
   // The error as the CLIs print it: code, message, the key and the details as proto JSON.
@@ -91,6 +121,7 @@ class GatewayError extends Error {
       idempotency_key: this.idempotencyKey,
       details: this.details,
     };
+    if (this.operation === "delete") delete report.idempotency_key; // a delete has none
     if (this.statusCode !== null && this.statusCode !== this.code) report.status_code_mismatch = this.statusCode;
     return report;
   }
@@ -98,7 +129,7 @@ class GatewayError extends Error {
 
 // A grpc-js error of a call that sent `idempotencyKey`, with its details decoded.
 // A trailer that does not decode is dropped: the code and message still reach the caller.
-function fromServiceError(error, { idempotencyKey, requestId = "", detailTypes = undefined }) {
+function fromServiceError(error, { idempotencyKey, requestId = "", detailTypes = undefined, operation = "create" }) {
   let decoded = { status: null, details: [] };
   try {
     decoded = decodeStatusDetails(error, detailTypes);
@@ -110,6 +141,7 @@ function fromServiceError(error, { idempotencyKey, requestId = "", detailTypes =
     statusMessage: error.details ?? "",
     idempotencyKey,
     requestId,
+    operation,
     cause: error,
     ...typedDetails(decoded),
   });

@@ -1,5 +1,5 @@
 // Types of @twilio-gateway/client (lib/index.js), written by hand over the contract
-// (proto/twilio_gateway/v1/subscription_service.proto).
+// (proto/twilio_gateway/v1/subscription_service.proto and message_service.proto).
 
 import type {
   ChannelCredentials,
@@ -50,6 +50,26 @@ export interface CreateSubscriptionRequest {
   accountSid?: string;
 }
 
+export interface DeleteSubscriptionRequest {
+  /** The call the subscription belongs to: `^CA[0-9a-fA-F]{32}$`. */
+  callSid: string;
+  /** The subscription, as create() returned it: `^ZY[0-9a-fA-F]{32}$`. */
+  sid: string;
+  /** A subaccount (`AC...`); absent: the gateway's own account. */
+  accountSid?: string;
+}
+
+export interface SendMessageRequest {
+  /** The call whose Voice SDK receives the message: `^CA[0-9a-fA-F]{32}$`. */
+  callSid: string;
+  /** One JSON document as text, at most 4096 bytes (use JSON.stringify). */
+  content: string;
+  /** Identifies this send across retries (the message goes at most once); generated (UUID v4) before sending when absent or empty. */
+  idempotencyKey?: string;
+  /** A subaccount (`AC...`); absent: the gateway's own account. */
+  accountSid?: string;
+}
+
 export interface CallOptions {
   /** The deadline of the whole call, the gateway's retries included. */
   timeoutMs?: number;
@@ -73,10 +93,33 @@ export interface Subscription {
   requestId: string;
 }
 
+/** A successful delete: the subscription is gone. */
+export interface Deleted {
+  /** The gateway's id for this call (x-request-id), as in its audit log; "" when not sent. */
+  requestId: string;
+}
+
+/** twilio_gateway.v1.Message, and how this call got it. */
+export interface Message {
+  accountSid: string;
+  callSid: string;
+  /** `KX` + 32 hex digits. */
+  sid: string;
+  /** When Twilio created it; null when Twilio left it out. */
+  dateCreated: Date | null;
+  idempotencyKey: string;
+  /** True when the gateway replayed an earlier call's result for this key (nothing new was sent). */
+  replayed: boolean;
+  requestId: string;
+}
+
+/** The call an error came from. */
+export type Operation = "create" | "delete" | "send";
+
 export interface ErrorInfo {
   reason: string;
   domain: string;
-  /** idempotency_key, attempts, subscription_may_exist, replayed, ... */
+  /** idempotency_key, attempts, subscription_may_exist or message_may_exist, replayed, ... */
   metadata: Record<string, string>;
 }
 
@@ -111,6 +154,8 @@ export interface GatewayErrorFields {
   details?: DetailJson[];
   statusCode?: number | null;
   requestId?: string;
+  /** Default "create". */
+  operation?: Operation;
   cause?: unknown;
 }
 
@@ -119,7 +164,8 @@ export interface GatewayErrorReport {
   code: string;
   code_number: number;
   message: string;
-  idempotency_key: string;
+  /** Absent for a delete, which has no key. */
+  idempotency_key?: string;
   details: DetailJson[];
   status_code_mismatch?: number;
 }
@@ -134,13 +180,17 @@ export class GatewayError extends Error {
   readonly codeName: string;
   /** The gateway's message (or grpc-js's, when the gateway never answered). */
   readonly statusMessage: string;
-  /** The key this call sent, the caller's or the generated one: what to retry with. */
+  /** The call that failed. */
+  readonly operation: Operation;
+  /** The key a create or send sent, the caller's or the generated one: what to retry with. "" for a delete. */
   readonly idempotencyKey: string;
   readonly errorInfo: ErrorInfo | null;
   /** errorInfo's reason, "" without ErrorInfo. */
   readonly reason: string;
   /** False only when the gateway says no attempt can have created the subscription. */
   readonly subscriptionMayExist: boolean;
+  /** For a send: false only when the gateway says no attempt can have sent the message. */
+  readonly messageMayExist: boolean;
   /** Upstream attempts, from ErrorInfo; null when not given. */
   readonly attempts: number | null;
   /** The gateway replayed this stored answer for the key. */
@@ -155,7 +205,7 @@ export class GatewayError extends Error {
   /** The code inside google.rpc.Status; null without one. */
   readonly statusCode: number | null;
   readonly requestId: string;
-  /** What to do with idempotencyKey next (nextStep(codeName, reason)). */
+  /** What to do next (nextStep(codeName, reason, operation)). */
   readonly nextStep: string;
   toJSON(): GatewayErrorReport;
 }
@@ -165,11 +215,15 @@ export class SubscriptionClient {
   constructor(target: string, options?: ClientOptions);
   /** Creates the subscription; rejects with GatewayError when the call fails (TypeError for a malformed request). */
   create(request: CreateSubscriptionRequest, options?: CallOptions): Promise<Subscription>;
+  /** Deletes the subscription; resolves once it is gone. Retrying a delete is always safe (no key). */
+  delete(request: DeleteSubscriptionRequest, options?: CallOptions): Promise<Deleted>;
+  /** Sends a message to the Voice SDK on the call (MessageService.Send, same channel). */
+  send(request: SendMessageRequest, options?: CallOptions): Promise<Message>;
   close(): void;
 }
 
-/** What to do with the idempotency key after an error, by the code name and the ErrorInfo reason. */
-export function nextStep(code: string, reason: string): string;
+/** What to do next after an error of `operation` (default "create"), by the code name and the ErrorInfo reason. */
+export function nextStep(code: string, reason: string, operation?: Operation): string;
 
 /** "INVALID_ARGUMENT" and so on; "UNKNOWN" for numbers outside the canonical codes. */
 export function statusCodeName(code: number): string;
@@ -189,6 +243,9 @@ export function channelCredentials(options?: TlsOptions): ChannelCredentials;
 
 /** The SubscriptionService client constructor (messages with the proto's snake_case names). */
 export function loadService(protoDir?: string): ServiceClientConstructor;
+
+/** The MessageService client constructor. */
+export function loadMessageService(protoDir?: string): ServiceClientConstructor;
 
 /** google.rpc.Status, the google.rpc details and TwilioError as protobufjs types. */
 export function loadDetailTypes(protoDir?: string): Root;

@@ -1,5 +1,5 @@
 // @twilio-gateway/client: the Node.js client of the Twilio subscription gateway
-// (twilio_gateway.v1.SubscriptionService). Types: index.d.ts; usage: README.md.
+// (twilio_gateway.v1.SubscriptionService and MessageService). Types: index.d.ts; usage: README.md.
 "use strict";
 
 const { status } = require("@grpc/grpc-js");
@@ -8,7 +8,7 @@ const { SubscriptionClient, channelCredentials } = require("./client");
 const { decodeStatusDetails } = require("./details");
 const { GatewayError, nextStep, statusCodeName } = require("./errors");
 const { detailToJson, messageToJson, subscriptionToJson } = require("./json");
-const { PROTO_DIR, loadDetailTypes, loadService } = require("./protos");
+const { PROTO_DIR, loadDetailTypes, loadMessageService, loadService } = require("./protos");
 
 // Shorthand properties only: Node's ES module loader finds the names of a CommonJS module's
 // exports by reading this literal (cjs-module-lexer), so `import { SubscriptionClient }` works.
@@ -23,6 +23,7 @@ module.exports = {
   PROTO_DIR,
   channelCredentials,
   loadService,
+  loadMessageService,
   loadDetailTypes,
   decodeStatusDetails,
   detailToJson,

@@ -14,25 +14,36 @@ const protobuf = require("protobufjs");
 
 const PROTO_DIR = path.join(__dirname, "..", "proto");
 const SERVICE_PROTO = "twilio_gateway/v1/subscription_service.proto";
+const MESSAGE_SERVICE_PROTO = "twilio_gateway/v1/message_service.proto";
 const DETAIL_PROTOS = ["google/rpc/status.proto", "google/rpc/error_details.proto", SERVICE_PROTO];
 
-const services = new Map();
+const packages = new Map();
 const detailRoots = new Map();
 
-// The SubscriptionService client constructor. keepCase: messages use the proto's snake_case
-// field names, as on the wire and in every other language's client.
-function loadService(protoDir = PROTO_DIR) {
-  if (!services.has(protoDir)) {
-    const definition = protoLoader.loadSync(SERVICE_PROTO, {
+// The package twilio_gateway.v1 with both services. keepCase: messages use the proto's
+// snake_case field names, as on the wire and in every other language's client.
+function loadPackage(protoDir) {
+  if (!packages.has(protoDir)) {
+    const definition = protoLoader.loadSync([SERVICE_PROTO, MESSAGE_SERVICE_PROTO], {
       includeDirs: [protoDir],
       keepCase: true,
       longs: String,
       enums: String,
       defaults: true,
     });
-    services.set(protoDir, grpc.loadPackageDefinition(definition).twilio_gateway.v1.SubscriptionService);
+    packages.set(protoDir, grpc.loadPackageDefinition(definition).twilio_gateway.v1);
   }
-  return services.get(protoDir);
+  return packages.get(protoDir);
+}
+
+// The SubscriptionService client constructor.
+function loadService(protoDir = PROTO_DIR) {
+  return loadPackage(protoDir).SubscriptionService;
+}
+
+// The MessageService client constructor.
+function loadMessageService(protoDir = PROTO_DIR) {
+  return loadPackage(protoDir).MessageService;
 }
 
 // A protobufjs Root with google.rpc.Status, the google.rpc detail messages and the service's own
@@ -47,4 +58,4 @@ function loadDetailTypes(protoDir = PROTO_DIR) {
   return detailRoots.get(protoDir);
 }
 
-module.exports = { PROTO_DIR, loadDetailTypes, loadService };
+module.exports = { PROTO_DIR, loadDetailTypes, loadMessageService, loadService };

@@ -19,7 +19,8 @@ def test_the_installed_package_is_under_test_with_its_type_information():
     assert SOURCE not in installed.parents, f"imported from the source tree: {installed}"
     assert (installed / "py.typed").is_file()
     assert sorted(p.name for p in installed.glob("_proto/**/*.pyi")) == [
-        "error_details_pb2.pyi", "status_pb2.pyi", "subscription_service_pb2.pyi"]
+        "error_details_pb2.pyi", "message_service_pb2.pyi", "status_pb2.pyi",
+        "subscription_service_pb2.pyi"]
 
 
 # Registers google/rpc/status.proto as googleapis-common-protos does (grpcio-status and Google's

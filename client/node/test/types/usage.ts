@@ -7,8 +7,23 @@ import {
   status,
   subscriptionToJson,
   type CreateSubscriptionRequest,
+  type Message,
+  type SendMessageRequest,
   type Subscription,
 } from "@twilio-gateway/client";
+
+export async function sendThenDelete(gateway: SubscriptionClient, subscription: Subscription): Promise<string> {
+  const request: SendMessageRequest = { callSid: subscription.callSid, content: JSON.stringify({ text: "hi" }) };
+  try {
+    const message: Message = await gateway.send(request, { timeoutMs: 2000 });
+    const deleted = await gateway.delete({ callSid: subscription.callSid, sid: subscription.sid });
+    return `${message.sid} ${message.replayed} ${deleted.requestId}`;
+  } catch (e) {
+    if (!(e instanceof GatewayError)) throw e;
+    const mayExist: boolean = e.operation === "send" ? e.messageMayExist : e.subscriptionMayExist;
+    return `${mayExist} ${e.attempts ?? 0} ${e.nextStep}`;
+  }
+}
 
 export async function createOnce(target: string, token: string): Promise<Subscription | null> {
   const gateway = new SubscriptionClient(target, { caFile: "ca.pem", token, timeoutMs: 5000 });
@@ -57,4 +72,8 @@ const wrongName: CreateSubscriptionRequest = { call_sid: "CA0", callback: "https
 const wrongMethod: CreateSubscriptionRequest = { callSid: "CA0", callback: "https://x", method: "PUT" };
 // @ts-expect-error the target is required
 new SubscriptionClient();
-console.log(wrongName, wrongMethod);
+// @ts-expect-error content is JSON text, not a value
+const wrongContent: SendMessageRequest = { callSid: "CA0", content: { text: "hi" } };
+// @ts-expect-error a delete has no idempotency key
+const wrongDelete: import("@twilio-gateway/client").DeleteSubscriptionRequest = { callSid: "CA0", sid: "ZY0", idempotencyKey: "k" };
+console.log(wrongName, wrongMethod, wrongContent, wrongDelete);

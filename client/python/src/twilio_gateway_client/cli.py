@@ -1,10 +1,14 @@
 """subscription-cli: the C++ CLI (client/cli/main.cc) for Python installs.
 
     subscription-cli create --call-sid CA... --callback https://example.com/messages [options]
+    subscription-cli delete --call-sid CA... --sid ZY... [options]
+    subscription-cli send --call-sid CA... --content '{"text": "hi"}' [options]
 
-`create` takes the C++ CLI's flags; `subscription-cli create --help` lists them. It prints the
-subscription as JSON on stdout and exits 0; or prints the error on stderr and exits 1: the gRPC
-status, the idempotency key with what to do with it next, and the details as one JSON object.
+Each command takes the C++ CLI's flags; `subscription-cli COMMAND --help` lists them. (The C++
+CLI also takes create's flags without the word `create`; this one always wants the command.) It
+prints the result as JSON on stdout (a delete: `{}`) and exits 0; or prints the error on stderr
+and exits 1: the gRPC status, what to do next (for create and send: with the idempotency key),
+and the details as one JSON object.
 Usage errors exit 2. The bearer token comes from the environment, never a flag: a command line
 is visible to every user of the machine.
 """
@@ -27,19 +31,27 @@ from .errors import GatewayError, unpack_detail
 TOKEN_ENV = "SUBSCRIPTION_CLI_TOKEN"
 
 
-def _parsers() -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
-    """The command's parser and its `create` subcommand's, which reports create's usage errors."""
+def _parsers() -> Tuple[argparse.ArgumentParser, Dict[str, argparse.ArgumentParser]]:
+    """The command's parser and each subcommand's, which reports that command's usage errors."""
     parser = argparse.ArgumentParser(
         prog="subscription-cli",
         description="Call the Twilio subscription gateway, which holds the Twilio credentials.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    epilog = ("A bearer token, when the gateway wants one, is read from the environment variable "
+              f"{TOKEN_ENV} (never a flag: command lines are visible to every user).")
     create = commands.add_parser(
         "create", help="subscribe a live Voice SDK call to Twilio user-defined messages",
-        description="Create a Twilio UserDefinedMessageSubscription through the gateway.",
-        epilog="A bearer token, when the gateway wants one, is read from the environment variable "
-               f"{TOKEN_ENV} (never a flag: command lines are visible to every user).")
-    create.add_argument("--target", default="localhost:50051",
-                        help="gateway address (default %(default)s)")
+        description="Create a Twilio UserDefinedMessageSubscription through the gateway; prints "
+                    "the subscription (its sid is what delete takes).", epilog=epilog)
+    delete = commands.add_parser(
+        "delete", help="delete a user-defined message subscription",
+        description="Delete a Twilio UserDefinedMessageSubscription through the gateway; prints "
+                    "{} once it is gone. No idempotency key: retrying a delete is always safe.",
+        epilog=epilog)
+    send = commands.add_parser(
+        "send", help="send a user-defined message to the Voice SDK on a live call",
+        description="Send a Twilio UserDefinedMessage through the gateway; prints the message.",
+        epilog=epilog)
     create.add_argument("--call-sid", required=True,
                         help="the call: CA followed by 32 hex digits")
     create.add_argument("--callback", required=True,
@@ -49,17 +61,31 @@ def _parsers() -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     create.add_argument("--idempotency-key",
                         help="reuse a key to retry a create safely; generated here when omitted, "
                              "so it is known even if the call times out")
-    create.add_argument("--account-sid",
-                        help="a subaccount (AC...); default: the gateway's account")
-    create.add_argument("--timeout", type=float, default=10.0,
-                        help="deadline in seconds for the whole call, retries included "
-                             "(default %(default)s)")
-    create.add_argument("--tls-ca", metavar="FILE",
-                        help="connect with TLS, verifying the gateway against this CA bundle")
-    create.add_argument("--tls-cert", metavar="FILE",
-                        help="client certificate for mutual TLS (with --tls-key)")
-    create.add_argument("--tls-key", metavar="FILE", help="its private key")
-    return parser, create
+    delete.add_argument("--call-sid", required=True,
+                        help="the call the subscription belongs to: CA followed by 32 hex digits")
+    delete.add_argument("--sid", required=True,
+                        help="the subscription, as create printed it: ZY followed by 32 hex digits")
+    send.add_argument("--call-sid", required=True,
+                      help="the call whose SDK receives the message: CA followed by 32 hex digits")
+    send.add_argument("--content", required=True,
+                      help="the message: one JSON document, at most 4096 bytes")
+    send.add_argument("--idempotency-key",
+                      help="reuse a key to retry a send safely (it is sent at most once); "
+                           "generated here when omitted, so it is known even if the call times out")
+    for command in (create, delete, send):
+        command.add_argument("--target", default="localhost:50051",
+                             help="gateway address (default %(default)s)")
+        command.add_argument("--account-sid",
+                             help="a subaccount (AC...); default: the gateway's account")
+        command.add_argument("--timeout", type=float, default=10.0,
+                             help="deadline in seconds for the whole call, retries included "
+                                  "(default %(default)s)")
+        command.add_argument("--tls-ca", metavar="FILE",
+                             help="connect with TLS, verifying the gateway against this CA bundle")
+        command.add_argument("--tls-cert", metavar="FILE",
+                             help="client certificate for mutual TLS (with --tls-key)")
+        command.add_argument("--tls-key", metavar="FILE", help="its private key")
+    return parser, {"create": create, "delete": delete, "send": send}
 
 
 def _tls(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Optional[Tls]:
@@ -98,29 +124,46 @@ def error_report(error: GatewayError) -> Dict[str, Any]:
         "idempotency_key": error.idempotency_key,
         "details": details,
     }
+    if error.operation == "delete":
+        del report["idempotency_key"]  # a delete has none
     if error.status is not None and error.status.code != error.code.value[0]:
         report["status_code_mismatch"] = error.status.code
     return report
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser, create = _parsers()
+    parser, commands = _parsers()
     args = parser.parse_args(argv)
+    command = commands[args.command]
     if not 0 < args.timeout <= 3600:
-        create.error("--timeout must be between 0 and 3600 seconds")
-    tls = _tls(create, args)
+        command.error("--timeout must be between 0 and 3600 seconds")
+    tls = _tls(command, args)
     with open_channel(args.target, tls) as channel:
         # Empty counts as unset, as in the C++ CLI. The token is never printed.
         client = SubscriptionClient(channel, token=os.environ.get(TOKEN_ENV))
         try:
-            created = client.create(args.call_sid, args.callback, method=args.method,
-                                    idempotency_key=args.idempotency_key,
-                                    account_sid=args.account_sid, timeout=args.timeout)
+            if args.command == "create":
+                created = client.create(args.call_sid, args.callback, method=args.method,
+                                        idempotency_key=args.idempotency_key,
+                                        account_sid=args.account_sid, timeout=args.timeout)
+                result: Any = created.subscription
+            elif args.command == "send":
+                result = client.send(args.call_sid, args.content,
+                                     idempotency_key=args.idempotency_key,
+                                     account_sid=args.account_sid, timeout=args.timeout).message
+            else:
+                client.delete(args.call_sid, args.sid, account_sid=args.account_sid,
+                              timeout=args.timeout)
+                result = None
         except GatewayError as e:
-            print(f"error: {e.code.name}: {e.message}\n"
-                  f"idempotency_key: {e.idempotency_key} ({e.next_step})", file=sys.stderr)
+            print(f"error: {e.code.name}: {e.message}", file=sys.stderr)
+            if e.operation == "delete":
+                print(f"next: {e.next_step}", file=sys.stderr)
+            else:
+                print(f"idempotency_key: {e.idempotency_key} ({e.next_step})", file=sys.stderr)
             print(json.dumps(error_report(e), indent=1), file=sys.stderr)
             return 1
-    print(json_format.MessageToJson(created.subscription, preserving_proto_field_name=True,
-                                    indent=1))
+    # A delete answers nothing but success; {} keeps stdout JSON, as the C++ CLI prints it.
+    print("{}" if result is None else
+          json_format.MessageToJson(result, preserving_proto_field_name=True, indent=1))
     return 0

@@ -2,7 +2,7 @@
 
 The gateway explains every error in a google.rpc.Status carried in the `grpc-status-details-bin`
 trailer (README, "Errors"): ErrorInfo (a stable reason; metadata with the idempotency key,
-`attempts`, `subscription_may_exist`, `replayed`), BadRequest (the invalid fields), RetryInfo
+`attempts`, `subscription_may_exist` or `message_may_exist`, `replayed`), BadRequest (the invalid fields), RetryInfo
 (when to retry) and TwilioError (what Twilio answered). They are decoded here once, into plain
 typed attributes, so that callers act on facts rather than parse trailers. `next_step` says what
 to do with the idempotency key, in the C++ CLI's words (`NextStep` in client/cli/main.cc).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Dict, Mapping, Optional, Tuple, Type, Union, cast
+from typing import Dict, Literal, Mapping, Optional, Tuple, Type, Union, cast
 
 import grpc
 from google.protobuf import any_pb2, message
@@ -23,6 +23,9 @@ from ._proto.twilio_gateway.v1 import subscription_service_pb2
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 Metadata = Tuple[Tuple[str, Union[str, bytes]], ...]
+
+# The call an error came from: next_step's advice depends on it.
+Operation = Literal["create", "delete", "send"]
 
 # By the type URL's message name, which is the gateway's (google.rpc.*): the generated classes
 # carry another proto package (see generate.sh) and so cannot be matched by their own names.
@@ -58,12 +61,26 @@ class TwilioError:
     http_status: int
 
 
-def next_step(code: grpc.StatusCode, reason: str) -> str:
-    """What to do with the idempotency key after an error, by the gRPC code and the ErrorInfo
-    reason (README, "Exactly once: the contract"; the C++ CLI says the same)."""
+def next_step(code: grpc.StatusCode, reason: str, operation: Operation = "create") -> str:
+    """What to do next after an error of `operation`, by the gRPC code and the ErrorInfo reason
+    (README, "Exactly once: the contract"; the C++ CLI's NextStep says the same). For create and
+    send it is about the idempotency key; a delete has none and is always safe to repeat."""
+    if operation not in ("create", "delete", "send"):
+        raise ValueError(f"operation must be create, delete or send, not {operation!r}")
+    if operation == "delete":
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return "fix the request: retrying it unchanged cannot succeed"
+        if code == grpc.StatusCode.NOT_FOUND:
+            return "there is no such subscription, call or account: do not retry"
+        if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+            return "retrying changes nothing until the cause is fixed"
+        return "retry the delete: deleting again is always safe"
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         return "fix the request and use a new key: retrying this one cannot succeed"
     if code == grpc.StatusCode.UNKNOWN and reason == "OUTCOME_UNKNOWN":
+        if operation == "send":
+            return ("the message may or may not have been sent and the gateway will not send this "
+                    "key again; a new key may send it a second time")
         return ("the subscription may or may not exist and the gateway will not send this key "
                 "again; a new key may create a second one")
     if code == grpc.StatusCode.FAILED_PRECONDITION:
@@ -73,21 +90,24 @@ def next_step(code: grpc.StatusCode, reason: str) -> str:
     if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
                 grpc.StatusCode.UNAUTHENTICATED):
         return "retrying with it changes nothing until the cause is fixed"
-    return "retry with it to repeat this create safely"
+    return f"retry with it to repeat this {operation} safely"
 
 
 class GatewayError(Exception):
     """A call that failed, wherever it failed: at the gateway, at Twilio, or on the way (a
     deadline that passed in this process, a connection never made).
 
-    `idempotency_key` is always the key the call was sent with, even when no answer came back:
-    the client chose it before sending. Retrying with it is what `next_step` is about.
+    `idempotency_key` is always the key a create or send was sent with, even when no answer came
+    back: the client chose it before sending. Retrying with it is what `next_step` is about. A
+    delete has no key ("").
     """
 
     def __init__(self, *, code: grpc.StatusCode, message: str, idempotency_key: str,
                  status: Optional[status_pb2.Status] = None, request_id: str = "",
-                 trailing_metadata: Metadata = ()) -> None:
-        super().__init__(f"{code.name}: {message} (idempotency_key {idempotency_key})")
+                 trailing_metadata: Metadata = (), operation: Operation = "create") -> None:
+        super().__init__(f"{code.name}: {message}" +
+                         (f" (idempotency_key {idempotency_key})" if idempotency_key else ""))
+        self.operation = operation  # "create", "delete" or "send": the call that failed
         self.code = code
         self.message = message
         self.idempotency_key = idempotency_key
@@ -126,16 +146,29 @@ class GatewayError(Exception):
         return self.metadata.get("subscription_may_exist") != "false"
 
     @property
+    def message_may_exist(self) -> bool:
+        """For a failed send: False only when the gateway says no attempt can have sent the
+        message (`message_may_exist`); without its word it may have been sent."""
+        return self.metadata.get("message_may_exist") != "false"
+
+    @property
+    def attempts(self) -> int:
+        """How many times the gateway called Twilio (metadata `attempts`); 0 when not said."""
+        value = self.metadata.get("attempts", "")
+        return int(value) if value.isdigit() else 0
+
+    @property
     def replayed(self) -> bool:
         """True when this is the stored answer to an earlier call with the same key."""
         return self.metadata.get("replayed") == "true"
 
     @property
     def next_step(self) -> str:
-        return next_step(self.code, self.reason)
+        return next_step(self.code, self.reason, self.operation)
 
 
-def from_rpc_error(error: grpc.RpcError, idempotency_key: str) -> GatewayError:
+def from_rpc_error(error: grpc.RpcError, idempotency_key: str,
+                   operation: Operation = "create") -> GatewayError:
     """Decodes a failed call (a grpc.RpcError is also its grpc.Call) into a GatewayError."""
     call = cast(grpc.Call, error)
     trailing: Metadata = tuple(call.trailing_metadata() or ())
@@ -147,6 +180,7 @@ def from_rpc_error(error: grpc.RpcError, idempotency_key: str) -> GatewayError:
         status=_status_from(trailing),
         request_id=next((str(v) for k, v in initial if k == "x-request-id"), ""),
         trailing_metadata=trailing,
+        operation=operation,
     )
 
 

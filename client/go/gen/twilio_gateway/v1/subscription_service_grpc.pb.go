@@ -44,6 +44,23 @@ type SubscriptionServiceClient interface {
 	//	INTERNAL            the gateway's Twilio credentials were rejected (401), or Twilio sent
 	//	                    a response the gateway could not read. Tell the gateway's operator.
 	Create(ctx context.Context, in *CreateSubscriptionRequest, opts ...grpc.CallOption) (*Subscription, error)
+	// Deletes a UserDefinedMessageSubscription, exactly as
+	// DELETE /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions/{Sid}.json
+	// does. Deleting is idempotent, so the gateway retries 5xx, throttling and lost responses
+	// within the caller's deadline. A 404 after an earlier attempt of the same RPC may have
+	// deleted the subscription means that attempt did: the RPC answers OK. Errors carry the same
+	// details as Create's (ErrorInfo metadata `attempts`; no idempotency key is involved).
+	//
+	// Status codes, by what the caller should do next:
+	//
+	//	OK                  the subscription is gone (deleted now, or by this RPC's earlier
+	//	                    attempt whose answer was lost).
+	//	INVALID_ARGUMENT    a field is invalid (BadRequest names it). Fix the request.
+	//	NOT_FOUND           Twilio has no such subscription, call or account (404 on the first
+	//	                    attempt). Do not retry.
+	//	PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL
+	//	                    as for Create; retrying a Delete is always safe.
+	Delete(ctx context.Context, in *DeleteSubscriptionRequest, opts ...grpc.CallOption) (*DeleteSubscriptionResponse, error)
 }
 
 type subscriptionServiceClient struct {
@@ -57,6 +74,15 @@ func NewSubscriptionServiceClient(cc grpc.ClientConnInterface) SubscriptionServi
 func (c *subscriptionServiceClient) Create(ctx context.Context, in *CreateSubscriptionRequest, opts ...grpc.CallOption) (*Subscription, error) {
 	out := new(Subscription)
 	err := c.cc.Invoke(ctx, "/twilio_gateway.v1.SubscriptionService/Create", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *subscriptionServiceClient) Delete(ctx context.Context, in *DeleteSubscriptionRequest, opts ...grpc.CallOption) (*DeleteSubscriptionResponse, error) {
+	out := new(DeleteSubscriptionResponse)
+	err := c.cc.Invoke(ctx, "/twilio_gateway.v1.SubscriptionService/Delete", in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +120,23 @@ type SubscriptionServiceServer interface {
 	//	INTERNAL            the gateway's Twilio credentials were rejected (401), or Twilio sent
 	//	                    a response the gateway could not read. Tell the gateway's operator.
 	Create(context.Context, *CreateSubscriptionRequest) (*Subscription, error)
+	// Deletes a UserDefinedMessageSubscription, exactly as
+	// DELETE /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions/{Sid}.json
+	// does. Deleting is idempotent, so the gateway retries 5xx, throttling and lost responses
+	// within the caller's deadline. A 404 after an earlier attempt of the same RPC may have
+	// deleted the subscription means that attempt did: the RPC answers OK. Errors carry the same
+	// details as Create's (ErrorInfo metadata `attempts`; no idempotency key is involved).
+	//
+	// Status codes, by what the caller should do next:
+	//
+	//	OK                  the subscription is gone (deleted now, or by this RPC's earlier
+	//	                    attempt whose answer was lost).
+	//	INVALID_ARGUMENT    a field is invalid (BadRequest names it). Fix the request.
+	//	NOT_FOUND           Twilio has no such subscription, call or account (404 on the first
+	//	                    attempt). Do not retry.
+	//	PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL
+	//	                    as for Create; retrying a Delete is always safe.
+	Delete(context.Context, *DeleteSubscriptionRequest) (*DeleteSubscriptionResponse, error)
 	mustEmbedUnimplementedSubscriptionServiceServer()
 }
 
@@ -103,6 +146,9 @@ type UnimplementedSubscriptionServiceServer struct {
 
 func (UnimplementedSubscriptionServiceServer) Create(context.Context, *CreateSubscriptionRequest) (*Subscription, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Create not implemented")
+}
+func (UnimplementedSubscriptionServiceServer) Delete(context.Context, *DeleteSubscriptionRequest) (*DeleteSubscriptionResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Delete not implemented")
 }
 func (UnimplementedSubscriptionServiceServer) mustEmbedUnimplementedSubscriptionServiceServer() {}
 
@@ -135,6 +181,24 @@ func _SubscriptionService_Create_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SubscriptionService_Delete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SubscriptionServiceServer).Delete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/twilio_gateway.v1.SubscriptionService/Delete",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SubscriptionServiceServer).Delete(ctx, req.(*DeleteSubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _SubscriptionService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "twilio_gateway.v1.SubscriptionService",
 	HandlerType: (*SubscriptionServiceServer)(nil),
@@ -142,6 +206,10 @@ var _SubscriptionService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Create",
 			Handler:    _SubscriptionService_Create_Handler,
+		},
+		{
+			MethodName: "Delete",
+			Handler:    _SubscriptionService_Delete_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

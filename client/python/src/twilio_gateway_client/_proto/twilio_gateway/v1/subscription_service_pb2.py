@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\nItwilio_gateway_client/_proto/twilio_gateway/v1/subscription_service.proto\x12\x11twilio_gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x19\x43reateSubscriptionRequest\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61llback\x18\x02 \x01(\t\x12\x31\n\x06method\x18\x03 \x01(\x0e\x32!.twilio_gateway.v1.CallbackMethod\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x05 \x01(\t\"\x9a\x01\n\x0cSubscription\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x02 \x01(\t\x12\x0b\n\x03sid\x18\x03 \x01(\t\x12\x30\n\x0c\x64\x61te_created\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03uri\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\"T\n\x0bTwilioError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tmore_info\x18\x03 \x01(\t\x12\x13\n\x0bhttp_status\x18\x04 \x01(\x05*d\n\x0e\x43\x61llbackMethod\x12\x1f\n\x1b\x43\x41LLBACK_METHOD_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43\x41LLBACK_METHOD_POST\x10\x01\x12\x17\n\x13\x43\x41LLBACK_METHOD_GET\x10\x02\x32n\n\x13SubscriptionService\x12W\n\x06\x43reate\x12,.twilio_gateway.v1.CreateSubscriptionRequest\x1a\x1f.twilio_gateway.v1.SubscriptionBe\n\x1c\x63om.example.twiliogateway.v1P\x01Z@example.com/twilio-gateway/gen/twilio_gateway/v1;twiliogatewayv1\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\nItwilio_gateway_client/_proto/twilio_gateway/v1/subscription_service.proto\x12\x11twilio_gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\x01\n\x19\x43reateSubscriptionRequest\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61llback\x18\x02 \x01(\t\x12\x31\n\x06method\x18\x03 \x01(\x0e\x32!.twilio_gateway.v1.CallbackMethod\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x05 \x01(\t\"O\n\x19\x44\x65leteSubscriptionRequest\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x0b\n\x03sid\x18\x02 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x03 \x01(\t\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\x9a\x01\n\x0cSubscription\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x02 \x01(\t\x12\x0b\n\x03sid\x18\x03 \x01(\t\x12\x30\n\x0c\x64\x61te_created\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03uri\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\"T\n\x0bTwilioError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tmore_info\x18\x03 \x01(\t\x12\x13\n\x0bhttp_status\x18\x04 \x01(\x05*d\n\x0e\x43\x61llbackMethod\x12\x1f\n\x1b\x43\x41LLBACK_METHOD_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43\x41LLBACK_METHOD_POST\x10\x01\x12\x17\n\x13\x43\x41LLBACK_METHOD_GET\x10\x02\x32\xd5\x01\n\x13SubscriptionService\x12W\n\x06\x43reate\x12,.twilio_gateway.v1.CreateSubscriptionRequest\x1a\x1f.twilio_gateway.v1.Subscription\x12\x65\n\x06\x44\x65lete\x12,.twilio_gateway.v1.DeleteSubscriptionRequest\x1a-.twilio_gateway.v1.DeleteSubscriptionResponseBe\n\x1c\x63om.example.twiliogateway.v1P\x01Z@example.com/twilio-gateway/gen/twilio_gateway/v1;twiliogatewayv1\xf8\x01\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'twilio_gateway_client._proto.twilio_gateway.v1.subscription_service_pb2', globals())
@@ -22,14 +22,18 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'\n\034com.example.twiliogateway.v1P\001Z@example.com/twilio-gateway/gen/twilio_gateway/v1;twiliogatewayv1\370\001\001'
-  _CALLBACKMETHOD._serialized_start=535
-  _CALLBACKMETHOD._serialized_end=635
+  _CALLBACKMETHOD._serialized_start=646
+  _CALLBACKMETHOD._serialized_end=746
   _CREATESUBSCRIPTIONREQUEST._serialized_start=130
   _CREATESUBSCRIPTIONREQUEST._serialized_end=290
-  _SUBSCRIPTION._serialized_start=293
-  _SUBSCRIPTION._serialized_end=447
-  _TWILIOERROR._serialized_start=449
-  _TWILIOERROR._serialized_end=533
-  _SUBSCRIPTIONSERVICE._serialized_start=637
-  _SUBSCRIPTIONSERVICE._serialized_end=747
+  _DELETESUBSCRIPTIONREQUEST._serialized_start=292
+  _DELETESUBSCRIPTIONREQUEST._serialized_end=371
+  _DELETESUBSCRIPTIONRESPONSE._serialized_start=373
+  _DELETESUBSCRIPTIONRESPONSE._serialized_end=401
+  _SUBSCRIPTION._serialized_start=404
+  _SUBSCRIPTION._serialized_end=558
+  _TWILIOERROR._serialized_start=560
+  _TWILIOERROR._serialized_end=644
+  _SUBSCRIPTIONSERVICE._serialized_start=749
+  _SUBSCRIPTIONSERVICE._serialized_end=962
 # @@protoc_insertion_point(module_scope)

@@ -23,6 +23,20 @@ class CreateSubscriptionRequest(_message.Message):
     method: CallbackMethod
     def __init__(self, call_sid: _Optional[str] = ..., callback: _Optional[str] = ..., method: _Optional[_Union[CallbackMethod, str]] = ..., idempotency_key: _Optional[str] = ..., account_sid: _Optional[str] = ...) -> None: ...
 
+class DeleteSubscriptionRequest(_message.Message):
+    __slots__ = ["account_sid", "call_sid", "sid"]
+    ACCOUNT_SID_FIELD_NUMBER: _ClassVar[int]
+    CALL_SID_FIELD_NUMBER: _ClassVar[int]
+    SID_FIELD_NUMBER: _ClassVar[int]
+    account_sid: str
+    call_sid: str
+    sid: str
+    def __init__(self, call_sid: _Optional[str] = ..., sid: _Optional[str] = ..., account_sid: _Optional[str] = ...) -> None: ...
+
+class DeleteSubscriptionResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
 class Subscription(_message.Message):
     __slots__ = ["account_sid", "call_sid", "date_created", "idempotency_key", "sid", "uri"]
     ACCOUNT_SID_FIELD_NUMBER: _ClassVar[int]

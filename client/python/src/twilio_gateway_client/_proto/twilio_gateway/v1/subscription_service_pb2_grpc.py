@@ -20,6 +20,11 @@ class SubscriptionServiceStub(object):
                 request_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.CreateSubscriptionRequest.SerializeToString,
                 response_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.Subscription.FromString,
                 )
+        self.Delete = channel.unary_unary(
+                '/twilio_gateway.v1.SubscriptionService/Delete',
+                request_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.DeleteSubscriptionRequest.SerializeToString,
+                response_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.DeleteSubscriptionResponse.FromString,
+                )
 
 
 class SubscriptionServiceServicer(object):
@@ -57,6 +62,27 @@ class SubscriptionServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Delete(self, request, context):
+        """Deletes a UserDefinedMessageSubscription, exactly as
+        DELETE /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}/UserDefinedMessageSubscriptions/{Sid}.json
+        does. Deleting is idempotent, so the gateway retries 5xx, throttling and lost responses
+        within the caller's deadline. A 404 after an earlier attempt of the same RPC may have
+        deleted the subscription means that attempt did: the RPC answers OK. Errors carry the same
+        details as Create's (ErrorInfo metadata `attempts`; no idempotency key is involved).
+
+        Status codes, by what the caller should do next:
+        OK                  the subscription is gone (deleted now, or by this RPC's earlier
+        attempt whose answer was lost).
+        INVALID_ARGUMENT    a field is invalid (BadRequest names it). Fix the request.
+        NOT_FOUND           Twilio has no such subscription, call or account (404 on the first
+        attempt). Do not retry.
+        PERMISSION_DENIED, RESOURCE_EXHAUSTED, UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL
+        as for Create; retrying a Delete is always safe.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubscriptionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +90,11 @@ def add_SubscriptionServiceServicer_to_server(servicer, server):
                     servicer.Create,
                     request_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.CreateSubscriptionRequest.FromString,
                     response_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.Subscription.SerializeToString,
+            ),
+            'Delete': grpc.unary_unary_rpc_method_handler(
+                    servicer.Delete,
+                    request_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.DeleteSubscriptionRequest.FromString,
+                    response_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.DeleteSubscriptionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,5 +121,22 @@ class SubscriptionService(object):
         return grpc.experimental.unary_unary(request, target, '/twilio_gateway.v1.SubscriptionService/Create',
             twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.CreateSubscriptionRequest.SerializeToString,
             twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.Subscription.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Delete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/twilio_gateway.v1.SubscriptionService/Delete',
+            twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.DeleteSubscriptionRequest.SerializeToString,
+            twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_subscription__service__pb2.DeleteSubscriptionResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

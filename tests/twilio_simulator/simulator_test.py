@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""The simulator's Twilio API and fault injection, over real HTTP, for each operation.
+
+    tests/twilio_simulator/simulator_test.py [-v]
+
+Starts the simulator on a free loopback port (and stops it) around each test class. Standard
+library only, like the simulator; ctest runs it as twilio_simulator.api.
+"""
+
+import base64
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+SIMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "twilio_simulator.py")
+ACCOUNT = "AC" + "a" * 32
+AUTH = "Basic " + base64.b64encode(("%s:simulator-auth-token" % ACCOUNT).encode()).decode()
+CALL = "CA0123456789abcdef0123456789abcdef"
+BASE = "/2010-04-01/Accounts/%s/Calls/%s" % (ACCOUNT, CALL)
+SUBSCRIPTIONS = BASE + "/UserDefinedMessageSubscriptions.json"
+MESSAGES = BASE + "/UserDefinedMessages.json"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def subscription_path(sid, base=BASE):
+    return "%s/UserDefinedMessageSubscriptions/%s.json" % (base, sid)
+
+
+class SimulatorTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        port_file = os.path.join(cls.dir.name, "port")
+        cls.proc = subprocess.Popen(
+            [sys.executable, SIMULATOR, "--port", "0", "--port-file", port_file, "--quiet"],
+            stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if os.path.exists(port_file):
+                break
+            if cls.proc.poll() is not None:
+                raise RuntimeError("the simulator exited")
+            time.sleep(0.05)
+        with open(port_file) as f:
+            cls.port = int(f.read())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(10)
+        cls.dir.cleanup()
+
+    def setUp(self):
+        self.admin("POST", "/_sim/reset")
+
+    def request(self, method, path, form=None, headers=None, auth=AUTH):
+        """Returns (status, headers, body bytes); status None when the connection was dropped."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        all_headers = dict(headers or {})
+        if auth:
+            all_headers["Authorization"] = auth
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            all_headers.update(FORM)
+        try:
+            conn.request(method, path, body=body, headers=all_headers)
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return None, {}, b""
+        finally:
+            conn.close()
+
+    def admin(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request(method, path, body=None if body is None else json.dumps(body),
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = json.loads(response.read())
+        conn.close()
+        self.assertEqual(response.status, 200, data)
+        return data
+
+    def create(self, **form):
+        status, _, body = self.request("POST", SUBSCRIPTIONS,
+                                       dict({"Callback": "https://example.com/m"}, **form))
+        self.assertEqual(status, 201, body)
+        return json.loads(body)["sid"]
+
+    def twilio_error(self, body):
+        error = json.loads(body)
+        self.assertEqual(error["more_info"], "https://www.twilio.com/docs/errors/%d" % error["code"])
+        return error["code"]
+
+
+class DeleteTest(SimulatorTest):
+    def test_deletes_an_existing_subscription_once(self):
+        sid = self.create()
+        status, headers, body = self.request("DELETE", subscription_path(sid))
+        self.assertEqual((status, body), (204, b""))
+        self.assertNotIn("Content-Length", headers)
+        self.assertTrue(headers["Twilio-Request-Id"].startswith("RQ"))
+
+        status, _, body = self.request("DELETE", subscription_path(sid))
+        self.assertEqual(status, 404)
+        self.assertEqual(self.twilio_error(body), 20404)
+        stats = self.admin("GET", "/_sim/stats")
+        self.assertEqual((stats["subscriptions_deleted"], stats["subscriptions_live"]), (1, 0))
+        self.assertEqual([s["deleted"] for s in self.admin("GET", "/_sim/subscriptions")
+                          ["subscriptions"]], [True])
+
+    def test_a_subscription_of_another_call_or_an_unknown_sid_is_not_found(self):
+        sid = self.create()
+        other = "/2010-04-01/Accounts/%s/Calls/CA%s" % (ACCOUNT, "b" * 32)
+        for path in (subscription_path(sid, other), subscription_path("ZY" + "0" * 32),
+                     subscription_path("ZYnot-a-sid")):
+            status, _, body = self.request("DELETE", path)
+            self.assertEqual((status, self.twilio_error(body)), (404, 20404), path)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["subscriptions_live"], 1)
+
+    def test_checks_auth_and_method_like_create(self):
+        sid = self.create()
+        status, headers, body = self.request("DELETE", subscription_path(sid), auth=None)
+        self.assertEqual((status, self.twilio_error(body)), (401, 20003))
+        self.assertIn("WWW-Authenticate", headers)
+        wrong = "Basic " + base64.b64encode(("%s:wrong" % ACCOUNT).encode()).decode()
+        status, _, body = self.request("DELETE", subscription_path(sid), auth=wrong)
+        self.assertEqual((status, self.twilio_error(body)), (401, 20003))
+        status, headers, body = self.request("POST", subscription_path(sid), form={})
+        self.assertEqual((status, self.twilio_error(body), headers["Allow"]), (405, 20004, "DELETE"))
+        status, headers, _ = self.request("DELETE", SUBSCRIPTIONS)
+        self.assertEqual((status, headers["Allow"]), (405, "POST"))
+        self.assertEqual(self.admin("GET", "/_sim/stats")["subscriptions_live"], 1)
+
+    def test_a_lost_response_after_deleting_leaves_a_404_for_the_retry(self):
+        sid = self.create()
+        self.admin("POST", "/_sim/faults",
+                   {"rules": [{"operation": "delete", "drop": "after", "count": 1}]})
+        self.assertEqual(self.request("DELETE", subscription_path(sid))[0], None)
+        self.assertEqual(self.request("DELETE", subscription_path(sid))[0], 404)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["subscriptions_deleted"], 1)
+
+    def test_faults_before_acting_keep_the_subscription(self):
+        sid = self.create()
+        self.admin("POST", "/_sim/faults", {"rules": [
+            {"operation": "delete", "status": 429, "retry_after": "2", "count": 1},
+            {"operation": "delete", "status": 503, "count": 1},
+            {"operation": "delete", "drop": "before", "count": 1}]})
+        status, headers, body = self.request("DELETE", subscription_path(sid))
+        self.assertEqual((status, headers["Retry-After"], self.twilio_error(body)),
+                         (429, "2", 20429))
+        status, _, body = self.request("DELETE", subscription_path(sid))
+        self.assertEqual((status, self.twilio_error(body)), (503, 20503))
+        self.assertEqual(self.request("DELETE", subscription_path(sid))[0], None)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["subscriptions_live"], 1)
+        self.assertEqual(self.request("DELETE", subscription_path(sid))[0], 204)
+
+    def test_a_500_after_deleting_has_deleted(self):
+        sid = self.create()
+        self.admin("POST", "/_sim/faults", {"rules": [
+            {"operation": "delete", "status": 500, "after_record": True, "delay_ms": 50}]})
+        self.assertEqual(self.request("DELETE", subscription_path(sid))[0], 500)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["subscriptions_deleted"], 1)
+
+
+class SendTest(SimulatorTest):
+    def send(self, content='{"k": 1}', key=None, expect=201):
+        form = {"Content": content}
+        if key is not None:
+            form["IdempotencyKey"] = key
+        status, headers, body = self.request("POST", MESSAGES, form)
+        self.assertEqual(status, expect, body)
+        return json.loads(body) if status is not None else None
+
+    def test_sends_a_message(self):
+        message = self.send('{"hello": ["world", 1, null]}', key="m-1")
+        self.assertEqual(set(message), {"account_sid", "call_sid", "sid", "date_created"})
+        self.assertRegex(message["sid"], r"^KX[0-9a-f]{32}$")
+        self.assertEqual((message["account_sid"], message["call_sid"]), (ACCOUNT, CALL))
+        self.assertRegex(message["date_created"], r"^\w{3}, \d{2} \w{3} \d{4} [\d:]{8} \+0000$")
+        [logged] = self.admin("GET", "/_sim/messages")["messages"]
+        self.assertEqual((logged["content"], logged["idempotency_key"], logged["sid"]),
+                         ('{"hello": ["world", 1, null]}', "m-1", message["sid"]))
+
+    def test_the_same_key_sends_once_until_the_window_ends(self):
+        first = self.send(key="k")
+        self.assertEqual(self.send(key="k"), first)
+        stats = self.admin("GET", "/_sim/stats")
+        self.assertEqual(stats["messages_by_key"]["%s/%s/k" % (ACCOUNT, CALL)],
+                         {"requests": 2, "messages": 1})
+        self.assertEqual(stats["messages"], 1)
+        self.assertEqual(stats["by_key"], {})  # subscriptions are counted apart
+
+        self.admin("POST", "/_sim/config", {"idempotency_window_s": 0.1})
+        time.sleep(0.2)
+        self.assertNotEqual(self.send(key="k")["sid"], first["sid"])
+        self.assertEqual(self.admin("GET", "/_sim/stats")["messages_by_key"]
+                         ["%s/%s/k" % (ACCOUNT, CALL)], {"requests": 3, "messages": 2})
+
+    def test_content_must_be_present_and_json(self):
+        for content in (None, "", "{not json", "NaN", '{"a": 1} trailing', "[1, Infinity]"):
+            form = {} if content is None else {"Content": content}
+            status, _, body = self.request("POST", MESSAGES, form)
+            self.assertEqual((status, self.twilio_error(body)), (400, 20001), content)
+        for content in ('"just a string"', "42", "null", "[]", "true"):
+            self.send(content)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["messages"], 5)
+
+    def test_content_over_the_limit_is_31212(self):
+        self.assertEqual(self.admin("GET", "/_sim/config")["max_content_bytes"], 4096)
+        at_limit = json.dumps("x" * 4094)
+        self.send(at_limit)
+        status, _, body = self.request("POST", MESSAGES,
+                                       {"Content": json.dumps("é" * 2048, ensure_ascii=False)})
+        self.assertEqual((status, self.twilio_error(body)), (400, 31212))  # 4098 bytes, 2050 chars
+        self.admin("POST", "/_sim/config", {"max_content_bytes": 10})
+        status, _, body = self.request("POST", MESSAGES, {"Content": '"0123456789"'})
+        self.assertEqual((status, self.twilio_error(body)), (400, 31212))
+        self.admin("POST", "/_sim/reset")
+        self.assertEqual(self.admin("GET", "/_sim/config")["max_content_bytes"], 4096)
+
+    def test_a_call_that_is_not_active_is_31211_and_a_missing_one_404(self):
+        self.admin("PUT", "/_sim/calls/" + CALL, {"state": "completed"})
+        status, _, body = self.request("POST", MESSAGES, {"Content": "{}"})
+        self.assertEqual((status, self.twilio_error(body)), (400, 31211))
+        self.admin("PUT", "/_sim/calls/" + CALL, {"state": "ringing"})
+        self.send("{}")
+        self.admin("PUT", "/_sim/calls/" + CALL, {"state": "missing"})
+        status, _, body = self.request("POST", MESSAGES, {"Content": "{}"})
+        self.assertEqual((status, self.twilio_error(body)), (404, 20404))
+        self.assertEqual(self.admin("GET", "/_sim/stats")["messages"], 1)
+
+    def test_checks_auth_content_type_and_method_like_create(self):
+        self.assertEqual(self.request("POST", MESSAGES, {"Content": "{}"}, auth=None)[0], 401)
+        status, _, body = self.request("POST", MESSAGES, headers={"Content-Type": "text/plain"})
+        self.assertEqual((status, self.twilio_error(body)), (400, 20001))
+        status, headers, _ = self.request("GET", MESSAGES)
+        self.assertEqual((status, headers["Allow"]), (405, "POST"))
+        self.assertEqual(self.admin("GET", "/_sim/stats")["messages"], 0)
+
+    def test_faults_after_acting_send_the_message_and_the_retry_replays_it(self):
+        self.admin("POST", "/_sim/faults", {"rules": [
+            {"operation": "send", "status": 500, "after_record": True, "count": 1},
+            {"operation": "send", "drop": "after", "count": 1},
+            {"operation": "send", "malformed": True, "count": 1}]})
+        self.assertEqual(self.send(key="lost", expect=500)["code"], 20500)
+        self.send(key="lost", expect=None)
+        status, _, body = self.request("POST", MESSAGES, {"Content": "{}", "IdempotencyKey": "lost"})
+        self.assertEqual(status, 201)
+        self.assertRaises(ValueError, json.loads, body)
+        self.send(key="lost")
+        self.assertEqual(self.admin("GET", "/_sim/stats")["messages_by_key"]
+                         ["%s/%s/lost" % (ACCOUNT, CALL)], {"requests": 4, "messages": 1})
+
+    def test_faults_before_acting_send_nothing(self):
+        self.admin("POST", "/_sim/faults", {"rules": [
+            {"operation": "send", "status": 429, "retry_after": "1", "count": 1},
+            {"operation": "send", "drop": "before", "count": 1},
+            {"operation": "create", "status": 503}]})
+        self.assertEqual(self.send(key="b", expect=429)["code"], 20429)
+        self.send(key="b", expect=None)
+        self.assertEqual(self.admin("GET", "/_sim/stats")["messages"], 0)
+        self.send(key="b")  # the create rule does not apply to a send
+
+    def test_a_rule_needs_a_known_operation(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", "/_sim/faults", body=json.dumps(
+            {"rules": [{"operation": "fetch", "status": 500}]}))
+        response = conn.getresponse()
+        self.assertEqual(response.status, 400)
+        self.assertIn("operation", json.loads(response.read())["error"])
+        conn.close()
+
+
+class SlowAnswersTest(SimulatorTest):
+    def test_a_delay_holds_every_operation(self):
+        sid = self.create()
+        self.admin("POST", "/_sim/faults", {"rules": [{"delay_ms": 300}]})
+        for method, path, form in (("DELETE", subscription_path(sid), None),
+                                   ("POST", MESSAGES, {"Content": "{}"})):
+            started = time.monotonic()
+            status = self.request(method, path, form)[0]
+            self.assertGreaterEqual(time.monotonic() - started, 0.3)
+            self.assertIn(status, (201, 204))
+        self.assertEqual([r["operation"] for r in self.admin("GET", "/_sim/requests")["requests"]],
+                         ["create", "delete", "send"])
+
+
+if __name__ == "__main__":
+    unittest.main()
