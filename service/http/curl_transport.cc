@@ -39,8 +39,17 @@ struct Transfer {
   HttpResponse response;
   size_t max_response_bytes = 0;
   bool too_large = false;
+  int sends = 0;
   char error[CURL_ERROR_SIZE] = {};
 };
+
+// Called each time libcurl is about to send the request. More than once means libcurl resent
+// it on a fresh connection after a reused one died with no answer, which it does for every
+// method and which no option turns off: the first send may have reached the server.
+int OnPrereq(void* user, char*, char*, int, int) {
+  ++static_cast<Transfer*>(user)->sends;
+  return CURL_PREREQFUNC_OK;
+}
 
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -267,6 +276,8 @@ class CurlTransport::Loop {
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, &OnPrereq);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
     curl_multi_add_handle(multi_, easy);
@@ -284,6 +295,7 @@ class CurlTransport::Loop {
     long request_size = 0;
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
     result.request_sent = request_size > 0;
+    result.sends = t->sends;
     if (code == CURLE_OK) {
       long status = 0;
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);

@@ -51,6 +51,9 @@ struct HttpResult {
   TransportFailure failure = TransportFailure::kNone;
   // Whether any byte of the request went out; when false the server cannot have acted on it.
   bool request_sent = false;
+  // How many times the request was sent. Over 1 when the client resent it by itself (libcurl
+  // does, after a reused connection died unanswered): an earlier send may have been acted on.
+  int sends = 0;
   // Human-readable transport error, free of secrets (libcurl's error buffer).
   std::string error;
   HttpResponse response;

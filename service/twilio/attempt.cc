@@ -117,6 +117,7 @@ AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, abs
   out.outcome = effect.outcome;
   out.may_have_acted = effect.outcome == AttemptOutcome::kAmbiguous ||
                        (effect.outcome == AttemptOutcome::kStopped && http.request_sent);
+  out.resent = http.sends > 1;
   out.summary = http.failure == TransportFailure::kNone
                     ? absl::StrCat(effect.why, " HTTP ", http.response.status)
                     : absl::StrCat(effect.why, " (", http.error, ")");

@@ -208,6 +208,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
   Result HandleAttemptLocked(AttemptResult attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // Resolutions answer to their own budget (checked before each send), not the callers'.
     RetryBudget* budget = resolution_ ? nullptr : engine_.controls_.retry_budget;
+    if (attempt.resent) may_exist_ = true;
     if (attempt.outcome == AttemptOutcome::kSucceeded) {
       if (budget != nullptr) budget->RecordSuccess();
       return FinishLocked(std::move(attempt.result));
