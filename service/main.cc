@@ -34,6 +34,7 @@
 #include "config/config.h"
 #include "credentials/credential_loader.h"
 #include "http/curl_transport.h"
+#include "http/http_server.h"
 #include "idempotency/idempotency_guard.h"
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
@@ -199,6 +200,13 @@ int Run(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(config->log_level);
+  // The soft descriptor limit (often 1024) only protects select() users, and nothing here uses
+  // select(): raised, the metrics port can hold thousands of idle connections (HttpServer takes
+  // at most half the limit) and still leave gRPC callers and Twilio connections their share.
+  if (absl::StatusOr<size_t> limit = RaiseFileDescriptorLimit(); !limit.ok()) {
+    Log(LogLevel::kWarning, "cannot raise the open file limit",
+        {{"error", std::string(limit.status().message())}});
+  }
 
   // Credentials, tokens and policy: loaded now, then re-read by the reloader.
   Snapshot<TwilioAccount> account;
