@@ -9,6 +9,8 @@ packages=(
   libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf curl ca-certificates
   libhiredis-dev redis-server
+  # Metrics: prometheus-cpp's core library; the HTTP server of /metrics (and later webhooks).
+  prometheus-cpp-dev libmicrohttpd-dev
   # The client packages (client/python, client/go): built, vetted and tested offline.
   python3-venv python3-pip python3-setuptools python3-wheel python3-pytest
   golang-go golang-goprotobuf-dev protoc-gen-go-grpc golang-google-grpc-dev

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "gateway/gateway.h"
+#include "http/http_server.h"
 
 namespace gateway {
 namespace {
@@ -39,6 +40,13 @@ int Run(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(config->log_level);
+  // The soft descriptor limit (often 1024) only protects select() users, and nothing here uses
+  // select(): raised, the metrics port can hold thousands of idle connections (HttpServer takes
+  // at most half the limit) and still leave gRPC callers and Twilio connections their share.
+  if (absl::StatusOr<size_t> limit = RaiseFileDescriptorLimit(); !limit.ok()) {
+    Log(LogLevel::kWarning, "cannot raise the open file limit",
+        {{"error", std::string(limit.status().message())}});
+  }
 
   absl::StatusOr<std::unique_ptr<Gateway>> gateway = Gateway::Start(*config);
   if (!gateway.ok()) {

@@ -7,61 +7,84 @@
 
 namespace gateway {
 
-GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
-    : registry_(registry),
-      rpcs_(registry.AddCounter("gateway_rpcs_total", "RPCs answered, by method and gRPC code.",
-                                {"method", "code"})),
-      rpc_duration_(registry.AddHistogram("gateway_rpc_duration_seconds",
-                                          "Time from an RPC's arrival to its answer.", {"method"},
-                                          LatencyBuckets())),
-      rpcs_in_flight_(
-          registry.AddGauge("gateway_rpcs_in_flight", "RPCs not yet answered.").Unlabelled()),
-      attempt_duration_(registry
-                            .AddHistogram("gateway_upstream_attempt_duration_seconds",
-                                          "One HTTP attempt to Twilio, response or failure.", {},
-                                          LatencyBuckets())
-                            .Unlabelled()),
-      upstream_responses_(registry.AddCounter("gateway_upstream_responses_total",
-                                              "Upstream attempts answered, by HTTP status.",
-                                              {"status"})),
-      upstream_failures_(registry.AddCounter(
-          "gateway_upstream_failures_total",
-          "Upstream attempts that got no response: connect, timeout or io.", {"kind"})),
-      retries_(registry.AddCounter("gateway_retries_total",
-                                   "Upstream attempts repeated, by the reason for the retry.",
-                                   {"reason"})),
-      replays_(registry
-                   .AddCounter("gateway_idempotency_replays_total",
-                               "RPCs answered from a stored outcome for a repeated key.")
-                   .Unlabelled()),
-      conflicts_(registry
-                     .AddCounter("gateway_idempotency_conflicts_total",
-                                 "RPCs refused: the key was used before for a different request.")
-                     .Unlabelled()),
-      limiter_rejections_(registry
-                              .AddCounter("gateway_limiter_rejections_total",
-                                          "RPCs shed because the upstream queue was full.")
-                              .Unlabelled()),
-      reloads_(registry.AddCounter("gateway_reloads_total",
-                                   "Changed credential, token and policy files, by outcome.",
-                                   {"what", "result"})),
-      resolutions_(registry.AddCounter(
-          "gateway_resolutions_total",
-          "Ambiguous outcomes resolved in the background: started, resolved (Twilio answered), "
-          "unknown (given up: the key window closed), handed_over (to the next claimant).",
-          {"event"})) {}
+namespace {
 
-void GatewayMetrics::Resolution(absl::string_view event) {
-  resolutions_.WithLabels({event}).Increment();
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Histogram;
+
+Family<Counter>& CounterFamily(MetricsRegistry& registry, const std::string& name,
+                               const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry.registry());
 }
 
-void GatewayMetrics::RpcStarted() { rpcs_in_flight_.Add(1); }
+// A family without labels gets its one child now, so it is exported as 0 before the first
+// update rather than appearing out of nowhere.
+Counter& UnlabelledCounter(MetricsRegistry& registry, const std::string& name,
+                           const std::string& help) {
+  return CounterFamily(registry, name, help).Add({});
+}
+
+Family<Histogram>& HistogramFamily(MetricsRegistry& registry, const std::string& name,
+                                   const std::string& help) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(registry.registry());
+}
+
+// Label values are views of fixed strings; prometheus-cpp keys its children by a map of copies.
+prometheus::Labels Label(const char* name, absl::string_view value) {
+  return {{name, std::string(value)}};
+}
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
+    : registry_(registry),
+      rpcs_(
+          CounterFamily(registry, "gateway_rpcs_total", "RPCs answered, by method and gRPC code.")),
+      rpc_duration_(HistogramFamily(registry, "gateway_rpc_duration_seconds",
+                                    "Time from an RPC's arrival to its answer.")),
+      rpcs_in_flight_(prometheus::BuildGauge()
+                          .Name("gateway_rpcs_in_flight")
+                          .Help("RPCs not yet answered.")
+                          .Register(registry.registry())
+                          .Add({})),
+      attempt_duration_(HistogramFamily(registry, "gateway_upstream_attempt_duration_seconds",
+                                        "One HTTP attempt to Twilio, response or failure.")
+                            .Add({}, LatencyBuckets())),
+      upstream_responses_(CounterFamily(registry, "gateway_upstream_responses_total",
+                                        "Upstream attempts answered, by HTTP status.")),
+      upstream_failures_(
+          CounterFamily(registry, "gateway_upstream_failures_total",
+                        "Upstream attempts that got no response: connect, timeout or io.")),
+      retries_(CounterFamily(registry, "gateway_retries_total",
+                             "Upstream attempts repeated, by the reason for the retry.")),
+      replays_(UnlabelledCounter(registry, "gateway_idempotency_replays_total",
+                                 "RPCs answered from a stored outcome for a repeated key.")),
+      conflicts_(
+          UnlabelledCounter(registry, "gateway_idempotency_conflicts_total",
+                            "RPCs refused: the key was used before for a different request.")),
+      limiter_rejections_(UnlabelledCounter(registry, "gateway_limiter_rejections_total",
+                                            "RPCs shed because the upstream queue was full.")),
+      reloads_(CounterFamily(registry, "gateway_reloads_total",
+                             "Changed credential, token and policy files, by outcome.")),
+      resolutions_(CounterFamily(
+          registry, "gateway_resolutions_total",
+          "Ambiguous outcomes resolved in the background: started, resolved (Twilio answered), "
+          "unknown (given up: the key window closed), handed_over (to the next claimant).")) {}
+
+void GatewayMetrics::Resolution(absl::string_view event) {
+  resolutions_.Add(Label("event", event)).Increment();
+}
+
+void GatewayMetrics::RpcStarted() { rpcs_in_flight_.Increment(); }
 
 void GatewayMetrics::RpcFinished(absl::string_view method, absl::StatusCode code,
                                  absl::string_view reason, bool replayed, absl::Duration latency) {
-  rpcs_in_flight_.Add(-1);
-  rpcs_.WithLabels({method, absl::StatusCodeToString(code)}).Increment();
-  rpc_duration_.WithLabels({method}).Observe(absl::ToDoubleSeconds(latency));
+  rpcs_in_flight_.Decrement();
+  rpcs_.Add({{"method", std::string(method)}, {"code", absl::StatusCodeToString(code)}})
+      .Increment();
+  rpc_duration_.Add(Label("method", method), LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
   if (replayed) replays_.Increment();
   if (reason == "IDEMPOTENCY_KEY_REUSED") conflicts_.Increment();
   if (reason == "GATEWAY_QUEUE_FULL") limiter_rejections_.Increment();
@@ -71,16 +94,18 @@ void GatewayMetrics::UpstreamAttempt(int http_status, absl::string_view failure,
                                      absl::Duration latency) {
   attempt_duration_.Observe(absl::ToDoubleSeconds(latency));
   if (http_status != 0) {
-    upstream_responses_.WithLabels({absl::StrCat(http_status)}).Increment();
+    upstream_responses_.Add(Label("status", absl::StrCat(http_status))).Increment();
   } else {
-    upstream_failures_.WithLabels({failure}).Increment();
+    upstream_failures_.Add(Label("kind", failure)).Increment();
   }
 }
 
-void GatewayMetrics::Retry(absl::string_view reason) { retries_.WithLabels({reason}).Increment(); }
+void GatewayMetrics::Retry(absl::string_view reason) {
+  retries_.Add(Label("reason", reason)).Increment();
+}
 
 void GatewayMetrics::Reload(absl::string_view what, absl::string_view result) {
-  reloads_.WithLabels({what, result}).Increment();
+  reloads_.Add({{"what", std::string(what)}, {"result", std::string(result)}}).Increment();
 }
 
 void GatewayMetrics::SetUpstreamGauges(std::function<double()> in_flight,

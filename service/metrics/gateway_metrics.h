@@ -60,18 +60,18 @@ class GatewayMetrics {
 
  private:
   MetricsRegistry& registry_;
-  CounterFamily& rpcs_;
-  HistogramFamily& rpc_duration_;
-  Gauge& rpcs_in_flight_;
-  Histogram& attempt_duration_;
-  CounterFamily& upstream_responses_;
-  CounterFamily& upstream_failures_;
-  CounterFamily& retries_;
-  Counter& replays_;
-  Counter& conflicts_;
-  Counter& limiter_rejections_;
-  CounterFamily& reloads_;
-  CounterFamily& resolutions_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Family<prometheus::Histogram>& rpc_duration_;
+  prometheus::Gauge& rpcs_in_flight_;
+  prometheus::Histogram& attempt_duration_;
+  prometheus::Family<prometheus::Counter>& upstream_responses_;
+  prometheus::Family<prometheus::Counter>& upstream_failures_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Counter& replays_;
+  prometheus::Counter& conflicts_;
+  prometheus::Counter& limiter_rejections_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Counter>& resolutions_;
 };
 
 }  // namespace gateway

@@ -1,19 +1,17 @@
-// The Prometheus scrape endpoint: a minimal HTTP/1.1 server on its own thread that answers
-// GET /metrics (and HEAD) with MetricsRegistry::Serialize(). It is kept apart from the gRPC
-// port so that scraping never takes a reactor thread from RPCs, and it is poll() on POSIX
-// sockets rather than another dependency because it serves one path to one kind of client.
+// The Prometheus scrape endpoint: GET /metrics (and HEAD) answered with
+// MetricsRegistry::Serialize(), on an HttpServer (http/http_server.h) of its own, so that
+// scraping never takes a reactor thread from RPCs and a flood of idle or half-sent connections
+// to the scrape port never stops a scrape from being answered.
 //
 // Usage:
 //   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> server =
 //       MetricsHttpServer::Start("0.0.0.0:9090", registry);
 //   if (!server.ok()) return server.status();
 //
-// Behaviour: one response per connection (Connection: close). GET or HEAD /metrics → 200 with
-// `text/plain; version=0.0.4`; another path → 404; another method → 405; a malformed request →
-// 400; request headers over the limit → 431. A connection that has not sent its whole request
-// within the idle timeout, or stops reading its response for that long, is closed, so a slow or
-// silent client holds one slot at most and never delays another scrape. Beyond the connection
-// limit new clients wait in the listen backlog until a slot frees. SIGPIPE is never raised.
+// Behaviour: GET or HEAD /metrics (any query string) → 200 with
+// `text/plain; version=0.0.4; charset=utf-8`; another path → 404; another method → 405 with
+// `Allow: GET, HEAD`. Connections are kept alive between scrapes. Malformed requests, oversized
+// heads and idle connections are handled by HttpServer (400, 431, closed after idle_timeout).
 //
 // Thread-safety: Start() and the destructor may be called from any thread; port() is constant.
 // The registry must outlive the server; Serialize() and any callback gauges run on the server's
@@ -24,10 +22,10 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "http/http_server.h"
 #include "metrics/metrics.h"
 
 namespace gateway {
@@ -35,18 +33,15 @@ namespace gateway {
 class MetricsHttpServer {
  public:
   struct Options {
-    // Clamped to [1 ms, 24 h].
+    // Whole seconds, at least one (see HttpServer::Options::connection_timeout).
     absl::Duration idle_timeout = absl::Seconds(10);
-    int max_connections = 64;
-    // Request line and headers, up to and including the blank line.
+    // 0: HttpServer's default (4096, and at most half the descriptor limit).
+    int max_connections = 0;
+    // Request line and headers.
     size_t max_request_header_bytes = 8192;
   };
 
-  // `address` is "host:port" with an IPv6 host in brackets ("[::1]:9090"); the host may be a
-  // name ("localhost:0") or empty for all interfaces (":9090"). Port 0 picks a free port; see
-  // port(). When the host resolves to several addresses the first that binds is used.
-  // Errors: InvalidArgument for an address that does not parse or resolve, Unavailable when the
-  // socket cannot be bound (port taken, address not local); the message names the address.
+  // `address` as for HttpServer::Start(); errors too, with the message naming the address.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& address,
                                                                   const MetricsRegistry& registry);
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& address,
@@ -55,24 +50,16 @@ class MetricsHttpServer {
 
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
-  // Wakes the thread, closes every connection (responses in flight are cut) and joins.
-  ~MetricsHttpServer();
+  // Closes every connection (responses in flight are cut) and joins the server's thread.
+  ~MetricsHttpServer() = default;
 
   // The bound port, also when 0 was asked for.
-  int port() const { return port_; }
+  int port() const { return server_->port(); }
 
  private:
-  MetricsHttpServer(int listen_fd, int wake_fd, int port, const MetricsRegistry& registry,
-                    const Options& options);
-  void Run();
+  explicit MetricsHttpServer(std::unique_ptr<HttpServer> server) : server_(std::move(server)) {}
 
-  const int listen_fd_;
-  // An eventfd: the destructor writes to it to end Run()'s poll().
-  const int wake_fd_;
-  const int port_;
-  const MetricsRegistry& registry_;
-  const Options options_;
-  std::thread thread_;
+  const std::unique_ptr<HttpServer> server_;
 };
 
 }  // namespace gateway

@@ -482,7 +482,8 @@ TEST_F(CallerPolicyTest, PlaintextBeyondLoopbackIsRefusedAtStart) {
   EXPECT_NE(result.err.find("--tls-cert"), std::string::npos) << result.err;
 }
 
-// The value of one sample line ("name{labels} value") in a scrape, or -1 when absent.
+// The value of one sample line ("name{labels} value") in a scrape, or -1 when absent. Labels are
+// written sorted by name (prometheus-cpp keeps them in a std::map).
 double Sample(const std::string& scrape, const std::string& series) {
   std::istringstream lines(scrape);
   for (std::string line; std::getline(lines, line);) {
@@ -514,9 +515,9 @@ TEST_F(ProductionSetupTest, MetricsCountWhatHappened) {
   const HttpReply reply = HttpCall("GET", metrics_url);
   ASSERT_EQ(reply.status, 200);
   const std::string& text = reply.body;
-  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{method="Create",code="OK"})"), 2);
-  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{method="Create",code="INVALID_ARGUMENT"})"), 1);
-  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{method="Create",code="FAILED_PRECONDITION"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="OK",method="Create"})"), 2);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="INVALID_ARGUMENT",method="Create"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="FAILED_PRECONDITION",method="Create"})"), 1);
   EXPECT_EQ(Sample(text, R"(gateway_rpc_duration_seconds_count{method="Create"})"), 4);
   EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="503"})"), 1);
   EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="201"})"), 1);

@@ -1,154 +1,59 @@
-// MetricsHttpServer runs a real thread on loopback sockets, so these are smoke tests in the style
-// of timer_thread_test.cc: every client read is bounded by a generous receive timeout, idle
-// timeouts are either long (never reached during the test) or short and only awaited, and
-// nothing asserts on durations. A server that blocks where it must not makes a read time out.
+// MetricsHttpServer runs real threads on loopback sockets. Every client read is bounded by a
+// receive timeout; idle timeouts are either long (never reached during the test) or short and
+// only awaited. A server that blocks where it must not makes a read time out.
 #include "metrics/metrics_http_server.h"
-
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <future>
-#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "http/http_server.h"
 #include "metrics/metrics.h"
+#include "unit/http_test_client.h"
 
 namespace gateway {
 namespace {
 
+using ::gateway::testing::Fetch;
+using ::gateway::testing::HttpReplyText;
+using ::gateway::testing::kGenerousTimeout;
+using ::gateway::testing::TestClient;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
-constexpr int kGenerousTimeoutSeconds = 30;
+constexpr absl::string_view kScrape = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 
-// A blocking client socket whose reads give up after kGenerousTimeoutSeconds.
-class Client {
- public:
-  // Tries each address of `host` (so "localhost" works whichever family the server bound).
-  Client(const std::string& host, int port) {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* results = nullptr;
-    if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &results) != 0) return;
-    for (const addrinfo* ai = results; ai != nullptr && fd_ < 0; ai = ai->ai_next) {
-      fd_ = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd_ < 0) continue;
-      timeval timeout{kGenerousTimeoutSeconds, 0};
-      setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-      setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-      if (connect(fd_, ai->ai_addr, ai->ai_addrlen) != 0) {
-        close(fd_);
-        fd_ = -1;
-      }
-    }
-    freeaddrinfo(results);
-  }
-  explicit Client(int port) : Client("127.0.0.1", port) {}
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-  ~Client() { Close(); }
-
-  bool connected() const { return fd_ >= 0; }
-
-  bool Send(absl::string_view data) {
-    while (!data.empty()) {
-      const ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  // Everything until the server closes; "<timeout>" or "<error>" appended if it did not.
-  std::string ReadToEnd() {
-    std::string data;
-    char buffer[4096];
-    while (true) {
-      const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
-      if (n == 0) return data;
-      if (n < 0) return data + (errno == EAGAIN ? "<timeout>" : "<error>");
-      data.append(buffer, static_cast<size_t>(n));
-    }
-  }
-
-  // Closes with a reset instead of a FIN, as a crashed client would.
-  void Reset() {
-    linger option{1, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &option, sizeof(option));
-    Close();
-  }
-
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-struct HttpResponse {
-  std::string status_line;
-  std::map<std::string, std::string> headers;  // Names lower-cased.
-  std::string body;
-
-  std::string Header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? "<missing>" : it->second;
-  }
-};
-
-HttpResponse ParseResponse(const std::string& raw) {
-  HttpResponse response;
-  const size_t head_end = raw.find("\r\n\r\n");
-  if (head_end == std::string::npos) {
-    response.status_line = "<unparsable> " + raw;
-    return response;
-  }
-  std::vector<std::string> lines = absl::StrSplit(raw.substr(0, head_end), "\r\n");
-  response.status_line = lines[0];
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const size_t colon = lines[i].find(':');
-    if (colon == std::string::npos) continue;
-    response.headers[absl::AsciiStrToLower(lines[i].substr(0, colon))] =
-        std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
-  }
-  response.body = raw.substr(head_end + 4);
-  return response;
-}
-
-HttpResponse Fetch(int port, absl::string_view request, const std::string& host = "127.0.0.1") {
-  Client client(host, port);
-  if (!client.connected()) return {"<cannot connect>", {}, ""};
-  client.Send(request);
-  return ParseResponse(client.ReadToEnd());
-}
-
-HttpResponse GetMetrics(int port, const std::string& host = "127.0.0.1") {
-  return Fetch(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", host);
+HttpReplyText GetMetrics(int port, const std::string& host = "127.0.0.1") {
+  return Fetch(port, kScrape, host);
 }
 
 class MetricsHttpServerTest : public ::testing::Test {
  protected:
   MetricsHttpServerTest() {
-    registry_.AddCounter("requests_total", "Requests.", {"code"}).WithLabels({"OK"}).Increment(7);
-    registry_.AddGauge("temperature", "A \"gauge\".").WithLabels({}).Set(21.5);
+    prometheus::BuildCounter()
+        .Name("requests_total")
+        .Help("Requests.")
+        .Register(registry_.registry())
+        .Add({{"code", "OK"}})
+        .Increment(7);
+    prometheus::BuildGauge()
+        .Name("temperature")
+        .Help("A \"gauge\".")
+        .Register(registry_.registry())
+        .Add({})
+        .Set(21.5);
   }
 
   std::unique_ptr<MetricsHttpServer> StartServer(
@@ -165,6 +70,12 @@ class MetricsHttpServerTest : public ::testing::Test {
     return options;
   }
 
+  // Enough series that a response outlasts the socket buffers of a client that does not read.
+  void AddManySeries() {
+    auto& many = prometheus::BuildGauge().Name("many").Register(registry_.registry());
+    for (int i = 0; i < 20000; ++i) many.Add({{"i", absl::StrCat("series-number-", i)}}).Set(i);
+  }
+
   MetricsRegistry registry_;
 };
 
@@ -172,40 +83,54 @@ TEST_F(MetricsHttpServerTest, ServesRegistryOnMetricsPath) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
   EXPECT_GT(server->port(), 0);
-  const HttpResponse response = GetMetrics(server->port());
+  const HttpReplyText response = GetMetrics(server->port());
   EXPECT_EQ(response.status_line, "HTTP/1.1 200 OK");
   EXPECT_EQ(response.Header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
   EXPECT_EQ(response.Header("content-length"), std::to_string(response.body.size()));
-  EXPECT_EQ(response.Header("connection"), "close");
   EXPECT_EQ(response.body, registry_.Serialize());
   EXPECT_THAT(response.body, HasSubstr("requests_total{code=\"OK\"} 7\n"));
+}
+
+TEST_F(MetricsHttpServerTest, KeepsTheConnectionForTheNextScrape) {
+  std::unique_ptr<MetricsHttpServer> server = StartServer();
+  ASSERT_NE(server, nullptr);
+  TestClient client(server->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(client.Send(kScrape));
+    EXPECT_EQ(client.ReadResponse().body, registry_.Serialize()) << i;
+  }
 }
 
 TEST_F(MetricsHttpServerTest, HeadHasHeadersButNoBody) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
-  const HttpResponse response = Fetch(server->port(), "HEAD /metrics HTTP/1.1\r\n\r\n");
-  EXPECT_EQ(response.status_line, "HTTP/1.1 200 OK");
-  EXPECT_EQ(response.Header("content-length"), std::to_string(registry_.Serialize().size()));
-  EXPECT_EQ(response.body, "");
+  TestClient client(server->port());
+  ASSERT_TRUE(client.Send("HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const std::string raw = client.ReadToEnd();
+  EXPECT_THAT(raw, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(raw, HasSubstr(absl::StrCat("Content-Length: ", registry_.Serialize().size())));
+  EXPECT_TRUE(absl::EndsWith(raw, "\r\n\r\n")) << "no body after the head: " << raw;
 }
 
-TEST_F(MetricsHttpServerTest, IgnoresQueryStringAndAcceptsHttp10AndBareLineFeeds) {
+TEST_F(MetricsHttpServerTest, IgnoresQueryStringAndAcceptsHttp10) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
-  EXPECT_EQ(Fetch(server->port(), "GET /metrics?x=1 HTTP/1.1\r\n\r\n").status_line,
+  EXPECT_EQ(Fetch(server->port(), "GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\n\r\n").status_line,
             "HTTP/1.1 200 OK");
-  EXPECT_EQ(Fetch(server->port(), "\r\nGET /metrics HTTP/1.0\n\n").status_line, "HTTP/1.1 200 OK");
+  // An HTTP/1.0 request needs no Host.
+  EXPECT_THAT(Fetch(server->port(), "GET /metrics HTTP/1.0\r\n\r\n").status_line,
+              HasSubstr(" 200 OK"));
 }
 
 TEST_F(MetricsHttpServerTest, OtherPathsAreNotFound) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
-  for (const char* path : {"/", "/metricsx", "/metrics/", "/favicon.ico", "*"}) {
-    const HttpResponse response =
-        Fetch(server->port(), absl::StrCat("GET ", path, " HTTP/1.1\r\n\r\n"));
+  for (const char* path : {"/", "/metricsx", "/metrics/", "/favicon.ico"}) {
+    const HttpReplyText response =
+        Fetch(server->port(), absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: x\r\n\r\n"));
     EXPECT_EQ(response.status_line, "HTTP/1.1 404 Not Found") << path;
     EXPECT_EQ(response.Header("content-length"), std::to_string(response.body.size()));
+    EXPECT_THAT(response.body, Not(HasSubstr(path))) << "the path is not echoed";
   }
 }
 
@@ -213,24 +138,33 @@ TEST_F(MetricsHttpServerTest, OtherMethodsAreNotAllowed) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
   for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS", "get"}) {
-    const HttpResponse response = Fetch(
-        server->port(), absl::StrCat(method, " /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+    const HttpReplyText response =
+        Fetch(server->port(),
+              absl::StrCat(method, " /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
     EXPECT_EQ(response.status_line, "HTTP/1.1 405 Method Not Allowed") << method;
     EXPECT_EQ(response.Header("allow"), "GET, HEAD");
+  }
+}
+
+// Refused means a 400 or a close, and promptly: well before the 10 s idle timeout.
+void ExpectRefusedPromptly(int port, const std::string& request) {
+  TestClient client(port, absl::Seconds(5));
+  ASSERT_TRUE(client.Send(request));
+  const std::string raw = client.ReadToEnd();
+  EXPECT_THAT(raw, Not(HasSubstr(" 200 OK"))) << absl::CEscape(request);
+  EXPECT_THAT(raw, Not(HasSubstr("<timeout>"))) << absl::CEscape(request);
+  if (!raw.empty()) {
+    EXPECT_THAT(raw, StartsWith("HTTP/1.1 4")) << absl::CEscape(request);
   }
 }
 
 TEST_F(MetricsHttpServerTest, MalformedRequestsAreRejected) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
-  for (const char* request :
-       {"hello\r\n\r\n", "GET /metrics\r\n\r\n", "GET  /metrics HTTP/1.1\r\n\r\n",
-        "GET /metrics FTP/1.0\r\n\r\n", "G(T /metrics HTTP/1.1\r\n\r\n", "\r\n\r\n"}) {
-    EXPECT_EQ(Fetch(server->port(), request).status_line, "HTTP/1.1 400 Bad Request")
-        << absl::CEscape(request);
+  for (const char* request : {"hello\r\n\r\n", "GET /metrics FTP/1.0\r\nHost: x\r\n\r\n",
+                              "GET /metrics HTTP/1.1\r\n\r\n" /* no Host */}) {
+    ExpectRefusedPromptly(server->port(), request);
   }
-  EXPECT_EQ(Fetch(server->port(), "GET /metrics HTTP/2.0\r\n\r\n").status_line,
-            "HTTP/1.1 505 HTTP Version Not Supported");
 }
 
 TEST_F(MetricsHttpServerTest, OversizedHeadersAreRejected) {
@@ -238,44 +172,92 @@ TEST_F(MetricsHttpServerTest, OversizedHeadersAreRejected) {
   ASSERT_NE(server, nullptr);
   const std::string big(9000, 'a');
   // Unterminated: the server must not wait for the end.
-  Client unterminated(server->port());
-  ASSERT_TRUE(unterminated.Send("GET /metrics HTTP/1.1\r\nX-Big: " + big));
-  EXPECT_THAT(unterminated.ReadToEnd(), StartsWith("HTTP/1.1 431 Request Header Fields Too Large"));
-  // Complete, with more sent after it than the server reads.
-  const HttpResponse response = Fetch(server->port(), "GET /metrics HTTP/1.1\r\nX-Big: " + big +
-                                                          "\r\n\r\n" + std::string(100000, 'b'));
-  EXPECT_EQ(response.status_line, "HTTP/1.1 431 Request Header Fields Too Large");
-  // Just under the limit is fine.
-  const std::string head = "GET /metrics HTTP/1.1\r\nX-Big: ";
-  const std::string fits(size_t{8192} - head.size() - 4, 'c');
-  EXPECT_EQ(Fetch(server->port(), head + fits + "\r\n\r\n").status_line, "HTTP/1.1 200 OK");
+  TestClient unterminated(server->port(), absl::Seconds(5));
+  ASSERT_TRUE(unterminated.Send("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + big));
+  EXPECT_THAT(unterminated.ReadToEnd(), StartsWith("HTTP/1.1 431 "));
+  // Complete.
+  ExpectRefusedPromptly(server->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + big +
+                                            "\r\n\r\n" + std::string(100000, 'b'));
+  // A large head under the limit is fine.
+  EXPECT_EQ(Fetch(server->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                                      std::string(7000, 'c') + "\r\n\r\n")
+                .status_line,
+            "HTTP/1.1 200 OK");
+}
+
+TEST_F(MetricsHttpServerTest, OversizedBodyIsRefusedUnread) {
+  std::unique_ptr<MetricsHttpServer> server = StartServer();
+  ASSERT_NE(server, nullptr);
+  TestClient client(server->port());
+  ASSERT_TRUE(client.Send("GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+                          std::string(100000, 'b')));
+  EXPECT_THAT(client.ReadToEnd(), StartsWith("HTTP/1.1 413 "));
 }
 
 TEST_F(MetricsHttpServerTest, RequestArrivingByteByByteIsServed) {
   std::unique_ptr<MetricsHttpServer> server = StartServer();
   ASSERT_NE(server, nullptr);
-  Client client(server->port());
-  for (char c : std::string("GET /metrics HTTP/1.1\r\n\r\n")) {
-    ASSERT_TRUE(client.Send(std::string(1, c)));
-  }
-  EXPECT_EQ(ParseResponse(client.ReadToEnd()).body, registry_.Serialize());
+  TestClient client(server->port());
+  for (char c : kScrape) ASSERT_TRUE(client.Send(std::string(1, c)));
+  EXPECT_EQ(client.ReadResponse().body, registry_.Serialize());
 }
 
-TEST_F(MetricsHttpServerTest, SilentAndSlowClientsDoNotBlockOtherScrapes) {
-  // Idle clients are never timed out here: a scrape gets through only because it is not queued
-  // behind them. The body is larger than socket buffers, so the client that does not read its
-  // response leaves the server with a write it cannot finish.
-  GaugeFamily& many = registry_.AddGauge("many", "", {"i"});
-  for (int i = 0; i < 20000; ++i) many.WithLabels({absl::StrCat("series-number-", i)}).Set(i);
+// The regression this server was rebuilt for: with the poll() server of our own, the 65th and
+// later connections waited in the listen backlog until the first 64 timed out (10 s), so a scrape
+// behind 1,000 half-sent requests timed out. The idle timeout stays at its default (10 s), longer
+// than the 2 s the scrape is given, so the held connections are still open when it is answered.
+// 2 s is not a performance goal: it only tells "answered" from "answered once the others time
+// out".
+TEST_F(MetricsHttpServerTest, ScrapeIsAnsweredWhileAThousandClientsHoldHalfARequest) {
+  constexpr int kHalfOpen = 1000;
+  constexpr int kSilent = 100;
+  absl::StatusOr<size_t> descriptors = RaiseFileDescriptorLimit();
+  ASSERT_TRUE(descriptors.ok()) << descriptors.status();
+  // Both ends of every connection are in this process, and the server keeps half the limit.
+  if (*descriptors < 4 * (kHalfOpen + kSilent) + 256) {
+    GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << *descriptors << " is too low for the test";
+  }
+  std::unique_ptr<MetricsHttpServer> server = StartServer();
+  ASSERT_NE(server, nullptr);
+
+  std::vector<std::unique_ptr<TestClient>> held;
+  held.reserve(kHalfOpen + kSilent);
+  for (int i = 0; i < kHalfOpen; ++i) {
+    held.push_back(std::make_unique<TestClient>(server->port()));
+    ASSERT_TRUE(held.back()->connected()) << i;
+    ASSERT_TRUE(held.back()->Send("GET /metrics HTTP/1.1\r\nHost: x\r\n")) << i;
+  }
+  for (int i = 0; i < kSilent; ++i) {
+    held.push_back(std::make_unique<TestClient>(server->port()));
+    ASSERT_TRUE(held.back()->connected()) << i;
+  }
+
+  const absl::Time start = absl::Now();
+  TestClient scrape(server->port(), absl::Seconds(2));
+  ASSERT_TRUE(scrape.connected());
+  ASSERT_TRUE(scrape.Send(kScrape));
+  const HttpReplyText response = scrape.ReadResponse();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(response.status_line, "HTTP/1.1 200 OK") << "after " << took;
+  EXPECT_EQ(response.body, registry_.Serialize());
+  RecordProperty("scrape_ms", static_cast<int>(absl::ToInt64Milliseconds(took)));
+
+  // The held connections were open all along: one of them can still finish its request.
+  ASSERT_TRUE(held.front()->Send("\r\n"));
+  EXPECT_EQ(held.front()->ReadResponse().status_line, "HTTP/1.1 200 OK");
+}
+
+TEST_F(MetricsHttpServerTest, SlowAndNonReadingClientsDoNotBlockOtherScrapes) {
+  AddManySeries();
   std::unique_ptr<MetricsHttpServer> server = StartServer(LongIdleTimeout());
   ASSERT_NE(server, nullptr);
-  Client silent(server->port());
-  Client partial(server->port());
+  TestClient silent(server->port());
+  TestClient partial(server->port());
   ASSERT_TRUE(silent.connected());
   ASSERT_TRUE(partial.Send("GET /metr"));
   // A client that asks for the body and never reads it.
-  Client not_reading(server->port());
-  ASSERT_TRUE(not_reading.Send("GET /metrics HTTP/1.1\r\n\r\n"));
+  TestClient not_reading(server->port());
+  ASSERT_TRUE(not_reading.Send(kScrape));
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(GetMetrics(server->port()).body, registry_.Serialize());
   }
@@ -283,52 +265,50 @@ TEST_F(MetricsHttpServerTest, SilentAndSlowClientsDoNotBlockOtherScrapes) {
 
 TEST_F(MetricsHttpServerTest, IdleClientIsDisconnected) {
   MetricsHttpServer::Options options;
-  options.idle_timeout = absl::Milliseconds(50);
+  options.idle_timeout = absl::Seconds(1);
   std::unique_ptr<MetricsHttpServer> server = StartServer(options);
   ASSERT_NE(server, nullptr);
-  Client silent(server->port());
-  EXPECT_EQ(silent.ReadToEnd(), "");  // Closed by the server, not the receive timeout.
-  Client trickling(server->port());
+  TestClient silent(server->port());
+  TestClient trickling(server->port());
   ASSERT_TRUE(trickling.Send("GET /"));
+  EXPECT_EQ(silent.ReadToEnd(), "");  // Closed by the server, not the receive timeout.
   EXPECT_EQ(trickling.ReadToEnd(), "");
 }
 
 TEST_F(MetricsHttpServerTest, ClientsBeyondTheLimitWaitForAFreeSlot) {
   MetricsHttpServer::Options options;
   options.max_connections = 1;
-  options.idle_timeout = absl::Milliseconds(50);
+  options.idle_timeout = absl::Seconds(1);
   std::unique_ptr<MetricsHttpServer> server = StartServer(options);
   ASSERT_NE(server, nullptr);
-  Client silent(server->port());
+  TestClient silent(server->port());
   ASSERT_TRUE(silent.connected());
   // Served once the silent client's slot is reclaimed.
   EXPECT_EQ(GetMetrics(server->port()).status_line, "HTTP/1.1 200 OK");
 }
 
 TEST_F(MetricsHttpServerTest, SurvivesGarbageResetsAndAbandonedResponses) {
-  // Enough series that the response outlasts the socket buffers of a client that goes away.
-  GaugeFamily& many = registry_.AddGauge("many", "", {"i"});
-  for (int i = 0; i < 20000; ++i) many.WithLabels({absl::StrCat("series-number-", i)}).Set(i);
+  AddManySeries();
   std::unique_ptr<MetricsHttpServer> server = StartServer(LongIdleTimeout());
   ASSERT_NE(server, nullptr);
-  {
-    Client binary(server->port());
-    static constexpr char kGarbage[] = "\0\xff\x01GET\r\n\0\0\r\n\r\n";
-    binary.Send(absl::string_view(kGarbage, sizeof(kGarbage) - 1));
-    EXPECT_THAT(binary.ReadToEnd(), StartsWith("HTTP/1.1 400 "));
-  }
+  // libmicrohttpd reads lines with NULs as blank ones, so this client is idle, not answered.
+  TestClient binary(server->port(), absl::Seconds(1));
+  static constexpr char kGarbage[] = "\0\xff\x01GET\r\n\0\0\r\n\r\n";
+  binary.Send(absl::string_view(kGarbage, sizeof(kGarbage) - 1));
+  EXPECT_THAT(binary.ReadToEnd(), Not(HasSubstr(" 200 OK")));
+  ExpectRefusedPromptly(server->port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n");
   for (int i = 0; i < 3; ++i) {
-    Client reset(server->port());
+    TestClient reset(server->port());
     reset.Send("GET /met");
     reset.Reset();
   }
   for (int i = 0; i < 3; ++i) {
     // The server is mid-response when the reset arrives: only this connection may suffer.
-    Client abandoning(server->port());
-    abandoning.Send("GET /metrics HTTP/1.1\r\n\r\n");
+    TestClient abandoning(server->port());
+    abandoning.Send(kScrape);
     abandoning.Reset();
   }
-  const HttpResponse response = GetMetrics(server->port());
+  const HttpReplyText response = GetMetrics(server->port());
   EXPECT_EQ(response.status_line, "HTTP/1.1 200 OK");
   EXPECT_EQ(response.body, registry_.Serialize());
 }
@@ -337,16 +317,15 @@ TEST_F(MetricsHttpServerTest, DestructorReturnsPromptlyAndClosesConnections) {
   std::unique_ptr<MetricsHttpServer> server = StartServer(LongIdleTimeout());
   ASSERT_NE(server, nullptr);
   const int port = server->port();
-  Client silent(port);
-  Client partial(port);
+  TestClient silent(port);
+  TestClient partial(port);
   ASSERT_TRUE(partial.Send("GET /"));
   ASSERT_EQ(GetMetrics(port).status_line, "HTTP/1.1 200 OK");  // The thread is running.
   auto destroyed = std::async(std::launch::async, [&server] { server.reset(); });
-  ASSERT_EQ(destroyed.wait_for(std::chrono::seconds(kGenerousTimeoutSeconds)),
-            std::future_status::ready);
+  ASSERT_EQ(destroyed.wait_for(absl::ToChronoSeconds(kGenerousTimeout)), std::future_status::ready);
   EXPECT_EQ(silent.ReadToEnd(), "");
   EXPECT_EQ(partial.ReadToEnd(), "");
-  EXPECT_FALSE(Client(port).connected());
+  EXPECT_FALSE(TestClient(port).connected());
 }
 
 TEST_F(MetricsHttpServerTest, AcceptsAddressForms) {
