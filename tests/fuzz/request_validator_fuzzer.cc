@@ -1,16 +1,20 @@
-// Fuzzes the request validator: ValidateCreateRequest with every input field under the fuzzer's
-// control, and CallbackProblem with the raw input. Traps when the validator accepts something a
-// caller must never be able to send to Twilio, or rejects in a way the API cannot report.
+// Fuzzes the request validator: ValidateCreateRequest, ValidateDeleteRequest and
+// ValidateSendRequest with every input field under the fuzzer's control, and CallbackProblem and
+// ContentProblem with the raw input. Traps when the validator accepts something a caller must
+// never be able to send to Twilio, or rejects in a way the API cannot report.
 //
 // Input format (stable, so corpus files stay meaningful and seeds can be written by hand):
 // fields separated by '\n' in the order account_sid, call_sid, callback, method, idempotency_key.
 // The key takes the rest of the input, newlines included; missing fields are empty. The method
 // line is a decimal int when it parses as one, else its first four bytes as an int.
+// Delete reads the third line as the subscription sid; Send reads everything after the second
+// line (newlines included) as the content, and the fifth field as its key.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,7 +26,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "common/error_details.h"
-#include "subscriptions/subscription.h"
+#include "model/requests.h"
 #include "validation/request_validator.h"
 
 namespace gateway {
@@ -138,6 +142,96 @@ void FuzzValidateCreateRequest(absl::string_view data) {
           "rejection carries ErrorInfo INVALID_REQUEST");
 }
 
+// One rejection as the API reports it: INVALID_ARGUMENT naming each bad field of `allowed` once.
+std::set<std::string> CheckRejection(const absl::Status& status,
+                                     const std::set<std::string>& allowed) {
+  Require(status.code() == absl::StatusCode::kInvalidArgument, "rejection is INVALID_ARGUMENT");
+  const std::vector<FieldViolation> violations = GetFieldViolations(status);
+  Require(!violations.empty(), "rejection names at least one field");
+  std::set<std::string> seen;
+  for (const FieldViolation& v : violations) {
+    Require(allowed.count(v.field) == 1, "violation names a request field");
+    Require(seen.insert(v.field).second, "each field is named at most once");
+    Require(!v.description.empty(), "violation says what is wrong");
+  }
+  Require(GetErrorReason(status).value_or("") == "INVALID_REQUEST",
+          "rejection carries ErrorInfo INVALID_REQUEST");
+  return seen;
+}
+
+void FuzzValidateDeleteRequest(absl::string_view data) {
+  const std::vector<absl::string_view> fields = SplitFields(data, 5);
+  DeleteSubscriptionInput input;
+  input.account_sid = std::string(fields[0]);
+  input.call_sid = std::string(fields[1]);
+  input.sid = std::string(fields[2]);
+  absl::StatusOr<DeleteSubscriptionRequest> result = ValidateDeleteRequest(input, kDefaultAccount);
+  if (result.ok()) {
+    Require(MatchesSid(result->call_sid, "CA"), "accepted call_sid matches ^CA[0-9a-fA-F]{32}$");
+    Require(MatchesSid(result->account_sid, "AC"),
+            "accepted account_sid matches ^AC[0-9a-fA-F]{32}$");
+    // The sid goes into the URL path unescaped.
+    Require(MatchesSid(result->sid, "ZY"), "accepted sid matches ^ZY[0-9a-fA-F]{32}$");
+    Require(result->sid == input.sid && result->call_sid == input.call_sid,
+            "validation does not rewrite accepted fields");
+    return;
+  }
+  const std::set<std::string> named =
+      CheckRejection(result.status(), {"account_sid", "call_sid", "sid"});
+  Require((named.count("sid") == 1) == !MatchesSid(input.sid, "ZY"),
+          "the sid is named exactly when it is not ZY and 32 hex digits");
+}
+
+// What any accepted content must satisfy, checked with another of nlohmann's entry points.
+void CheckAcceptedContent(absl::string_view content) {
+  Require(!content.empty(), "accepted content is not empty");
+  Require(content.size() <= kMaxContentBytes, "accepted content is at most 4096 bytes");
+  const nlohmann::json parsed =
+      nlohmann::json::parse(content.begin(), content.end(), nullptr, /*allow_exceptions=*/false);
+  Require(!parsed.is_discarded(), "accepted content parses as one JSON document");
+}
+
+void FuzzContentProblem(absl::string_view content) {
+  const std::string problem = ContentProblem(content);
+  if (problem.empty()) {
+    CheckAcceptedContent(content);
+    return;
+  }
+  if (!content.empty() && content.size() <= kMaxContentBytes) {
+    const nlohmann::json parsed =
+        nlohmann::json::parse(content.begin(), content.end(), nullptr, /*allow_exceptions=*/false);
+    Require(parsed.is_discarded(), "content of a good size is refused only when it is not JSON");
+  }
+}
+
+void FuzzValidateSendRequest(absl::string_view data) {
+  const std::vector<absl::string_view> fields = SplitFields(data, 3);
+  SendMessageInput input;
+  input.account_sid = std::string(fields[0]);
+  input.call_sid = std::string(fields[1]);
+  input.content = std::string(fields[2]);
+  input.idempotency_key = std::string(SplitFields(data, 5)[4]);
+  absl::StatusOr<SendMessageRequest> result = ValidateSendRequest(input, kDefaultAccount);
+  const bool content_ok = ContentProblem(input.content).empty();
+  if (result.ok()) {
+    const SendMessageRequest& out = *result;
+    Require(MatchesSid(out.call_sid, "CA"), "accepted call_sid matches ^CA[0-9a-fA-F]{32}$");
+    Require(MatchesSid(out.account_sid, "AC"), "accepted account_sid matches ^AC[0-9a-fA-F]{32}$");
+    Require(out.account_sid == (input.account_sid.empty() ? kDefaultAccount : input.account_sid),
+            "account_sid is the caller's or the default");
+    Require(out.content == input.content && out.idempotency_key == input.idempotency_key,
+            "validation does not rewrite accepted fields");
+    Require(content_ok, "ValidateSendRequest and ContentProblem agree on the content");
+    CheckAcceptedContent(out.content);
+    Require(IsValidIdempotencyKey(out.idempotency_key), "accepted idempotency key is valid");
+    return;
+  }
+  const std::set<std::string> named =
+      CheckRejection(result.status(), {"account_sid", "call_sid", "content", "idempotency_key"});
+  Require((named.count("content") == 1) == !content_ok,
+          "ValidateSendRequest and ContentProblem agree on the content");
+}
+
 void FuzzCallbackProblem(absl::string_view url) {
   if (CallbackProblem(url).empty()) CheckAcceptedCallback(url);
 }
@@ -148,6 +242,9 @@ void FuzzCallbackProblem(absl::string_view url) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   gateway::FuzzValidateCreateRequest(input);
+  gateway::FuzzValidateDeleteRequest(input);
+  gateway::FuzzValidateSendRequest(input);
   gateway::FuzzCallbackProblem(input);
+  gateway::FuzzContentProblem(input);
   return 0;
 }

@@ -1,7 +1,8 @@
-// Fuzzes what comes back from Twilio: ParseSubscriptionJson on the body, and
-// StatusFromHttpResponse (then ToGrpcStatus, as the service does) on status, Retry-After and body.
-// Traps when a parsed subscription does not survive a round trip, or when an error status lacks
-// what the caller needs to act on it.
+// Fuzzes what comes back from Twilio: ParseResource on the body for each operation, and
+// ClassifyAttempt (then an idempotency record and ToGrpcStatus, as the gateway does) on status,
+// Retry-After and body. Traps when a parsed resource does not survive a round trip, when an
+// error status lacks what the caller needs to act on it, or when the classification and the
+// status disagree.
 //
 // Input format (stable, so corpus files stay meaningful and seeds can be written by hand):
 //   line 1: HTTP status, decimal; anything else is read as a 16-bit number from its first bytes
@@ -13,9 +14,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,7 +33,8 @@
 #include "google/rpc/status.pb.h"
 #include "http/http_transport.h"
 #include "idempotency/outcome_codec.h"
-#include "subscriptions/subscription.h"
+#include "model/resources.h"
+#include "twilio/attempt.h"
 #include "twilio/twilio_api.h"
 
 namespace gateway {
@@ -66,64 +71,148 @@ std::optional<std::string> FormatRfc2822(absl::Time t) {
   return absl::FormatTime("%a, %d %b %E4Y %H:%M:%S +0000", t, absl::UTCTimeZone());
 }
 
-void FuzzParseSubscriptionJson(absl::string_view body) {
-  absl::StatusOr<Subscription> parsed = ParseSubscriptionJson(body);
-  if (!parsed.ok()) {
-    Require(parsed.status().code() == absl::StatusCode::kInternal,
+// The clock ClassifyAttempt reads Retry-After against: any fixed time will do.
+const absl::Time kNow =
+    absl::FromCivil(absl::CivilSecond(2024, 6, 1, 12, 0, 0), absl::UTCTimeZone());
+
+void CheckDate(const std::optional<absl::Time>& date_created, nlohmann::json& again,
+               std::optional<std::string>& date) {
+  if (!date_created.has_value()) return;
+  Require(*date_created != absl::InfiniteFuture() && *date_created != absl::InfinitePast(),
+          "date_created is a finite time");
+  date = FormatRfc2822(*date_created);
+  if (date.has_value()) again["date_created"] = *date;
+}
+
+void FuzzParseResource(absl::string_view body) {
+  const absl::StatusOr<Resource> deleted =
+      ParseResource(TwilioCall::Kind::kDeleteSubscription, body);
+  Require(deleted.ok() && std::holds_alternative<Deletion>(*deleted),
+          "a Delete's 2xx is a deletion whatever its body");
+
+  const absl::StatusOr<Resource> created =
+      ParseResource(TwilioCall::Kind::kCreateSubscription, body);
+  const absl::StatusOr<Resource> sent = ParseResource(TwilioCall::Kind::kSendMessage, body);
+  Require(created.ok() == sent.ok(), "Create and Send read the same bodies");
+  if (!created.ok()) {
+    Require(created.status().code() == absl::StatusCode::kInternal,
+            "an unreadable 2xx body is INTERNAL");
+    Require(sent.status().code() == absl::StatusCode::kInternal,
             "an unreadable 2xx body is INTERNAL");
     return;
   }
-  Require(parsed->idempotency_key.empty(), "the body never sets the idempotency key");
+  Require(std::holds_alternative<Subscription>(*created), "Create yields a subscription");
+  Require(std::holds_alternative<Message>(*sent), "Send yields a message");
+  const Subscription& subscription = std::get<Subscription>(*created);
+  const Message& message = std::get<Message>(*sent);
+  Require(message.account_sid == subscription.account_sid &&
+              message.call_sid == subscription.call_sid && message.sid == subscription.sid &&
+              message.date_created == subscription.date_created,
+          "Create and Send read the shared properties alike");
+
   nlohmann::json again = nlohmann::json::object();
-  again["account_sid"] = parsed->account_sid;
-  again["call_sid"] = parsed->call_sid;
-  again["sid"] = parsed->sid;
-  again["uri"] = parsed->uri;
+  again["account_sid"] = subscription.account_sid;
+  again["call_sid"] = subscription.call_sid;
+  again["sid"] = subscription.sid;
+  again["uri"] = subscription.uri;
   std::optional<std::string> date;
-  if (parsed->date_created.has_value()) {
-    Require(*parsed->date_created != absl::InfiniteFuture() &&
-                *parsed->date_created != absl::InfinitePast(),
-            "date_created is a finite time");
-    date = FormatRfc2822(*parsed->date_created);
-    if (date.has_value()) again["date_created"] = *date;
-  }
+  CheckDate(subscription.date_created, again, date);
   // Strings from a parsed body are valid UTF-8, so dump() in strict mode must not throw.
-  absl::StatusOr<Subscription> reparsed = ParseSubscriptionJson(again.dump());
-  Require(reparsed.ok(), "a parsed subscription re-serializes to a parseable body");
-  Require(reparsed->account_sid == parsed->account_sid && reparsed->call_sid == parsed->call_sid &&
-              reparsed->sid == parsed->sid && reparsed->uri == parsed->uri,
+  const std::string dumped = again.dump();
+  const absl::StatusOr<Resource> reparsed =
+      ParseResource(TwilioCall::Kind::kCreateSubscription, dumped);
+  Require(reparsed.ok() && std::holds_alternative<Subscription>(*reparsed),
+          "a parsed subscription re-serializes to a parseable body");
+  const Subscription& back = std::get<Subscription>(*reparsed);
+  Require(back.account_sid == subscription.account_sid && back.call_sid == subscription.call_sid &&
+              back.sid == subscription.sid && back.uri == subscription.uri,
           "subscription fields round-trip");
   if (date.has_value()) {
-    Require(reparsed->date_created == parsed->date_created, "date_created round-trips");
+    Require(back.date_created == subscription.date_created, "date_created round-trips");
+  }
+
+  // What the idempotency record keeps is what the caller got. Records keep dates as int64 Unix
+  // nanoseconds (years 1678 to 2262); Twilio's dates are far inside.
+  if (subscription.date_created.has_value() &&
+      std::abs(absl::ToUnixSeconds(*subscription.date_created)) >= int64_t{9'000'000'000}) {
+    return;
+  }
+  for (const Resource& resource : {*created, *sent}) {
+    const absl::StatusOr<StoredOutcome> stored =
+        DecodeOutcome(EncodeOutcome(resource, /*may_exist=*/false));
+    Require(stored.ok() && stored->result.ok(), "a resource round-trips through a record");
+    Require(*stored->result == resource, "the stored resource is the same resource");
   }
 }
 
-void FuzzStatusFromHttpResponse(const HttpResponse& response) {
-  const absl::Status status = StatusFromHttpResponse(response);
+void FuzzClassifyAttempt(TwilioCall::Kind kind, const HttpResponse& response) {
+  HttpResult http;
+  http.request_sent = true;
+  http.response = response;
+  const AttemptResult attempt = ClassifyAttempt(kind, http, kNow);
+  Require(attempt.http_status == response.status, "a response is labelled by its status");
+  Require(attempt.failure.empty(), "a response is no transport failure");
   const bool success = response.status >= 200 && response.status < 300;
-  Require(status.ok() == success, "OK exactly for 2xx");
-  if (success) return;
+  if (success) {
+    Require((attempt.outcome == AttemptOutcome::kSucceeded) == attempt.result.ok(),
+            "a 2xx succeeds exactly when its body is read");
+    if (!attempt.result.ok()) {
+      Require(attempt.outcome == AttemptOutcome::kAmbiguous, "an unreadable 2xx is ambiguous");
+      Require(attempt.result.status().code() == absl::StatusCode::kInternal,
+              "an unreadable 2xx is INTERNAL");
+      Require(GetErrorReason(attempt.result.status()) == "UNREADABLE_TWILIO_RESPONSE",
+              "an unreadable 2xx says so");
+    }
+    return;
+  }
+  Require(!attempt.result.ok(), "a non-2xx is an error");
+  const absl::Status& status = attempt.result.status();
   Require(status.code() != absl::StatusCode::kUnknown, "errors get a code the caller can act on");
+  Require(attempt.outcome != AttemptOutcome::kSucceeded, "a non-2xx never succeeds");
 
   const std::optional<TwilioErrorInfo> error = GetTwilioError(status);
   Require(error.has_value(), "every HTTP error carries a TwilioError detail");
   Require(error->http_status == response.status, "TwilioError keeps the HTTP status");
   const std::optional<std::string> reason = GetErrorReason(status);
   Require(reason.has_value() && !reason->empty(), "every HTTP error carries an ErrorInfo reason");
-  const bool call_not_active = error->code == 21220 || error->code == 31211;
-  if (response.status == 429 && !call_not_active) {
-    Require(status.code() == absl::StatusCode::kResourceExhausted, "429 is RESOURCE_EXHAUSTED");
+  const bool by_code = error->code == 21220 || error->code == 31211 || error->code == 31212;
+  if (response.status == 429) {
+    Require(attempt.outcome == AttemptOutcome::kNeverApplied, "429 was never applied");
+    if (!by_code) {
+      Require(status.code() == absl::StatusCode::kResourceExhausted, "429 is RESOURCE_EXHAUSTED");
+    }
   }
-  if (response.status >= 500 && !call_not_active) {
-    Require(status.code() == absl::StatusCode::kUnavailable, "5xx is UNAVAILABLE");
+  if (response.status >= 500) {
+    Require(attempt.outcome == AttemptOutcome::kAmbiguous && attempt.may_have_acted,
+            "5xx is ambiguous");
+    if (!by_code) Require(status.code() == absl::StatusCode::kUnavailable, "5xx is UNAVAILABLE");
+  }
+  if (response.status == 404 && !by_code) {
+    Require(status.code() == absl::StatusCode::kNotFound, "404 is NOT_FOUND");
+    Require(*reason == (kind == TwilioCall::Kind::kDeleteSubscription ? "SUBSCRIPTION_NOT_FOUND"
+                                                                      : "CALL_NOT_FOUND"),
+            "404 names what the operation looked for");
+  }
+  if (error->code == 31212) {
+    const std::vector<FieldViolation> violations = GetFieldViolations(status);
+    Require(violations.size() == 1 && violations[0].field == "content",
+            "a message too large names the content");
   }
 
   const std::optional<absl::Duration> delay = GetRetryDelay(status);
+  Require(delay.has_value() == attempt.retry_after.has_value(),
+          "a retry delay exactly when Retry-After was read");
+  // RetryInfo holds int64 nanoseconds: longer delays (292 years) are cut to that.
+  if (delay.has_value() && *attempt.retry_after < absl::Hours(24 * 365 * 290)) {
+    Require(*delay == *attempt.retry_after, "the retry delay is the Retry-After read");
+  }
   if (delay.has_value()) {
     Require(response.retry_after.has_value(), "a retry delay only when Twilio sent Retry-After");
     Require(*delay >= absl::ZeroDuration(), "the retry delay is never negative");
   }
   if (response.retry_after.has_value()) {
+    Require(attempt.retry_after == ParseRetryAfter(*response.retry_after, kNow),
+            "Retry-After is read against the given clock");
     const absl::string_view value = absl::StripAsciiWhitespace(*response.retry_after);
     int64_t seconds = 0;
     if (!value.empty() && value.size() <= 9 &&
@@ -135,10 +224,11 @@ void FuzzStatusFromHttpResponse(const HttpResponse& response) {
 
   // Replayable answers (404, 400) are kept as idempotency records; whatever Twilio wrote must
   // survive one (a message cut inside a character once aborted the process here).
-  absl::StatusOr<absl::StatusOr<Subscription>> stored =
-      DecodeOutcome(EncodeOutcome(absl::StatusOr<Subscription>(status)));
+  const absl::StatusOr<StoredOutcome> stored =
+      DecodeOutcome(EncodeOutcome(status, attempt.may_have_acted));
   Require(stored.ok(), "the error round-trips through an idempotency record");
-  Require(stored->status() == status, "the stored error is the same error");
+  Require(stored->result.status() == status, "the stored error is the same error");
+  Require(stored->may_exist == attempt.may_have_acted, "may_exist round-trips");
 
   // What the client receives: same code and message, details intact in the trailer.
   const grpc::Status grpc_status = ToGrpcStatus(status);
@@ -162,7 +252,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     response.retry_after = std::string(retry_after);
   }
   response.body = std::string(input);
-  gateway::FuzzParseSubscriptionJson(input);
-  gateway::FuzzStatusFromHttpResponse(response);
+  gateway::FuzzParseResource(input);
+  for (auto kind :
+       {gateway::TwilioCall::Kind::kCreateSubscription,
+        gateway::TwilioCall::Kind::kDeleteSubscription, gateway::TwilioCall::Kind::kSendMessage}) {
+    gateway::FuzzClassifyAttempt(kind, response);
+  }
   return 0;
 }

@@ -14,7 +14,8 @@
 #include "fakes/fake_random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "subscriptions/create_subscription.h"
+#include "twilio/twilio_api.h"
+#include "upstream/upstream_engine.h"
 
 namespace gateway {
 namespace {
@@ -241,33 +242,32 @@ TEST_F(ConcurrencyLimiterTest, InFlightReturnsToZero) {
   EXPECT_EQ(Limiter().in_flight(kAccountA), 0);
 }
 
-// The limiter in the Create handler: each upstream attempt holds one permit.
-class CreateSubscriptionLimiterTest : public ::testing::Test {
+// The limiter in the upstream engine: each upstream attempt holds one permit.
+class UpstreamEngineLimiterTest : public ::testing::Test {
  protected:
-  CreateSubscriptionLimiterTest() {
+  UpstreamEngineLimiterTest() {
     options_.base_url = "https://api.twilio.test";
     options_.retry.max_attempts = 3;
     options_.retry.backoff_base = absl::Milliseconds(100);
     options_.retry.backoff_cap = absl::Seconds(2);
-    handler_ = std::make_unique<CreateSubscriptionHandler>(
-        options_, account_, transport_, timer_, clock_, random_,
-        CreateSubscriptionControls{.limiter = &limiter_});
+    engine_ = std::make_unique<UpstreamEngine>(options_, transport_, timer_, clock_, random_,
+                                               UpstreamControls{.limiter = &limiter_});
   }
 
-  static CreateSubscriptionInput Input(std::string key) {
-    CreateSubscriptionInput input;
-    input.call_sid = "CAfedcba9876543210fedcba9876543210";
-    input.callback = "https://example.com/hook";
-    input.method = 1;
-    input.idempotency_key = std::move(key);
-    return input;
+  static CreateSubscriptionRequest Request(std::string key) {
+    CreateSubscriptionRequest request;
+    request.account_sid = kAccountA;
+    request.call_sid = "CAfedcba9876543210fedcba9876543210";
+    request.callback = "https://example.com/hook";
+    request.idempotency_key = std::move(key);
+    return request;
   }
 
-  std::shared_ptr<PendingCreate> Create(std::string key, absl::Duration timeout) {
-    return handler_->Create(Input(key), clock_.Now() + timeout,
-                            [this, key](absl::StatusOr<Subscription> result) {
-                              results_.emplace_back(key, std::move(result));
-                            });
+  std::shared_ptr<PendingCall> Create(std::string key, absl::Duration timeout) {
+    return engine_->Start(
+        TwilioCredentials{"ACuser", "token"}, CreateSubscriptionCall(Request(key)),
+        {.deadline = clock_.Now() + timeout, .window_start = clock_.Now()},
+        [this, key](UpstreamOutcome outcome) { results_.emplace_back(key, std::move(outcome)); });
   }
 
   static HttpResult Created() {
@@ -278,20 +278,18 @@ class CreateSubscriptionLimiterTest : public ::testing::Test {
                                            R"("uri":"/2010-04-01/Accounts/x.json"})"));
   }
 
-  CreateSubscriptionOptions options_;
-  Snapshot<TwilioAccount> account_{
-      std::make_shared<const TwilioAccount>(TwilioAccount{kAccountA, {"ACuser", "token"}})};
+  UpstreamOptions options_;
   FakeClock clock_;
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;
   FakeRandom random_{0.5};
   ConcurrencyLimiter limiter_{{.max_in_flight_per_account = 1, .max_queued_per_account = 10},
                               timer_};
-  std::unique_ptr<CreateSubscriptionHandler> handler_;
-  std::vector<std::pair<std::string, absl::StatusOr<Subscription>>> results_;
+  std::unique_ptr<UpstreamEngine> engine_;
+  std::vector<std::pair<std::string, UpstreamOutcome>> results_;
 };
 
-TEST_F(CreateSubscriptionLimiterTest, SecondCreateWaitsForTheFirstToComplete) {
+TEST_F(UpstreamEngineLimiterTest, SecondCreateWaitsForTheFirstToComplete) {
   Create("k-1", absl::Seconds(10));
   Create("k-2", absl::Seconds(10));
   ASSERT_EQ(transport_.sent_count(), 1u);
@@ -301,26 +299,26 @@ TEST_F(CreateSubscriptionLimiterTest, SecondCreateWaitsForTheFirstToComplete) {
   ASSERT_TRUE(transport_.CompleteNth(0, Created()));
   ASSERT_THAT(results_, SizeIs(1));
   EXPECT_EQ(results_[0].first, "k-1");
-  EXPECT_TRUE(results_[0].second.ok()) << results_[0].second.status();
+  EXPECT_TRUE(results_[0].second.result.ok()) << results_[0].second.result.status();
   ASSERT_EQ(transport_.sent_count(), 2u);  // The permit went to the second Create.
   EXPECT_EQ(limiter_.in_flight(kAccountA), 1);
 
   ASSERT_TRUE(transport_.CompleteNth(1, Created()));
   ASSERT_THAT(results_, SizeIs(2));
   EXPECT_EQ(results_[1].first, "k-2");
-  EXPECT_TRUE(results_[1].second.ok()) << results_[1].second.status();
+  EXPECT_TRUE(results_[1].second.result.ok()) << results_[1].second.result.status();
   EXPECT_EQ(limiter_.in_flight(kAccountA), 0);
 }
 
-TEST_F(CreateSubscriptionLimiterTest, QueuedCreateEndsAtItsDeadlineWithoutARequest) {
+TEST_F(UpstreamEngineLimiterTest, QueuedCreateEndsAtItsDeadlineWithoutARequest) {
   Create("k-1", absl::Seconds(10));
   Create("k-2", absl::Seconds(1));
   clock_.Advance(absl::Seconds(1));
   EXPECT_EQ(timer_.FireDue(), 1u);
   ASSERT_THAT(results_, SizeIs(1));
   EXPECT_EQ(results_[0].first, "k-2");
-  EXPECT_EQ(results_[0].second.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(GetErrorMetadata(results_[0].second.status())["attempts"], "0");
+  EXPECT_EQ(results_[0].second.result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(results_[0].second.attempts, 0);
   EXPECT_EQ(transport_.sent_count(), 1u);
   EXPECT_EQ(limiter_.queued(kAccountA), 0);
 
@@ -329,12 +327,12 @@ TEST_F(CreateSubscriptionLimiterTest, QueuedCreateEndsAtItsDeadlineWithoutAReque
   EXPECT_EQ(limiter_.in_flight(kAccountA), 0);
 }
 
-TEST_F(CreateSubscriptionLimiterTest, CancelWhileQueuedLeavesTheQueue) {
+TEST_F(UpstreamEngineLimiterTest, CancelWhileQueuedLeavesTheQueue) {
   Create("k-1", absl::Seconds(10));
-  std::shared_ptr<PendingCreate> second = Create("k-2", absl::Seconds(10));
+  std::shared_ptr<PendingCall> second = Create("k-2", absl::Seconds(10));
   second->Cancel();
   ASSERT_THAT(results_, SizeIs(1));
-  EXPECT_EQ(results_[0].second.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(results_[0].second.result.status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(limiter_.queued(kAccountA), 0);
 
   ASSERT_TRUE(transport_.CompleteNth(0, Created()));

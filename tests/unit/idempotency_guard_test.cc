@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -37,7 +38,7 @@ constexpr char kKey[] = "caller-key";
 
 // The upstream call as the guard sees it: records Cancel() calls; the test ends it (or
 // `on_cancel` does).
-class RecordingPending final : public PendingCreate {
+class RecordingPending final : public PendingCall {
  public:
   void Cancel() override {
     ++cancel_calls;
@@ -54,9 +55,20 @@ Subscription MadeSubscription() {
   s.sid = "ZY00112233445566778899aabbccddeeff";
   s.date_created = absl::FromUnixSeconds(1576699321);
   s.uri = "/2010-04-01/Accounts/x.json";
-  s.idempotency_key = kKey;
   return s;
 }
+
+const Subscription& SubscriptionOf(const Outcome& outcome) {
+  static const Subscription kNone;
+  if (!outcome.result.ok() || !std::holds_alternative<Subscription>(*outcome.result)) {
+    ADD_FAILURE() << "not a subscription: " << outcome.result.status();
+    return kNone;
+  }
+  return std::get<Subscription>(*outcome.result);
+}
+
+// The record key Operations builds for an anonymous caller's Create; the guard takes it as is.
+std::string RecordKey() { return std::string(kAccount) + "/" + kKey; }
 
 class IdempotencyGuardTest : public ::testing::Test {
  protected:
@@ -83,25 +95,29 @@ class IdempotencyGuardTest : public ::testing::Test {
   }
 
   // Runs the guard over store_ (or `store`) with a fake upstream that records its start.
-  std::shared_ptr<PendingCreate> Run(absl::Time deadline, IdempotencyStore* store = nullptr) {
+  std::shared_ptr<PendingCall> Run(absl::Time deadline, IdempotencyStore* store = nullptr) {
     return Guard(store == nullptr ? store_ : *store)
         .Run(
-            Request(), kAccount, deadline,
+            GuardedRequest{.record_key = RecordKey(),
+                           .fingerprint = RequestFingerprint(Request()),
+                           .idempotency_key = kKey,
+                           .call_sid = kCall,
+                           .deadline = deadline},
             [this](const UpstreamPlan& plan,
-                   IdempotencyGuard::UpstreamDone done) -> std::shared_ptr<PendingCreate> {
+                   IdempotencyGuard::UpstreamDone done) -> std::shared_ptr<PendingCall> {
               ++upstream_starts_;
               plans_.push_back(plan);
               upstream_done_ = std::move(done);
               upstream_ = std::make_shared<RecordingPending>();
               return upstream_;
             },
-            [this](absl::StatusOr<Subscription> result) { results_.push_back(std::move(result)); });
+            [this](Outcome outcome) { results_.push_back(std::move(outcome)); });
   }
 
-  std::shared_ptr<PendingCreate> Run() { return Run(clock_.Now() + absl::Seconds(10)); }
+  std::shared_ptr<PendingCall> Run() { return Run(clock_.Now() + absl::Seconds(10)); }
 
   // Ends the latest run of upstream attempts the guard started.
-  void DeliverUpstream(absl::StatusOr<Subscription> outcome, bool may_exist = false,
+  void DeliverUpstream(absl::StatusOr<Resource> outcome, bool may_exist = false,
                        bool window_closed = false) {
     IdempotencyGuard::UpstreamDone done = std::exchange(upstream_done_, nullptr);
     ASSERT_TRUE(done != nullptr) << "upstream already delivered";
@@ -112,9 +128,9 @@ class IdempotencyGuardTest : public ::testing::Test {
   }
 
   // The one result `done` delivered.
-  const absl::StatusOr<Subscription>& Result() {
+  const Outcome& Result() {
     EXPECT_THAT(results_, SizeIs(1));
-    static const absl::StatusOr<Subscription> kNone = absl::UnknownError("done never ran");
+    static const Outcome kNone = {.result = absl::UnknownError("done never ran"), .report = {}};
     return results_.empty() ? kNone : results_.front();
   }
 
@@ -123,7 +139,7 @@ class IdempotencyGuardTest : public ::testing::Test {
   FakeTimer timer_{clock_};
   FakeIdempotencyStore store_;
   std::unique_ptr<IdempotencyGuard> guard_;
-  std::vector<absl::StatusOr<Subscription>> results_;
+  std::vector<Outcome> results_;
   int upstream_starts_ = 0;
   std::vector<UpstreamPlan> plans_;
   IdempotencyGuard::UpstreamDone upstream_done_;
@@ -133,7 +149,7 @@ class IdempotencyGuardTest : public ::testing::Test {
 TEST_F(IdempotencyGuardTest, ClaimsTheScopedKeyWithTheRequestFingerprint) {
   Run();
   ASSERT_EQ(store_.claim_count(), 1u);
-  EXPECT_EQ(store_.claim(0).key, std::string(kAccount) + "/" + kKey);
+  EXPECT_EQ(store_.claim(0).key, RecordKey());
   EXPECT_EQ(store_.claim(0).fingerprint, RequestFingerprint(Request()));
   EXPECT_EQ(upstream_starts_, 0);  // Nothing goes upstream before the claim is won.
   EXPECT_THAT(results_, IsEmpty());
@@ -155,19 +171,19 @@ TEST_F(IdempotencyGuardTest, WonClaimStartsUpstreamOnceAndStoresASuccessBeforeAn
   DeliverUpstream(MadeSubscription());
   ASSERT_EQ(store_.complete_count(), 1u);
   const FakeIdempotencyStore::CompleteCall complete = store_.complete(0);
-  EXPECT_EQ(complete.key, std::string(kAccount) + "/" + kKey);
+  EXPECT_EQ(complete.key, RecordKey());
   EXPECT_EQ(complete.token, "token-1");
-  EXPECT_EQ(complete.outcome, EncodeOutcome(MadeSubscription()));
+  EXPECT_EQ(complete.outcome, EncodeOutcome(MadeSubscription(), /*may_exist=*/false));
   EXPECT_EQ(complete.retention, absl::Hours(24));
   EXPECT_EQ(store_.release_count(), 0u);
   // The caller hears only once the outcome is stored, so a retry with the key can replay it.
   EXPECT_THAT(results_, IsEmpty());
 
   ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
-  const absl::StatusOr<Subscription>& result = Result();
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->sid, MadeSubscription().sid);
-  EXPECT_FALSE(result->replayed);
+  const Outcome& result = Result();
+  ASSERT_TRUE(result.result.ok()) << result.result.status();
+  EXPECT_EQ(SubscriptionOf(result).sid, MadeSubscription().sid);
+  EXPECT_FALSE(result.report.replayed);
   EXPECT_EQ(upstream_starts_, 1);
 }
 
@@ -177,12 +193,12 @@ TEST_F(IdempotencyGuardTest, ReplayableErrorIsStored) {
   DeliverUpstream(absl::NotFoundError("no such call"));
   ASSERT_EQ(store_.complete_count(), 1u);
   EXPECT_EQ(store_.release_count(), 0u);
-  absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(store_.complete(0).outcome);
+  absl::StatusOr<StoredOutcome> stored = DecodeOutcome(store_.complete(0).outcome);
   ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(stored->status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(stored->result.status().code(), absl::StatusCode::kNotFound);
 
   ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
-  EXPECT_EQ(Result().status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Result().result.status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(IdempotencyGuardTest, FailureToStoreStillDeliversTheOutcome) {
@@ -190,9 +206,9 @@ TEST_F(IdempotencyGuardTest, FailureToStoreStillDeliversTheOutcome) {
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
   DeliverUpstream(MadeSubscription());
   ASSERT_TRUE(store_.AnswerComplete(0, absl::FailedPreconditionError("claim lost")));
-  const absl::StatusOr<Subscription>& result = Result();
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->sid, MadeSubscription().sid);
+  const Outcome& result = Result();
+  ASSERT_TRUE(result.result.ok()) << result.result.status();
+  EXPECT_EQ(SubscriptionOf(result).sid, MadeSubscription().sid);
 }
 
 class IdempotencyGuardUnknownOutcomeTest : public IdempotencyGuardTest,
@@ -205,14 +221,14 @@ TEST_P(IdempotencyGuardUnknownOutcomeTest, ReleasesTheClaimAndStoresNothing) {
   DeliverUpstream(absl::Status(GetParam(), "upstream said so"));
   EXPECT_EQ(store_.complete_count(), 0u);
   ASSERT_EQ(store_.release_count(), 1u);
-  EXPECT_EQ(store_.release(0).key, std::string(kAccount) + "/" + kKey);
+  EXPECT_EQ(store_.release(0).key, RecordKey());
   EXPECT_EQ(store_.release(0).token, "token-1");
   EXPECT_THAT(results_, IsEmpty());
 
   ASSERT_TRUE(store_.AnswerRelease(0, absl::OkStatus()));
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), GetParam());
-  EXPECT_EQ(result.status().message(), "upstream said so");
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), GetParam());
+  EXPECT_EQ(result.result.status().message(), "upstream said so");
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -223,55 +239,85 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(IdempotencyGuardTest, DoneReplaysTheStoredSubscriptionWithoutUpstream) {
   Run();
-  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done(EncodeOutcome(MadeSubscription()))));
+  ASSERT_TRUE(store_.AnswerClaim(
+      0, FakeIdempotencyStore::Done(EncodeOutcome(MadeSubscription(), /*may_exist=*/false))));
   EXPECT_EQ(upstream_starts_, 0);
-  const absl::StatusOr<Subscription>& result = Result();
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_TRUE(result->replayed);
-  EXPECT_EQ(result->sid, MadeSubscription().sid);
-  EXPECT_EQ(result->date_created, MadeSubscription().date_created);
-  EXPECT_EQ(result->idempotency_key, kKey);
+  const Outcome& result = Result();
+  ASSERT_TRUE(result.result.ok()) << result.result.status();
+  EXPECT_TRUE(result.report.replayed);
+  EXPECT_EQ(SubscriptionOf(result).sid, MadeSubscription().sid);
+  EXPECT_EQ(SubscriptionOf(result).date_created, MadeSubscription().date_created);
+  EXPECT_EQ(result.report.idempotency_key, kKey);
   EXPECT_EQ(store_.complete_count(), 0u);
   EXPECT_EQ(store_.release_count(), 0u);
 }
 
 TEST_F(IdempotencyGuardTest, DoneReplaysAStoredErrorMarkedReplayed) {
   absl::Status stored = absl::NotFoundError("no such call");
-  SetErrorInfo(stored, "TWILIO_NOT_FOUND", {{"attempts", "1"}});
+  SetErrorInfo(stored, "TWILIO_NOT_FOUND");
   Run();
-  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done(EncodeOutcome(stored))));
+  ASSERT_TRUE(store_.AnswerClaim(
+      0, FakeIdempotencyStore::Done(EncodeOutcome(stored, /*may_exist=*/false))));
   EXPECT_EQ(upstream_starts_, 0);
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(result.status().message(), "no such call");
-  EXPECT_EQ(GetErrorReason(result.status()), "TWILIO_NOT_FOUND");
-  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
-  EXPECT_EQ(metadata["replayed"], "true");
-  EXPECT_EQ(metadata["attempts"], "1");
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(result.result.status().message(), "no such call");
+  EXPECT_EQ(GetErrorReason(result.result.status()), "TWILIO_NOT_FOUND");
+  EXPECT_TRUE(result.report.replayed);
+  EXPECT_EQ(result.report.attempts, 0);  // This call made none.
+  EXPECT_FALSE(result.report.may_exist);
+  EXPECT_EQ(result.report.idempotency_key, kKey);
+}
+
+TEST_F(IdempotencyGuardTest, ReplayedErrorKeepsTheStoredMayExist) {
+  absl::Status stored = absl::UnknownError("may or may not exist");
+  SetErrorInfo(stored, "OUTCOME_UNKNOWN");
+  Run();
+  ASSERT_TRUE(
+      store_.AnswerClaim(0, FakeIdempotencyStore::Done(EncodeOutcome(stored, /*may_exist=*/true))));
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_TRUE(result.report.replayed);
+  EXPECT_TRUE(result.report.may_exist);
+}
+
+// Records written before Outcome existed kept may_exist in the error's ErrorInfo metadata.
+TEST_F(IdempotencyGuardTest, ReplayedErrorOfAnEarlierVersionKeepsItsMayExist) {
+  absl::Status stored = absl::UnknownError("may or may not exist");
+  SetErrorInfo(stored, "OUTCOME_UNKNOWN",
+               {{"attempts", "3"}, {"idempotency_key", kKey}, {"subscription_may_exist", "true"}});
+  std::string old_record = EncodeOutcome(stored, /*may_exist=*/false);
+  const std::string field = R"("may_exist":false,)";
+  ASSERT_NE(old_record.find(field), std::string::npos);
+  old_record.erase(old_record.find(field), field.size());
+  Run();
+  ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done(old_record)));
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_TRUE(result.report.replayed);
+  EXPECT_TRUE(result.report.may_exist);
 }
 
 TEST_F(IdempotencyGuardTest, UnreadableRecordIsInternalAndMayExist) {
   Run();
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Done("not a record")));
   EXPECT_EQ(upstream_starts_, 0);
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
-  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
-  EXPECT_EQ(metadata["subscription_may_exist"], "true");
-  EXPECT_EQ(metadata["idempotency_key"], kKey);
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(result.report.may_exist);
+  EXPECT_EQ(result.report.idempotency_key, kKey);
 }
 
 TEST_F(IdempotencyGuardTest, ConflictRefusesTheReusedKeyWithoutUpstream) {
   Run();
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Conflict()));
   EXPECT_EQ(upstream_starts_, 0);
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_KEY_REUSED");
-  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
-  EXPECT_EQ(metadata["idempotency_key"], kKey);
-  EXPECT_EQ(metadata["attempts"], "0");
-  EXPECT_EQ(metadata["subscription_may_exist"], "false");
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetErrorReason(result.result.status()), "IDEMPOTENCY_KEY_REUSED");
+  EXPECT_EQ(result.report.idempotency_key, kKey);
+  EXPECT_EQ(result.report.attempts, 0);
+  EXPECT_FALSE(result.report.may_exist);
   EXPECT_EQ(store_.release_count(), 0u);
 }
 
@@ -297,7 +343,7 @@ TEST_F(IdempotencyGuardTest, InFlightPollsAtThePollIntervalThenStartsUpstreamOnc
   ASSERT_EQ(store_.complete_count(), 1u);
   EXPECT_EQ(store_.complete(0).token, "token-2");
   ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
-  EXPECT_TRUE(Result().ok());
+  EXPECT_TRUE(Result().result.ok());
 }
 
 TEST_F(IdempotencyGuardTest, InFlightUntilTheDeadlineIsUnavailableWithRetryInfo) {
@@ -310,39 +356,38 @@ TEST_F(IdempotencyGuardTest, InFlightUntilTheDeadlineIsUnavailableWithRetryInfo)
   EXPECT_EQ(store_.claim_count(), 3u);
   EXPECT_EQ(upstream_starts_, 0);
   EXPECT_THAT(timer_.pending(), IsEmpty());
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_KEY_IN_FLIGHT");
-  EXPECT_TRUE(GetRetryDelay(result.status()).has_value());
-  EXPECT_EQ(GetErrorMetadata(result.status())["subscription_may_exist"], "true");
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetErrorReason(result.result.status()), "IDEMPOTENCY_KEY_IN_FLIGHT");
+  EXPECT_TRUE(GetRetryDelay(result.result.status()).has_value());
+  EXPECT_TRUE(result.report.may_exist);
 }
 
 TEST_F(IdempotencyGuardTest, UnavailableStoreFailsClosedWithoutUpstream) {
   Run();
   ASSERT_TRUE(store_.AnswerClaim(0, absl::UnavailableError("connection refused")));
   EXPECT_EQ(upstream_starts_, 0);
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(result.status().message(), HasSubstr("connection refused"));
-  EXPECT_EQ(GetErrorReason(result.status()), "IDEMPOTENCY_STORE_UNAVAILABLE");
-  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
-  EXPECT_EQ(metadata["subscription_may_exist"], "false");
-  EXPECT_EQ(metadata["attempts"], "0");
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(result.result.status().message(), HasSubstr("connection refused"));
+  EXPECT_EQ(GetErrorReason(result.result.status()), "IDEMPOTENCY_STORE_UNAVAILABLE");
+  EXPECT_FALSE(result.report.may_exist);
+  EXPECT_EQ(result.report.attempts, 0);
 }
 
 TEST_F(IdempotencyGuardTest, FullStoreKeepsResourceExhaustedWithoutUpstream) {
   Run();
   ASSERT_TRUE(store_.AnswerClaim(0, absl::ResourceExhaustedError("store full")));
   EXPECT_EQ(upstream_starts_, 0);
-  EXPECT_EQ(Result().status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Result().result.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST_F(IdempotencyGuardTest, CancelWhileClaimingReleasesALaterWonClaim) {
-  std::shared_ptr<PendingCreate> pending = Run();
+  std::shared_ptr<PendingCall> pending = Run();
   pending->Cancel();
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(GetErrorMetadata(result.status())["idempotency_key"], kKey);
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(result.report.idempotency_key, kKey);
 
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
   EXPECT_EQ(upstream_starts_, 0);
@@ -353,13 +398,13 @@ TEST_F(IdempotencyGuardTest, CancelWhileClaimingReleasesALaterWonClaim) {
 }
 
 TEST_F(IdempotencyGuardTest, CancelWhilePollingStopsPolling) {
-  std::shared_ptr<PendingCreate> pending = Run();
+  std::shared_ptr<PendingCall> pending = Run();
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::InFlight()));
   ASSERT_THAT(timer_.pending(), SizeIs(1));
   const Timer::TimerId poll = timer_.pending()[0].id;
 
   pending->Cancel();
-  EXPECT_EQ(Result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Result().result.status().code(), absl::StatusCode::kCancelled);
   EXPECT_THAT(timer_.cancel_calls(), ElementsAre(poll));
   clock_.Advance(absl::Seconds(1));
   timer_.FireDue();
@@ -369,7 +414,7 @@ TEST_F(IdempotencyGuardTest, CancelWhilePollingStopsPolling) {
 }
 
 TEST_F(IdempotencyGuardTest, CancelWhileUpstreamRunsCancelsUpstreamAndReleases) {
-  std::shared_ptr<PendingCreate> pending = Run();
+  std::shared_ptr<PendingCall> pending = Run();
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
   ASSERT_NE(upstream_, nullptr);
 
@@ -381,7 +426,7 @@ TEST_F(IdempotencyGuardTest, CancelWhileUpstreamRunsCancelsUpstreamAndReleases) 
   ASSERT_EQ(store_.release_count(), 1u);
   EXPECT_EQ(store_.complete_count(), 0u);
   ASSERT_TRUE(store_.AnswerRelease(0, absl::OkStatus()));
-  EXPECT_EQ(Result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Result().result.status().code(), absl::StatusCode::kCancelled);
 
   pending->Cancel();  // After the end: harmless.
   EXPECT_EQ(upstream_->cancel_calls, 1);
@@ -389,11 +434,11 @@ TEST_F(IdempotencyGuardTest, CancelWhileUpstreamRunsCancelsUpstreamAndReleases) 
 }
 
 TEST_F(IdempotencyGuardTest, CancelAfterReplayIsANoOp) {
-  std::shared_ptr<PendingCreate> pending = Run();
+  std::shared_ptr<PendingCall> pending = Run();
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Conflict()));
   pending->Cancel();
   ASSERT_THAT(results_, SizeIs(1));
-  EXPECT_EQ(results_[0].status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(results_[0].result.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(IdempotencyGuardTest, InlineStoreAnswersRunTheWholeCall) {
@@ -403,7 +448,7 @@ TEST_F(IdempotencyGuardTest, InlineStoreAnswersRunTheWholeCall) {
   EXPECT_EQ(upstream_starts_, 1);
   DeliverUpstream(MadeSubscription());
   EXPECT_EQ(store_.complete_count(), 1u);
-  EXPECT_TRUE(Result().ok());
+  EXPECT_TRUE(Result().result.ok());
 }
 
 TEST_F(IdempotencyGuardTest, SecondCallWithTheKeyReplaysFromAMemoryStore) {
@@ -412,15 +457,15 @@ TEST_F(IdempotencyGuardTest, SecondCallWithTheKeyReplaysFromAMemoryStore) {
   Run(clock_.Now() + absl::Seconds(10), &memory);
   DeliverUpstream(MadeSubscription());
   ASSERT_THAT(results_, SizeIs(1));
-  ASSERT_TRUE(results_[0].ok()) << results_[0].status();
-  EXPECT_FALSE(results_[0]->replayed);
+  ASSERT_TRUE(results_[0].result.ok()) << results_[0].result.status();
+  EXPECT_FALSE(results_[0].report.replayed);
 
   Run(clock_.Now() + absl::Seconds(10), &memory);
   EXPECT_EQ(upstream_starts_, 1);  // No second upstream call.
   ASSERT_THAT(results_, SizeIs(2));
-  ASSERT_TRUE(results_[1].ok()) << results_[1].status();
-  EXPECT_TRUE(results_[1]->replayed);
-  EXPECT_EQ(results_[1]->sid, MadeSubscription().sid);
+  ASSERT_TRUE(results_[1].result.ok()) << results_[1].result.status();
+  EXPECT_TRUE(results_[1].report.replayed);
+  EXPECT_EQ(SubscriptionOf(results_[1]).sid, MadeSubscription().sid);
 }
 
 // An attempt may have created the subscription: the record is kept, not released, and the
@@ -448,11 +493,11 @@ TEST_F(IdempotencyGuardTest, AmbiguousOutcomeIsResolvedInTheBackgroundWhileTheCa
   DeliverUpstream(MadeSubscription());
   ASSERT_EQ(store_.complete_count(), 1u);
   EXPECT_EQ(store_.complete(0).token, "token-1");
-  EXPECT_EQ(store_.complete(0).outcome, EncodeOutcome(MadeSubscription()));
+  EXPECT_EQ(store_.complete(0).outcome, EncodeOutcome(MadeSubscription(), /*may_exist=*/false));
   ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
-  const absl::StatusOr<Subscription>& result = Result();
-  ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->sid, MadeSubscription().sid);
+  const Outcome& result = Result();
+  ASSERT_TRUE(result.result.ok()) << result.result.status();
+  EXPECT_EQ(SubscriptionOf(result).sid, MadeSubscription().sid);
   EXPECT_EQ(guard_->resolving(), 0);
 }
 
@@ -468,13 +513,12 @@ TEST_F(IdempotencyGuardTest, CallerWhoseDeadlineComesFirstIsToldToRetryAndTheRec
   EXPECT_THAT(results_, IsEmpty());
   clock_.Advance(absl::Milliseconds(1));  // 50ms before the deadline.
   timer_.FireDue();
-  const absl::StatusOr<Subscription>& result = Result();
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(GetErrorReason(result.status()), "OUTCOME_RESOLVING");
-  EXPECT_TRUE(GetRetryDelay(result.status()).has_value());
-  std::map<std::string, std::string> metadata = GetErrorMetadata(result.status());
-  EXPECT_EQ(metadata["subscription_may_exist"], "true");
-  EXPECT_EQ(metadata["idempotency_key"], kKey);
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetErrorReason(result.result.status()), "OUTCOME_RESOLVING");
+  EXPECT_TRUE(GetRetryDelay(result.result.status()).has_value());
+  EXPECT_TRUE(result.report.may_exist);
+  EXPECT_EQ(result.report.idempotency_key, kKey);
 
   DeliverUpstream(MadeSubscription());
   ASSERT_EQ(store_.complete_count(), 1u);
@@ -489,14 +533,14 @@ TEST_F(IdempotencyGuardTest, ClosedKeyWindowRecordsOutcomeUnknownAndNeverResends
   EXPECT_THAT(plans_, SizeIs(1));  // No resolution: a resend could create a second one.
   EXPECT_EQ(store_.release_count(), 0u);
   ASSERT_EQ(store_.complete_count(), 1u);
-  absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(store_.complete(0).outcome);
+  absl::StatusOr<StoredOutcome> stored = DecodeOutcome(store_.complete(0).outcome);
   ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(stored->status().code(), absl::StatusCode::kUnknown);
-  EXPECT_EQ(GetErrorReason(stored->status()), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(stored->result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_EQ(GetErrorReason(stored->result.status()), "OUTCOME_UNKNOWN");
 
   ASSERT_TRUE(store_.AnswerComplete(0, absl::OkStatus()));
-  EXPECT_EQ(Result().status().code(), absl::StatusCode::kUnknown);
-  EXPECT_EQ(GetErrorMetadata(Result().status())["subscription_may_exist"], "true");
+  EXPECT_EQ(Result().result.status().code(), absl::StatusCode::kUnknown);
+  EXPECT_TRUE(Result().report.may_exist);
 }
 
 TEST_F(IdempotencyGuardTest, ResolutionThatRunsOutOfTheWindowRecordsOutcomeUnknown) {
@@ -505,9 +549,9 @@ TEST_F(IdempotencyGuardTest, ResolutionThatRunsOutOfTheWindowRecordsOutcomeUnkno
   DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true);
   DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true, /*window_closed=*/true);
   ASSERT_EQ(store_.complete_count(), 1u);
-  absl::StatusOr<absl::StatusOr<Subscription>> stored = DecodeOutcome(store_.complete(0).outcome);
+  absl::StatusOr<StoredOutcome> stored = DecodeOutcome(store_.complete(0).outcome);
   ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(GetErrorReason(stored->status()), "OUTCOME_UNKNOWN");
+  EXPECT_EQ(GetErrorReason(stored->result.status()), "OUTCOME_UNKNOWN");
 }
 
 TEST_F(IdempotencyGuardTest, ResolutionOutOfAttemptsHandsTheRecordOverInsteadOfReleasingIt) {
@@ -526,17 +570,17 @@ TEST_F(IdempotencyGuardTest, ResolutionOutOfAttemptsHandsTheRecordOverInsteadOfR
   }
   EXPECT_TRUE(handed_over);
   EXPECT_EQ(guard_->resolving(), 0);
-  EXPECT_EQ(GetErrorReason(Result().status()), "OUTCOME_RESOLVING");
+  EXPECT_EQ(GetErrorReason(Result().result.status()), "OUTCOME_RESOLVING");
 }
 
 TEST_F(IdempotencyGuardTest, CallerCancelWithARequestOutStillResolves) {
-  std::shared_ptr<PendingCreate> pending = Run();
+  std::shared_ptr<PendingCall> pending = Run();
   ASSERT_TRUE(store_.AnswerClaim(0, FakeIdempotencyStore::Claimed("token-1")));
   pending->Cancel();
   EXPECT_EQ(upstream_->cancel_calls, 1);
   // The abandoned request may have reached Twilio.
   DeliverUpstream(absl::CancelledError("the caller cancelled the request"), /*may_exist=*/true);
-  EXPECT_EQ(Result().status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Result().result.status().code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(store_.release_count(), 0u);
   ASSERT_THAT(plans_, SizeIs(2));
   EXPECT_TRUE(plans_[1].resolution);
@@ -570,7 +614,7 @@ TEST_F(IdempotencyGuardTest, LeaseIsRenewedWhileTheCallWorksAndNotAfter) {
     EXPECT_EQ(store_.renew(i - 1).token, "token-1");
   }
   DeliverUpstream(MadeSubscription());
-  EXPECT_TRUE(Result().ok());
+  EXPECT_TRUE(Result().result.ok());
   clock_.Advance(absl::Seconds(10));
   timer_.FireDue();
   EXPECT_EQ(store_.renew_count(), 3u);
@@ -601,7 +645,7 @@ TEST_F(IdempotencyGuardTest, MemoryStoreRecordHandedOverIsTakenOverByTheNextCall
   DeliverUpstream(absl::UnavailableError("500"), /*may_exist=*/true);
   DeliverUpstream(absl::UnavailableError("resolution budget spent"), /*may_exist=*/true);
   ASSERT_THAT(results_, SizeIs(1));
-  EXPECT_EQ(GetErrorReason(results_[0].status()), "OUTCOME_RESOLVING");
+  EXPECT_EQ(GetErrorReason(results_[0].result.status()), "OUTCOME_RESOLVING");
 
   clock_.Advance(absl::Seconds(1));
   Run(clock_.Now() + absl::Seconds(10), &memory);
@@ -610,7 +654,7 @@ TEST_F(IdempotencyGuardTest, MemoryStoreRecordHandedOverIsTakenOverByTheNextCall
   EXPECT_EQ(plans_[2].window_start, clock_.Now() - absl::Seconds(1));
   DeliverUpstream(MadeSubscription());
   ASSERT_THAT(results_, SizeIs(2));
-  EXPECT_TRUE(results_[1].ok()) << results_[1].status();
+  EXPECT_TRUE(results_[1].result.ok()) << results_[1].result.status();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "common/error_details.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "model/sid.h"
 
 namespace gateway {
 namespace {
@@ -352,6 +353,156 @@ TEST(ValidateCreateRequestTest, ViolationDescriptionsExplainTheProblem) {
   EXPECT_THAT(GetFieldViolations(result.status()),
               UnorderedElementsAre(AllOf(Field(&FieldViolation::field, "callback"),
                                          Field(&FieldViolation::description, HasSubstr("port")))));
+}
+
+// ---- ContentProblem -------------------------------------------------------------------------
+
+TEST(ContentProblemTest, AcceptsOneJsonDocumentOfAnyKind) {
+  for (const char* content :
+       {R"({"a":1})", "[1,2,3]", R"("text")", "42", "true", "null", " {\"a\" : [ ] } \n"}) {
+    EXPECT_EQ(ContentProblem(content), "") << content;
+  }
+}
+
+TEST(ContentProblemTest, RejectsEmpty) { EXPECT_EQ(ContentProblem(""), "is required"); }
+
+TEST(ContentProblemTest, RejectsWhatIsNotOneJsonDocument) {
+  for (const char* content : {"hello", "{", R"({"a":1} {"b":2})", "[1,]", "{'a':1}", "\xff"}) {
+    EXPECT_EQ(ContentProblem(content), "must be one JSON document") << content;
+  }
+}
+
+TEST(ContentProblemTest, SizeLimitIs4096Bytes) {
+  const std::string at_limit = "\"" + std::string(kMaxContentBytes - 2, 'x') + "\"";
+  ASSERT_EQ(at_limit.size(), 4096u);
+  EXPECT_EQ(ContentProblem(at_limit), "");
+  const std::string over = "\"" + std::string(kMaxContentBytes - 1, 'x') + "\"";
+  EXPECT_THAT(ContentProblem(over), HasSubstr("4096"));
+}
+
+// Deep nesting must neither crash nor exhaust the stack.
+TEST(ContentProblemTest, DeepNestingIsHandled) {
+  EXPECT_THAT(ContentProblem(std::string(100000, '[')), HasSubstr("4096"));
+  EXPECT_EQ(ContentProblem(std::string(4096, '[')), "must be one JSON document");
+  EXPECT_EQ(ContentProblem(std::string(2048, '[') + std::string(2048, ']')), "");
+  std::string objects;
+  for (int i = 0; i < 600; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(600, '}');
+  EXPECT_EQ(ContentProblem(objects), "");
+}
+
+// ---- ValidateDeleteRequest ------------------------------------------------------------------
+
+DeleteSubscriptionInput ValidDelete() {
+  DeleteSubscriptionInput input;
+  input.account_sid = kAccount;
+  input.call_sid = kCall;
+  input.sid = "ZY0123456789abcdef0123456789ABCDEF";
+  return input;
+}
+
+std::vector<std::string> ViolatedFields(const absl::Status& status) {
+  std::vector<std::string> out;
+  for (const FieldViolation& v : GetFieldViolations(status)) out.push_back(v.field);
+  return out;
+}
+
+TEST(ValidateDeleteRequestTest, ValidRequestPassesThrough) {
+  absl::StatusOr<DeleteSubscriptionRequest> result =
+      ValidateDeleteRequest(ValidDelete(), kDefaultAccount);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->account_sid, kAccount);
+  EXPECT_EQ(result->call_sid, kCall);
+  EXPECT_EQ(result->sid, "ZY0123456789abcdef0123456789ABCDEF");
+}
+
+TEST(ValidateDeleteRequestTest, AppliesDefaultAccountWhenNoneGiven) {
+  DeleteSubscriptionInput input = ValidDelete();
+  input.account_sid.clear();
+  absl::StatusOr<DeleteSubscriptionRequest> result = ValidateDeleteRequest(input, kDefaultAccount);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->account_sid, kDefaultAccount);
+}
+
+TEST(ValidateDeleteRequestTest, SidMustBeZyAnd32HexDigits) {
+  for (const std::string& sid :
+       {std::string(""), "ZY" + std::string(31, '0'), "ZY" + std::string(33, '0'),
+        "ZY" + std::string(31, '0') + "g", "KX" + std::string(32, '0'), "zy" + std::string(32, '0'),
+        "ZY" + std::string(32, '0') + "/../x"}) {
+    DeleteSubscriptionInput input = ValidDelete();
+    input.sid = sid;
+    absl::StatusOr<DeleteSubscriptionRequest> result =
+        ValidateDeleteRequest(input, kDefaultAccount);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << sid;
+    EXPECT_THAT(ViolatedFields(result.status()), UnorderedElementsAre("sid")) << sid;
+  }
+}
+
+TEST(ValidateDeleteRequestTest, ReportsEveryBadFieldInOneError) {
+  DeleteSubscriptionInput input;
+  input.account_sid = "AC1";
+  input.call_sid = "";
+  input.sid = "ZY1";
+  absl::StatusOr<DeleteSubscriptionRequest> result = ValidateDeleteRequest(input, kDefaultAccount);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ViolatedFields(result.status()),
+              UnorderedElementsAre("account_sid", "call_sid", "sid"));
+  EXPECT_EQ(GetErrorReason(result.status()), "INVALID_REQUEST");
+}
+
+// ---- ValidateSendRequest --------------------------------------------------------------------
+
+SendMessageInput ValidSend() {
+  SendMessageInput input;
+  input.account_sid = kAccount;
+  input.call_sid = kCall;
+  input.content = R"({"greeting":"hi"})";
+  input.idempotency_key = "key-1";
+  return input;
+}
+
+TEST(ValidateSendRequestTest, ValidRequestPassesThrough) {
+  absl::StatusOr<SendMessageRequest> result = ValidateSendRequest(ValidSend(), kDefaultAccount);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->account_sid, kAccount);
+  EXPECT_EQ(result->call_sid, kCall);
+  EXPECT_EQ(result->content, R"({"greeting":"hi"})");
+  EXPECT_EQ(result->idempotency_key, "key-1");
+}
+
+TEST(ValidateSendRequestTest, EmptyKeyLeftEmptyAndDefaultAccountApplied) {
+  SendMessageInput input = ValidSend();
+  input.account_sid.clear();
+  input.idempotency_key.clear();
+  absl::StatusOr<SendMessageRequest> result = ValidateSendRequest(input, kDefaultAccount);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->account_sid, kDefaultAccount);
+  EXPECT_EQ(result->idempotency_key, "");
+}
+
+TEST(ValidateSendRequestTest, RejectsBadContent) {
+  for (const std::string& content :
+       {std::string(""), std::string("not json"), std::string(100000, '['),
+        "\"" + std::string(kMaxContentBytes, 'x') + "\""}) {
+    SendMessageInput input = ValidSend();
+    input.content = content;
+    absl::StatusOr<SendMessageRequest> result = ValidateSendRequest(input, kDefaultAccount);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << content.size();
+    EXPECT_THAT(ViolatedFields(result.status()), UnorderedElementsAre("content")) << content.size();
+  }
+}
+
+TEST(ValidateSendRequestTest, ReportsEveryBadFieldInOneError) {
+  SendMessageInput input;
+  input.account_sid = "AC1";
+  input.call_sid = "CA1";
+  input.content = "";
+  input.idempotency_key = "has space";
+  absl::StatusOr<SendMessageRequest> result = ValidateSendRequest(input, kDefaultAccount);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ViolatedFields(result.status()),
+              UnorderedElementsAre("account_sid", "call_sid", "content", "idempotency_key"));
+  EXPECT_EQ(GetErrorReason(result.status()), "INVALID_REQUEST");
 }
 
 }  // namespace

@@ -15,7 +15,8 @@
 #include "fakes/fake_random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "subscriptions/create_subscription.h"
+#include "twilio/twilio_api.h"
+#include "upstream/upstream_engine.h"
 
 namespace gateway {
 namespace {
@@ -128,29 +129,29 @@ TEST(RetryBudgetTest, ConcurrentUpdatesStayWithinBounds) {
   EXPECT_LE(budget.tokens(), 5.0);
 }
 
-// The budget in the Create handler: a retryable failure spends a token before a retry.
-class CreateSubscriptionRetryBudgetTest : public ::testing::Test {
+// The budget in the upstream engine: a retryable failure spends a token before a retry.
+class UpstreamEngineRetryBudgetTest : public ::testing::Test {
  protected:
-  CreateSubscriptionRetryBudgetTest() {
+  UpstreamEngineRetryBudgetTest() {
     options_.base_url = "https://api.twilio.test";
     options_.retry.max_attempts = 5;
     options_.retry.backoff_base = absl::Milliseconds(100);
     options_.retry.backoff_cap = absl::Seconds(2);
     options_.retry.retry_ambiguous = true;
-    handler_ = std::make_unique<CreateSubscriptionHandler>(
-        options_, account_, transport_, timer_, clock_, random_,
-        CreateSubscriptionControls{.retry_budget = &budget_});
+    engine_ = std::make_unique<UpstreamEngine>(options_, transport_, timer_, clock_, random_,
+                                               UpstreamControls{.retry_budget = &budget_});
   }
 
   void Create() {
-    CreateSubscriptionInput input;
-    input.call_sid = "CAfedcba9876543210fedcba9876543210";
-    input.callback = "https://example.com/hook";
-    input.method = 1;
-    input.idempotency_key = "caller-key";
-    handler_->Create(
-        input, clock_.Now() + absl::Seconds(10),
-        [this](absl::StatusOr<Subscription> result) { results_.push_back(std::move(result)); });
+    CreateSubscriptionRequest request;
+    request.account_sid = "AC0123456789abcdef0123456789abcdef";
+    request.call_sid = "CAfedcba9876543210fedcba9876543210";
+    request.callback = "https://example.com/hook";
+    request.idempotency_key = "caller-key";
+    engine_->Start(
+        TwilioCredentials{"ACuser", "token"}, CreateSubscriptionCall(request),
+        {.deadline = clock_.Now() + absl::Seconds(10), .window_start = clock_.Now()},
+        [this](UpstreamOutcome outcome) { results_.push_back(std::move(outcome.result)); });
   }
 
   static HttpResult ServiceUnavailable() {
@@ -158,19 +159,17 @@ class CreateSubscriptionRetryBudgetTest : public ::testing::Test {
                               R"({"code":20503,"message":"Service unavailable","status":503})");
   }
 
-  CreateSubscriptionOptions options_;
-  Snapshot<TwilioAccount> account_{std::make_shared<const TwilioAccount>(
-      TwilioAccount{"AC0123456789abcdef0123456789abcdef", {"ACuser", "token"}})};
+  UpstreamOptions options_;
   FakeClock clock_;
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;
   FakeRandom random_{0.5};
   RetryBudget budget_{10, 0.1};
-  std::unique_ptr<CreateSubscriptionHandler> handler_;
-  std::vector<absl::StatusOr<Subscription>> results_;
+  std::unique_ptr<UpstreamEngine> engine_;
+  std::vector<absl::StatusOr<Resource>> results_;
 };
 
-TEST_F(CreateSubscriptionRetryBudgetTest, NearlyDrainedBudgetStopsTheRetry) {
+TEST_F(UpstreamEngineRetryBudgetTest, NearlyDrainedBudgetStopsTheRetry) {
   for (int i = 0; i < 4; ++i) budget_.RecordFailure();  // 6 of 10 left: one failure from half.
   ASSERT_TRUE(budget_.AllowRetry());
   Create();
@@ -184,7 +183,7 @@ TEST_F(CreateSubscriptionRetryBudgetTest, NearlyDrainedBudgetStopsTheRetry) {
   EXPECT_THAT(budget_.tokens(), DoubleEq(5.0));
 }
 
-TEST_F(CreateSubscriptionRetryBudgetTest, FullBudgetAllowsTheRetryAndSuccessRefills) {
+TEST_F(UpstreamEngineRetryBudgetTest, FullBudgetAllowsTheRetryAndSuccessRefills) {
   Create();
   ASSERT_TRUE(transport_.CompleteNth(0, ServiceUnavailable()));
   EXPECT_THAT(results_, IsEmpty());

@@ -9,114 +9,44 @@
 namespace gateway {
 namespace {
 
-HttpResult Failed(TransportFailure failure, bool request_sent) {
-  HttpResult r;
-  r.failure = failure;
-  r.request_sent = request_sent;
-  return r;
-}
-
-HttpResult Answered(int status) {
-  HttpResult r;
-  r.request_sent = true;
-  r.response.status = status;
-  return r;
-}
-
-AttemptOutcome Classify(const HttpResult& result, bool body_readable = true) {
-  return ClassifyAttempt(result, body_readable).outcome;
-}
-
-// ---- ClassifyAttempt ------------------------------------------------------------------------
-
-TEST(ClassifyAttemptTest, ConnectFailureWasNeverApplied) {
-  EXPECT_EQ(Classify(Failed(TransportFailure::kConnect, false)), AttemptOutcome::kNeverApplied);
-  // A connect failure cannot have sent the request, whatever the flag says.
-  EXPECT_EQ(Classify(Failed(TransportFailure::kConnect, true)), AttemptOutcome::kNeverApplied);
-}
-
-TEST(ClassifyAttemptTest, TimeoutBeforeSendingWasNeverApplied) {
-  EXPECT_EQ(Classify(Failed(TransportFailure::kTimeout, false)), AttemptOutcome::kNeverApplied);
-}
-
-TEST(ClassifyAttemptTest, TimeoutAfterSendingIsAmbiguous) {
-  EXPECT_EQ(Classify(Failed(TransportFailure::kTimeout, true)), AttemptOutcome::kAmbiguous);
-}
-
-TEST(ClassifyAttemptTest, IoFailureBeforeSendingWasNeverApplied) {
-  EXPECT_EQ(Classify(Failed(TransportFailure::kIo, false)), AttemptOutcome::kNeverApplied);
-}
-
-TEST(ClassifyAttemptTest, IoFailureAfterSendingIsAmbiguous) {
-  EXPECT_EQ(Classify(Failed(TransportFailure::kIo, true)), AttemptOutcome::kAmbiguous);
-}
-
-TEST(ClassifyAttemptTest, CancelledIsCancelled) {
-  EXPECT_EQ(Classify(Failed(TransportFailure::kCancelled, false)), AttemptOutcome::kCancelled);
-  EXPECT_EQ(Classify(Failed(TransportFailure::kCancelled, true)), AttemptOutcome::kCancelled);
-}
-
-TEST(ClassifyAttemptTest, ReadableSuccessSucceeded) {
-  EXPECT_EQ(Classify(Answered(201), true), AttemptOutcome::kSucceeded);
-  EXPECT_EQ(Classify(Answered(200), true), AttemptOutcome::kSucceeded);
-}
-
-TEST(ClassifyAttemptTest, UnreadableSuccessIsAmbiguous) {
-  EXPECT_EQ(Classify(Answered(201), false), AttemptOutcome::kAmbiguous);
-}
-
-TEST(ClassifyAttemptTest, TooManyRequestsWasNeverApplied) {
-  EXPECT_EQ(Classify(Answered(429)), AttemptOutcome::kNeverApplied);
-}
-
-TEST(ClassifyAttemptTest, ServerErrorsAreAmbiguous) {
-  EXPECT_EQ(Classify(Answered(500)), AttemptOutcome::kAmbiguous);
-  EXPECT_EQ(Classify(Answered(503)), AttemptOutcome::kAmbiguous);
-}
-
-TEST(ClassifyAttemptTest, ClientErrorsAreRejected) {
-  EXPECT_EQ(Classify(Answered(400)), AttemptOutcome::kRejected);
-  EXPECT_EQ(Classify(Answered(404)), AttemptOutcome::kRejected);
-  EXPECT_EQ(Classify(Answered(401)), AttemptOutcome::kRejected);
-  EXPECT_EQ(Classify(Answered(403)), AttemptOutcome::kRejected);
-}
-
-TEST(ClassifyAttemptTest, BodyReadabilityIgnoredForErrors) {
-  EXPECT_EQ(Classify(Answered(503), false), AttemptOutcome::kAmbiguous);
-  EXPECT_EQ(Classify(Answered(400), false), AttemptOutcome::kRejected);
-  EXPECT_EQ(Classify(Answered(429), false), AttemptOutcome::kNeverApplied);
-}
-
-TEST(ClassifyAttemptTest, ExplainsWhy) {
-  EXPECT_FALSE(ClassifyAttempt(Answered(503), true).why.empty());
-  EXPECT_FALSE(ClassifyAttempt(Failed(TransportFailure::kTimeout, true), true).why.empty());
-}
-
 // ---- ShouldRetry ----------------------------------------------------------------------------
 
 TEST(RetryPolicyTest, RetriesNeverAppliedAlways) {
   RetryOptions options;
-  options.retry_ambiguous = true;
-  EXPECT_TRUE(ShouldRetry(AttemptOutcome::kNeverApplied, options));
-  options.retry_ambiguous = false;
-  EXPECT_TRUE(ShouldRetry(AttemptOutcome::kNeverApplied, options));
+  for (bool naturally_idempotent : {false, true}) {
+    options.retry_ambiguous = true;
+    EXPECT_TRUE(ShouldRetry(AttemptOutcome::kNeverApplied, options, naturally_idempotent));
+    options.retry_ambiguous = false;
+    EXPECT_TRUE(ShouldRetry(AttemptOutcome::kNeverApplied, options, naturally_idempotent));
+  }
 }
 
 TEST(RetryPolicyTest, RetriesAmbiguousOnlyWhenAllowed) {
   RetryOptions options;
   options.retry_ambiguous = true;
-  EXPECT_TRUE(ShouldRetry(AttemptOutcome::kAmbiguous, options));
+  EXPECT_TRUE(ShouldRetry(AttemptOutcome::kAmbiguous, options, /*naturally_idempotent=*/false));
   options.retry_ambiguous = false;
-  EXPECT_FALSE(ShouldRetry(AttemptOutcome::kAmbiguous, options));
+  EXPECT_FALSE(ShouldRetry(AttemptOutcome::kAmbiguous, options, /*naturally_idempotent=*/false));
+}
+
+// Repeating a Delete is harmless, so the operator's switch for keyed operations does not apply.
+TEST(RetryPolicyTest, NaturallyIdempotentRetriesAmbiguousWhateverTheOption) {
+  RetryOptions options;
+  options.retry_ambiguous = true;
+  EXPECT_TRUE(ShouldRetry(AttemptOutcome::kAmbiguous, options, /*naturally_idempotent=*/true));
+  options.retry_ambiguous = false;
+  EXPECT_TRUE(ShouldRetry(AttemptOutcome::kAmbiguous, options, /*naturally_idempotent=*/true));
 }
 
 TEST(RetryPolicyTest, StopsOnNonRetryableStatus) {
   for (bool retry_ambiguous : {true, false}) {
-    RetryOptions options;
-    options.retry_ambiguous = retry_ambiguous;
-    EXPECT_FALSE(ShouldRetry(AttemptOutcome::kSucceeded, options));
-    EXPECT_FALSE(ShouldRetry(AttemptOutcome::kRejected, options));
-    EXPECT_FALSE(ShouldRetry(AttemptOutcome::kCancelled, options));
+    for (bool naturally_idempotent : {false, true}) {
+      RetryOptions options;
+      options.retry_ambiguous = retry_ambiguous;
+      EXPECT_FALSE(ShouldRetry(AttemptOutcome::kSucceeded, options, naturally_idempotent));
+      EXPECT_FALSE(ShouldRetry(AttemptOutcome::kRejected, options, naturally_idempotent));
+      EXPECT_FALSE(ShouldRetry(AttemptOutcome::kStopped, options, naturally_idempotent));
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "api/message_service.h"
 #include "gtest/gtest.h"
 
 namespace gateway {
@@ -40,11 +41,10 @@ TEST(ToProtoTest, CopiesEveryField) {
   subscription.call_sid = "CA1";
   subscription.sid = "ZY1";
   subscription.uri = "/uri.json";
-  subscription.idempotency_key = "key";
   subscription.date_created =
       absl::FromCivil(absl::CivilSecond(2019, 12, 18, 20, 2, 1), absl::UTCTimeZone());
   pb::Subscription out;
-  ToProto(subscription, &out);
+  ToProto(subscription, "key", &out);
   EXPECT_EQ(out.account_sid(), "AC1");
   EXPECT_EQ(out.call_sid(), "CA1");
   EXPECT_EQ(out.sid(), "ZY1");
@@ -57,7 +57,7 @@ TEST(ToProtoTest, CopiesEveryField) {
 
 TEST(ToProtoTest, UnsetDateStaysUnset) {
   pb::Subscription out;
-  ToProto(Subscription(), &out);
+  ToProto(Subscription(), "", &out);
   EXPECT_FALSE(out.has_date_created());
 }
 
@@ -65,9 +65,54 @@ TEST(ToProtoTest, SubSecondAndPreEpochDatesUseNonNegativeNanos) {
   Subscription subscription;
   subscription.date_created = absl::FromUnixSeconds(-1) + absl::Milliseconds(500);
   pb::Subscription out;
-  ToProto(subscription, &out);
+  ToProto(subscription, "", &out);
   EXPECT_EQ(out.date_created().seconds(), -1);
   EXPECT_EQ(out.date_created().nanos(), 500000000);
+}
+
+TEST(FromProtoTest, CopiesEveryDeleteField) {
+  pb::DeleteSubscriptionRequest request;
+  request.set_account_sid("AC1");
+  request.set_call_sid("CA1");
+  request.set_sid("ZY1");
+  DeleteSubscriptionInput input = FromProto(request);
+  EXPECT_EQ(input.account_sid, "AC1");
+  EXPECT_EQ(input.call_sid, "CA1");
+  EXPECT_EQ(input.sid, "ZY1");
+}
+
+TEST(FromProtoTest, CopiesEverySendField) {
+  pb::SendMessageRequest request;
+  request.set_account_sid("AC1");
+  request.set_call_sid("CA1");
+  request.set_content(R"({"a":1})");
+  request.set_idempotency_key("key");
+  SendMessageInput input = FromProto(request);
+  EXPECT_EQ(input.account_sid, "AC1");
+  EXPECT_EQ(input.call_sid, "CA1");
+  EXPECT_EQ(input.content, R"({"a":1})");
+  EXPECT_EQ(input.idempotency_key, "key");
+}
+
+TEST(ToProtoTest, CopiesEveryMessageField) {
+  Message message;
+  message.account_sid = "AC1";
+  message.call_sid = "CA1";
+  message.sid = "KX1";
+  message.date_created =
+      absl::FromCivil(absl::CivilSecond(2019, 12, 18, 20, 2, 1), absl::UTCTimeZone());
+  pb::Message out;
+  ToProto(message, "key", &out);
+  EXPECT_EQ(out.account_sid(), "AC1");
+  EXPECT_EQ(out.call_sid(), "CA1");
+  EXPECT_EQ(out.sid(), "KX1");
+  EXPECT_EQ(out.idempotency_key(), "key");
+  ASSERT_TRUE(out.has_date_created());
+  EXPECT_EQ(out.date_created().seconds(), 1576699321);
+
+  pb::Message undated;
+  ToProto(Message(), "", &undated);
+  EXPECT_FALSE(undated.has_date_created());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -61,12 +62,80 @@ TEST(FormEncodeTest, EncodesCallbackUrl) {
             "Callback=https%3A%2F%2Fexample.com%2Fhook%3Fx%3D1%26y%3Da+b");
 }
 
-// ---- SubscriptionsPath / BasicAuthorization -------------------------------------------------
+// ---- TwilioCall descriptions / BasicAuthorization ---------------------------------------------
 
-TEST(SubscriptionsPathTest, BuildsTwilioPath) {
-  EXPECT_EQ(SubscriptionsPath(kAccount, kCall),
+std::string SubscriptionsPath(absl::string_view account_sid, absl::string_view call_sid) {
+  return absl::StrCat("/2010-04-01/Accounts/", account_sid, "/Calls/", call_sid,
+                      "/UserDefinedMessageSubscriptions.json");
+}
+
+TEST(CreateSubscriptionCallTest, PostsToTheSubscriptionsOfTheCall) {
+  CreateSubscriptionRequest request;
+  request.account_sid = kAccount;
+  request.call_sid = kCall;
+  request.callback = "https://example.com/hook";
+  request.idempotency_key = "key-1";
+  const TwilioCall call = CreateSubscriptionCall(request);
+  EXPECT_EQ(call.kind, TwilioCall::Kind::kCreateSubscription);
+  EXPECT_EQ(call.method, "POST");
+  EXPECT_EQ(call.path,
             "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/"
             "CAfedcba9876543210fedcba9876543210/UserDefinedMessageSubscriptions.json");
+  EXPECT_EQ(call.account_sid, kAccount);
+  EXPECT_EQ(call.call_sid, kCall);
+  EXPECT_EQ(call.idempotency_key, "key-1");
+  EXPECT_FALSE(IsNaturallyIdempotent(call));
+  EXPECT_EQ(OperationName(call.kind), "Create");
+}
+
+TEST(DeleteSubscriptionCallTest, DeletesTheSubscriptionWithoutBodyOrKey) {
+  DeleteSubscriptionRequest request;
+  request.account_sid = kAccount;
+  request.call_sid = kCall;
+  request.sid = kSid;
+  const TwilioCall call = DeleteSubscriptionCall(request);
+  EXPECT_EQ(call.kind, TwilioCall::Kind::kDeleteSubscription);
+  EXPECT_EQ(call.method, "DELETE");
+  EXPECT_EQ(call.path,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/"
+            "CAfedcba9876543210fedcba9876543210/UserDefinedMessageSubscriptions/"
+            "ZY00112233445566778899aabbccddeeff.json");
+  EXPECT_TRUE(call.form.empty());
+  EXPECT_EQ(call.idempotency_key, "");
+  EXPECT_TRUE(IsNaturallyIdempotent(call));
+  EXPECT_EQ(OperationName(call.kind), "Delete");
+
+  HttpRequest http = BuildHttpRequest(TwilioEndpoint{"https://api.twilio.test", {"u", "p"}}, call,
+                                      absl::Seconds(2));
+  EXPECT_EQ(http.method, "DELETE");
+  EXPECT_EQ(http.url, "https://api.twilio.test" + call.path);
+  EXPECT_EQ(http.body, "");
+  for (const auto& [name, value] : http.headers) EXPECT_NE(name, "Content-Type");
+  EXPECT_THAT(http.headers, Contains(Pair("Authorization", "Basic " + absl::Base64Escape("u:p"))));
+}
+
+TEST(SendMessageCallTest, PostsTheContentAndKeyToTheMessagesOfTheCall) {
+  SendMessageRequest request;
+  request.account_sid = kAccount;
+  request.call_sid = kCall;
+  request.content = R"({"a":"b c"})";
+  request.idempotency_key = "key-1";
+  const TwilioCall call = SendMessageCall(request);
+  EXPECT_EQ(call.kind, TwilioCall::Kind::kSendMessage);
+  EXPECT_EQ(call.method, "POST");
+  EXPECT_EQ(call.path,
+            "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/"
+            "CAfedcba9876543210fedcba9876543210/UserDefinedMessages.json");
+  EXPECT_EQ(call.idempotency_key, "key-1");
+  EXPECT_FALSE(IsNaturallyIdempotent(call));
+  EXPECT_EQ(OperationName(call.kind), "Send");
+
+  HttpRequest http = BuildHttpRequest(TwilioEndpoint{"https://api.twilio.test", {"u", "p"}}, call,
+                                      absl::Seconds(2));
+  EXPECT_EQ(http.method, "POST");
+  EXPECT_EQ(http.body, "Content=%7B%22a%22%3A%22b+c%22%7D&IdempotencyKey=key-1");
+  EXPECT_THAT(http.headers, Contains(Pair("Content-Type", "application/x-www-form-urlencoded")));
+  EXPECT_EQ(http.timeout, absl::Seconds(2));
 }
 
 TEST(BasicAuthorizationTest, EncodesUserColonPasswordInBase64) {
@@ -79,7 +148,7 @@ TEST(BasicAuthorizationTest, EncodesApiKeyCredentials) {
   EXPECT_EQ(BasicAuthorization({user, "s3cr3t"}), "Basic " + absl::Base64Escape(user + ":s3cr3t"));
 }
 
-// ---- BuildCreateSubscriptionRequest ---------------------------------------------------------
+// ---- BuildHttpRequest (Create) ---------------------------------------------------------
 
 TwilioEndpoint TestEndpoint() { return {"https://api.twilio.test", {"user", "pass"}}; }
 
@@ -93,45 +162,47 @@ CreateSubscriptionRequest TestRequest() {
   return request;
 }
 
-TEST(BuildCreateSubscriptionRequestTest, PostsToBaseUrlPlusPath) {
+TEST(BuildHttpRequestTest, PostsToBaseUrlPlusPath) {
   HttpRequest http =
-      BuildCreateSubscriptionRequest(TestEndpoint(), TestRequest(), absl::Seconds(3));
+      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(TestRequest()), absl::Seconds(3));
   EXPECT_EQ(http.method, "POST");
   EXPECT_EQ(http.url, "https://api.twilio.test" + SubscriptionsPath(kAccount, kCall));
   EXPECT_EQ(http.timeout, absl::Seconds(3));
 }
 
-TEST(BuildCreateSubscriptionRequestTest, SendsAuthAcceptAndContentTypeHeaders) {
+TEST(BuildHttpRequestTest, SendsAuthAcceptAndContentTypeHeaders) {
   HttpRequest http =
-      BuildCreateSubscriptionRequest(TestEndpoint(), TestRequest(), absl::Seconds(3));
+      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(TestRequest()), absl::Seconds(3));
   EXPECT_THAT(http.headers,
               Contains(Pair("Authorization", "Basic " + absl::Base64Escape("user:pass"))));
   EXPECT_THAT(http.headers, Contains(Pair("Accept", "application/json")));
   EXPECT_THAT(http.headers, Contains(Pair("Content-Type", "application/x-www-form-urlencoded")));
 }
 
-TEST(BuildCreateSubscriptionRequestTest, BodyCarriesCallbackMethodAndKey) {
+TEST(BuildHttpRequestTest, BodyCarriesCallbackMethodAndKey) {
   HttpRequest http =
-      BuildCreateSubscriptionRequest(TestEndpoint(), TestRequest(), absl::Seconds(3));
+      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(TestRequest()), absl::Seconds(3));
   EXPECT_EQ(http.body,
             "Callback=https%3A%2F%2Fexample.com%2Fhook%3Fa%3D1&Method=POST&IdempotencyKey=key+1");
 }
 
-TEST(BuildCreateSubscriptionRequestTest, GetMethodSentAsGet) {
+TEST(BuildHttpRequestTest, GetMethodSentAsGet) {
   CreateSubscriptionRequest request = TestRequest();
   request.method = CallbackMethod::kGet;
-  HttpRequest http = BuildCreateSubscriptionRequest(TestEndpoint(), request, absl::Seconds(3));
+  HttpRequest http =
+      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(request), absl::Seconds(3));
   EXPECT_THAT(http.body, HasSubstr("&Method=GET&"));
 }
 
-TEST(BuildCreateSubscriptionRequestTest, DefaultMethodIsPost) {
+TEST(BuildHttpRequestTest, DefaultMethodIsPost) {
   CreateSubscriptionRequest request = TestRequest();
   request.method = CreateSubscriptionRequest().method;
-  HttpRequest http = BuildCreateSubscriptionRequest(TestEndpoint(), request, absl::Seconds(3));
+  HttpRequest http =
+      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(request), absl::Seconds(3));
   EXPECT_THAT(http.body, HasSubstr("&Method=POST&"));
 }
 
-// ---- ParseSubscriptionJson ------------------------------------------------------------------
+// ---- ParseResource ------------------------------------------------------------------
 
 constexpr char kFullBody[] = R"({
   "account_sid": "AC0123456789abcdef0123456789abcdef",
@@ -140,6 +211,15 @@ constexpr char kFullBody[] = R"({
   "date_created": "Wed, 18 Dec 2019 20:02:01 +0000",
   "uri": "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/CAfedcba9876543210fedcba9876543210/UserDefinedMessageSubscriptions/ZY00112233445566778899aabbccddeeff.json"
 })";
+
+// The Create's resource as a subscription (or the parse error).
+absl::StatusOr<Subscription> ParseSubscriptionJson(absl::string_view body) {
+  absl::StatusOr<Resource> parsed = ParseResource(TwilioCall::Kind::kCreateSubscription, body);
+  if (!parsed.ok()) return parsed.status();
+  if (!std::holds_alternative<Subscription>(*parsed))
+    return absl::UnknownError("not a subscription");
+  return std::get<Subscription>(*std::move(parsed));
+}
 
 TEST(ParseSubscriptionJsonTest, ParsesFullBody) {
   absl::StatusOr<Subscription> parsed = ParseSubscriptionJson(kFullBody);
@@ -152,7 +232,6 @@ TEST(ParseSubscriptionJsonTest, ParsesFullBody) {
   ASSERT_TRUE(parsed->date_created.has_value());
   EXPECT_EQ(*parsed->date_created,
             absl::FromCivil(absl::CivilSecond(2019, 12, 18, 20, 2, 1), absl::UTCTimeZone()));
-  EXPECT_EQ(parsed->idempotency_key, "");
 }
 
 TEST(ParseSubscriptionJsonTest, NullsBecomeEmpty) {
@@ -218,7 +297,39 @@ TEST(ParseSubscriptionJsonTest, EmptyDateStringIsUnset) {
   EXPECT_FALSE(parsed->date_created.has_value());
 }
 
-// ---- StatusFromHttpResponse -----------------------------------------------------------------
+TEST(ParseResourceTest, SendYieldsAMessage) {
+  absl::StatusOr<Resource> parsed =
+      ParseResource(TwilioCall::Kind::kSendMessage,
+                    R"({"account_sid":"AC0123456789abcdef0123456789abcdef",)"
+                    R"("call_sid":"CAfedcba9876543210fedcba9876543210",)"
+                    R"("sid":"KX00112233445566778899aabbccddeeff",)"
+                    R"("date_created":"Wed, 18 Dec 2019 20:02:01 +0000","extra":{"x":[1]}})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(std::holds_alternative<Message>(*parsed));
+  const Message& message = std::get<Message>(*parsed);
+  EXPECT_EQ(message.account_sid, kAccount);
+  EXPECT_EQ(message.call_sid, kCall);
+  EXPECT_EQ(message.sid, "KX00112233445566778899aabbccddeeff");
+  EXPECT_EQ(message.date_created,
+            absl::FromCivil(absl::CivilSecond(2019, 12, 18, 20, 2, 1), absl::UTCTimeZone()));
+}
+
+TEST(ParseResourceTest, SendRejectsWhatCreateRejects) {
+  for (const char* body : {"", "[]", R"({"sid":5})", R"({"date_created":"yesterday"})", "{"}) {
+    absl::StatusOr<Resource> parsed = ParseResource(TwilioCall::Kind::kSendMessage, body);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInternal) << body;
+  }
+}
+
+TEST(ParseResourceTest, DeleteYieldsADeletionWhateverTheBody) {
+  for (const char* body : {"", "not json"}) {
+    absl::StatusOr<Resource> parsed = ParseResource(TwilioCall::Kind::kDeleteSubscription, body);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_TRUE(std::holds_alternative<Deletion>(*parsed));
+  }
+}
+
+// ---- StatusFromHttpError -----------------------------------------------------------------
 
 HttpResponse Response(int status, std::string body,
                       std::optional<std::string> retry_after = std::nullopt) {
@@ -235,108 +346,153 @@ std::string TwilioErrorBody(int code, int status) {
                       R"(", "status": )", status, "}");
 }
 
-TEST(StatusFromHttpResponseTest, SuccessIsOk) {
-  EXPECT_TRUE(StatusFromHttpResponse(Response(201, kFullBody)).ok());
-  EXPECT_TRUE(StatusFromHttpResponse(Response(200, "")).ok());
-  EXPECT_TRUE(StatusFromHttpResponse(Response(204, "")).ok());
-}
-
-TEST(StatusFromHttpResponseTest, CallNotInProgressIsFailedPrecondition) {
-  absl::Status s = StatusFromHttpResponse(Response(400, TwilioErrorBody(21220, 400)));
+TEST(StatusFromHttpErrorTest, CallNotInProgressIsFailedPrecondition) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(400, TwilioErrorBody(21220, 400)));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(GetErrorReason(s), "CALL_NOT_ACTIVE");
 }
 
-TEST(StatusFromHttpResponseTest, CallNotRingingForMessagesIsFailedPrecondition) {
-  absl::Status s = StatusFromHttpResponse(Response(400, TwilioErrorBody(31211, 400)));
+TEST(StatusFromHttpErrorTest, CallNotRingingForMessagesIsFailedPrecondition) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(400, TwilioErrorBody(31211, 400)));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST(StatusFromHttpResponseTest, CodeOutsideInt32IsDroppedNotWrapped) {
+TEST(StatusFromHttpErrorTest, CodeOutsideInt32IsDroppedNotWrapped) {
   // 4294988516 wraps to 21220 in 32 bits: it must not turn into "call not active".
-  absl::Status s = StatusFromHttpResponse(Response(409, R"({"code": 4294988516})"));
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(409, R"({"code": 4294988516})"));
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
   ASSERT_TRUE(GetTwilioError(s).has_value());
   EXPECT_EQ(GetTwilioError(s)->code, 0);
-  absl::Status huge = StatusFromHttpResponse(Response(409, R"({"code": 18446744073709551615})"));
+  absl::Status huge = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                          Response(409, R"({"code": 18446744073709551615})"));
   EXPECT_EQ(GetTwilioError(huge)->code, 0);
 }
 
-TEST(StatusFromHttpResponseTest, LongTwilioMessageIsBounded) {
+TEST(StatusFromHttpErrorTest, LongTwilioMessageIsBounded) {
   const std::string body = R"({"code": 20001, "message": ")" + std::string(100000, 'm') + R"("})";
-  absl::Status s = StatusFromHttpResponse(Response(400, body));
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(400, body));
   ASSERT_TRUE(GetTwilioError(s).has_value());
   EXPECT_EQ(GetTwilioError(s)->message.size(), 256u);
   EXPECT_LT(s.message().size(), 400u);
 }
 
 // Twilio 404s and 400s are replayable, so their message is stored in the idempotency record.
-TEST(StatusFromHttpResponseTest, LongTwilioMessageIsCutOnACharacterBoundary) {
+TEST(StatusFromHttpErrorTest, LongTwilioMessageIsCutOnACharacterBoundary) {
   // 255 ASCII bytes, then a 3-byte character that would straddle the 256-byte bound.
   const std::string text = std::string(255, 'm') + "\xE2\x82\xAC" + "tail";
   const std::string body = R"({"code": 20404, "message": ")" + text + R"("})";
-  absl::Status s = StatusFromHttpResponse(Response(404, body));
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(404, body));
   ASSERT_TRUE(GetTwilioError(s).has_value());
   EXPECT_EQ(GetTwilioError(s)->message, std::string(255, 'm'));
-  absl::StatusOr<absl::StatusOr<Subscription>> stored =
-      DecodeOutcome(EncodeOutcome(absl::StatusOr<Subscription>(s)));
+  absl::StatusOr<StoredOutcome> stored = DecodeOutcome(EncodeOutcome(s, /*may_exist=*/false));
   ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(stored->status().message(), s.message());
+  EXPECT_EQ(stored->result.status().message(), s.message());
 }
 
-TEST(StatusFromHttpResponseTest, OtherBadRequestIsInvalidArgument) {
-  absl::Status s = StatusFromHttpResponse(Response(400, TwilioErrorBody(21201, 400)));
+TEST(StatusFromHttpErrorTest, OtherBadRequestIsInvalidArgument) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(400, TwilioErrorBody(21201, 400)));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(GetErrorReason(s), "TWILIO_REJECTED_REQUEST");
 }
 
-TEST(StatusFromHttpResponseTest, UnauthorizedIsInternal) {
+TEST(StatusFromHttpErrorTest, UnauthorizedIsInternal) {
   // The gateway's own credentials were rejected: not the caller's problem to fix.
-  absl::Status s = StatusFromHttpResponse(Response(401, TwilioErrorBody(20003, 401)));
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(401, TwilioErrorBody(20003, 401)));
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(GetErrorReason(s), "GATEWAY_CREDENTIALS_REJECTED");
 }
 
-TEST(StatusFromHttpResponseTest, ForbiddenIsPermissionDenied) {
-  EXPECT_EQ(StatusFromHttpResponse(Response(403, TwilioErrorBody(20403, 403))).code(),
+TEST(StatusFromHttpErrorTest, ForbiddenIsPermissionDenied) {
+  EXPECT_EQ(StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                Response(403, TwilioErrorBody(20403, 403)))
+                .code(),
             absl::StatusCode::kPermissionDenied);
 }
 
-TEST(StatusFromHttpResponseTest, NotFoundIsNotFound) {
-  EXPECT_EQ(StatusFromHttpResponse(Response(404, TwilioErrorBody(20404, 404))).code(),
+TEST(StatusFromHttpErrorTest, NotFoundIsNotFound) {
+  EXPECT_EQ(StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                Response(404, TwilioErrorBody(20404, 404)))
+                .code(),
             absl::StatusCode::kNotFound);
 }
 
-TEST(StatusFromHttpResponseTest, TooManyRequestsIsResourceExhausted) {
-  absl::Status s = StatusFromHttpResponse(Response(429, TwilioErrorBody(20429, 429)));
+// Twilio's 20404 does not say which segment it did not find; the operation does.
+TEST(StatusFromHttpErrorTest, NotFoundNamesWhatTheOperationLookedFor) {
+  const HttpResponse not_found = Response(404, TwilioErrorBody(20404, 404));
+  EXPECT_EQ(GetErrorReason(StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, not_found)),
+            "CALL_NOT_FOUND");
+  EXPECT_EQ(GetErrorReason(StatusFromHttpError(TwilioCall::Kind::kSendMessage, not_found)),
+            "CALL_NOT_FOUND");
+  absl::Status deleted = StatusFromHttpError(TwilioCall::Kind::kDeleteSubscription, not_found);
+  EXPECT_EQ(deleted.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(GetErrorReason(deleted), "SUBSCRIPTION_NOT_FOUND");
+}
+
+TEST(StatusFromHttpErrorTest, MessageToCallNotActiveIsFailedPrecondition) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kSendMessage,
+                                       Response(400, TwilioErrorBody(31211, 400)));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(GetErrorReason(s), "CALL_NOT_ACTIVE");
+}
+
+TEST(StatusFromHttpErrorTest, MessageTooLargeIsInvalidArgumentOnTheContent) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kSendMessage,
+                                       Response(400, TwilioErrorBody(31212, 400)));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetErrorReason(s), "MESSAGE_TOO_LARGE");
+  std::vector<FieldViolation> violations = GetFieldViolations(s);
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "content");
+  ASSERT_TRUE(GetTwilioError(s).has_value());
+  EXPECT_EQ(GetTwilioError(s)->code, 31212);
+  // Other rejections name no field.
+  EXPECT_TRUE(GetFieldViolations(StatusFromHttpError(TwilioCall::Kind::kSendMessage,
+                                                     Response(400, TwilioErrorBody(21201, 400))))
+                  .empty());
+}
+
+TEST(StatusFromHttpErrorTest, TooManyRequestsIsResourceExhausted) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(429, TwilioErrorBody(20429, 429)));
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(GetErrorReason(s), "TWILIO_THROTTLED");
 }
 
-TEST(StatusFromHttpResponseTest, ServerErrorsAreUnavailable) {
+TEST(StatusFromHttpErrorTest, ServerErrorsAreUnavailable) {
   for (int status : {500, 502, 503, 504}) {
-    absl::Status s = StatusFromHttpResponse(Response(status, TwilioErrorBody(20500, status)));
+    absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                         Response(status, TwilioErrorBody(20500, status)));
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << status;
     EXPECT_EQ(GetErrorReason(s), "TWILIO_UNAVAILABLE") << status;
   }
 }
 
-TEST(StatusFromHttpResponseTest, NonJsonErrorBodyMapsByHttpStatus) {
+TEST(StatusFromHttpErrorTest, NonJsonErrorBodyMapsByHttpStatus) {
   const std::string html = "<html><body>502 Bad Gateway</body></html>";
-  absl::Status s = StatusFromHttpResponse(Response(502, html));
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(502, html));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   std::optional<TwilioErrorInfo> twilio = GetTwilioError(s);
   ASSERT_TRUE(twilio.has_value());
   EXPECT_EQ(twilio->code, 0);
   EXPECT_EQ(twilio->http_status, 502);
-  EXPECT_EQ(StatusFromHttpResponse(Response(404, "Not Found")).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(StatusFromHttpResponse(Response(429, "")).code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(StatusFromHttpResponse(Response(400, "[1,2]")).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(404, "Not Found")).code(),
+      absl::StatusCode::kNotFound);
+  EXPECT_EQ(StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(429, "")).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(400, "[1,2]")).code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
-TEST(StatusFromHttpResponseTest, TwilioErrorDetailCarriesTwilioFields) {
-  absl::Status s = StatusFromHttpResponse(Response(404, TwilioErrorBody(20404, 404)));
+TEST(StatusFromHttpErrorTest, TwilioErrorDetailCarriesTwilioFields) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(404, TwilioErrorBody(20404, 404)));
   std::optional<TwilioErrorInfo> twilio = GetTwilioError(s);
   ASSERT_TRUE(twilio.has_value());
   EXPECT_EQ(twilio->code, 20404);
@@ -348,8 +504,9 @@ TEST(StatusFromHttpResponseTest, TwilioErrorDetailCarriesTwilioFields) {
   EXPECT_THAT(s.message(), HasSubstr("Twilio says no"));
 }
 
-TEST(StatusFromHttpResponseTest, ErrorBodyWithoutCodeOrMoreInfo) {
-  absl::Status s = StatusFromHttpResponse(Response(400, R"({"message":"bad","status":400})"));
+TEST(StatusFromHttpErrorTest, ErrorBodyWithoutCodeOrMoreInfo) {
+  absl::Status s = StatusFromHttpError(TwilioCall::Kind::kCreateSubscription,
+                                       Response(400, R"({"message":"bad","status":400})"));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   std::optional<TwilioErrorInfo> twilio = GetTwilioError(s);
   ASSERT_TRUE(twilio.has_value());
@@ -358,14 +515,11 @@ TEST(StatusFromHttpResponseTest, ErrorBodyWithoutCodeOrMoreInfo) {
   EXPECT_EQ(twilio->more_info, "");
 }
 
-TEST(StatusFromHttpResponseTest, RetryAfterSecondsBecomesRetryDelay) {
-  absl::Status s = StatusFromHttpResponse(Response(429, TwilioErrorBody(20429, 429), "3"));
-  EXPECT_EQ(GetRetryDelay(s), absl::Seconds(3));
-}
-
-TEST(StatusFromHttpResponseTest, NoRetryDelayWithoutRetryAfter) {
-  EXPECT_EQ(GetRetryDelay(StatusFromHttpResponse(Response(429, ""))), std::nullopt);
-  EXPECT_EQ(GetRetryDelay(StatusFromHttpResponse(Response(503, "", "soon"))), std::nullopt);
+TEST(StatusFromHttpErrorTest, RetryInfoIsLeftToClassifyAttempt) {
+  // Retry-After is read once, against the engine's clock, by ClassifyAttempt (attempt_test.cc).
+  EXPECT_EQ(GetRetryDelay(
+                StatusFromHttpError(TwilioCall::Kind::kCreateSubscription, Response(429, "", "3"))),
+            std::nullopt);
 }
 
 // ---- StatusFromTransportFailure -------------------------------------------------------------
