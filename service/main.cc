@@ -77,7 +77,8 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
                             .port = config.redis_port,
                             .password = config.redis_password.empty()
                                             ? std::nullopt
-                                            : std::optional<std::string>(config.redis_password)});
+                                            : std::optional<std::string>(config.redis_password)},
+          random);
   }
   return nullptr;
 }

@@ -3,7 +3,6 @@
 #include <memory>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -11,6 +10,7 @@
 #include "api/grpc_status.h"
 #include "common/error_details.h"
 #include "common/log.h"
+#include "common/random.h"
 
 namespace gateway {
 namespace {
@@ -25,10 +25,7 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
 
 // Lives from the RPC's start until gRPC calls OnDone(). The handler's completion and gRPC's
 // OnCancel() may race; the handler guarantees `done` runs once, and Finish() is called only there.
-std::string NewRequestId() {
-  thread_local absl::InsecureBitGen gen;
-  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
-}
+std::string NewRequestId() { return SystemRandom().HexId128(); }
 
 // Whether the answer is a stored outcome rather than new work.
 bool IsReplay(const absl::StatusOr<Subscription>& result) {
