@@ -28,6 +28,7 @@
 #include "api/subscription_service.h"
 #include "auth/caller_policy.h"
 #include "auth/caller_tokens.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "common/snapshot.h"
 #include "common/timer_thread.h"
@@ -173,7 +174,8 @@ std::unique_ptr<grpc::Server> StartServer(const std::string& address,
 }
 
 std::string BoundAddress(const std::string& address, int port) {
-  return absl::StrCat(address.substr(0, address.rfind(':')), ":", port);
+  absl::StatusOr<HostPort> split = SplitHostPort(address);  // Checked by ParseConfig.
+  return split.ok() ? JoinHostPort(split->host, port) : address;
 }
 
 int Run(int argc, char** argv) {
