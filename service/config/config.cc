@@ -289,7 +289,7 @@ absl::Status Invalid(absl::string_view name, absl::string_view problem) {
 }
 
 // Either a directory or the environment, not a mix: a half-rotated pair is worse than an error.
-absl::Status ApplyCredentials(const Environment& env, GatewayConfig& config) {
+absl::Status ApplyCredentials(const ValueLookup& env, GatewayConfig& config) {
   if (!config.credentials_dir.empty()) {
     for (const char* name : {"TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_AUTH_TOKEN"}) {
       if (!env(name).value_or("").empty()) {
@@ -331,7 +331,7 @@ absl::Status CheckCallerSecurity(const GatewayConfig& config) {
 // api.{edge}.{region}.twilio.com, region us1 when only an edge is given. Region-only hosts
 // (api.ie1.twilio.com) stopped working on 2026-04-28, so a region alone is refused rather
 // than silently built the way the helper libraries still do.
-absl::Status ApplyEdgeAndRegion(const Environment& env, GatewayConfig& config) {
+absl::Status ApplyEdgeAndRegion(const ValueLookup& env, GatewayConfig& config) {
   const std::string edge = env("TWILIO_EDGE").value_or("");
   const std::string region = env("TWILIO_REGION").value_or("");
   if (edge.empty() && region.empty()) return absl::OkStatus();
@@ -361,7 +361,7 @@ std::optional<std::string> ProcessEnvironment(const std::string& name) {
 }
 
 absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
-                                          const Environment& env) {
+                                          const ValueLookup& env) {
   for (const std::string& arg : args) {
     if (arg == "--help" || arg == "-h") return absl::NotFoundError("help requested");
   }

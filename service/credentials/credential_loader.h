@@ -25,6 +25,7 @@
 
 namespace gateway {
 
+// Named values: the process environment (config's ParseConfig), or a credentials directory's files.
 using ValueLookup = std::function<std::optional<std::string>(const std::string& name)>;
 
 // Reads and checks the credential values. Errors name the value, never its content.

@@ -24,7 +24,7 @@ const std::string kRedisPassword = "redis-password-VALUE-77d0";
 
 using EnvMap = std::map<std::string, std::string>;
 
-Environment EnvFrom(EnvMap vars) {
+ValueLookup EnvFrom(EnvMap vars) {
   return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
     auto it = vars.find(name);
     if (it == vars.end()) {
