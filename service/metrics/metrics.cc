@@ -23,6 +23,7 @@ constexpr double kExactIntegerLimit = 9007199254740992.0;  // 2^53
 [[noreturn]] void RegistrationError(absl::string_view metric, absl::string_view problem) {
   Log(LogLevel::kError, "invalid metric registration",
       {{"metric", std::string(metric)}, {"problem", std::string(problem)}});
+  FlushLogs(absl::Seconds(1));  // Log() only queues the line; abort() would lose it.
   std::abort();
 }
 
