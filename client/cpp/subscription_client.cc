@@ -1,8 +1,9 @@
 #include "subscription_client.h"
 
 #include <fstream>
-#include <random>
 #include <sstream>
+
+#include "common/random_ids.h"
 
 namespace twilio_gateway::client {
 
@@ -47,24 +48,8 @@ const char* StatusCodeName(grpc::StatusCode code) {
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
 }
 
-std::string NewIdempotencyKey() {
-  static constexpr char kHex[] = "0123456789abcdef";
-  thread_local std::mt19937_64 gen{std::random_device{}()};
-  unsigned char bytes[16];
-  for (int i = 0; i < 16; i += 8) {
-    const uint64_t r = gen();
-    for (int j = 0; j < 8; ++j) bytes[i + j] = static_cast<unsigned char>(r >> (8 * j));
-  }
-  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);
-  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);
-  std::string key;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) key.push_back('-');
-    key.push_back(kHex[bytes[i] >> 4]);
-    key.push_back(kHex[bytes[i] & 0xf]);
-  }
-  return key;
-}
+// The gateway's own UUID writer, so keys from the client and the server look alike.
+std::string NewIdempotencyKey() { return gateway::NewUuidV4(); }
 
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFiles(const std::string& ca_file,
                                                                       const std::string& cert_file,

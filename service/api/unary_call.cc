@@ -3,7 +3,6 @@
 #include <map>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "api/grpc_status.h"
@@ -17,11 +16,6 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   const auto deadline = context.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
   return absl::FromChrono(deadline);
-}
-
-std::string NewRequestId() {
-  thread_local absl::InsecureBitGen gen;
-  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
 }
 
 // The audit line: one per RPC, whatever its outcome. Never holds a secret.
@@ -84,7 +78,7 @@ UnaryCall::UnaryCall(Api& api, grpc::CallbackServerContext* context, RpcInfo inf
     : api_(api),
       context_(context),
       info_(std::move(info)),
-      request_id_(NewRequestId()),
+      request_id_(api.random_.HexId128()),
       started_(absl::Now()),
       render_(std::move(render)) {}
 

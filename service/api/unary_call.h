@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/caller_authenticator.h"
+#include "common/random.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "metrics/gateway_metrics.h"
 #include "model/outcome.h"
@@ -33,9 +34,13 @@ class Api {
  public:
   // `authenticator` null: every caller is anonymous (tests, loopback runs without a policy).
   // `metrics` null: none recorded.
-  explicit Api(Operations& operations, const CallerAuthenticator* authenticator = nullptr,
-               GatewayMetrics* metrics = nullptr)
-      : operations_(operations), authenticator_(authenticator), metrics_(metrics) {}
+  // `random` draws request ids.
+  Api(Operations& operations, Random& random, const CallerAuthenticator* authenticator = nullptr,
+      GatewayMetrics* metrics = nullptr)
+      : operations_(operations),
+        random_(random),
+        authenticator_(authenticator),
+        metrics_(metrics) {}
 
   Operations& operations() { return operations_; }
 
@@ -48,6 +53,7 @@ class Api {
   friend class UnaryCall;
 
   Operations& operations_;
+  Random& random_;
   const CallerAuthenticator* const authenticator_;
   GatewayMetrics* const metrics_;
   mutable absl::Mutex mu_;

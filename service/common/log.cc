@@ -1,22 +1,156 @@
 #include "common/log.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <thread>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "common/json_text.h"
 
 namespace gateway {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<uint64_t> g_dropped{0};
+// Set in the child of a fork() (a death test, a helper before exec): the writer thread was not
+// copied and its lock may be held forever, so the child writes its lines itself.
+std::atomic<bool> g_forked_child{false};
 
 constexpr absl::string_view kNames[] = {"debug", "info", "warning", "error"};
+
+// Bytes queued and not yet taken by the writer: about 10,000 audit lines, several seconds of a
+// busy gateway's logging, so a short stall of the log collector loses nothing.
+constexpr size_t kMaxQueuedBytes = size_t{4} << 20;
+// How long a line may wait for others to share its write; far below what log readers notice.
+constexpr absl::Duration kLinger = absl::Milliseconds(1);
+
+// Writes `data` whole, retrying short writes and EINTR, and waiting out EAGAIN on a
+// non-blocking stderr. False on any other error.
+bool WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n > 0) {
+      data += n;
+      size -= static_cast<size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      (void)poll(&p, 1, -1);
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// One writer thread behind a bounded queue. Never destroyed (see Writer()), so the thread is
+// never joined and there is no destruction order to get wrong at exit.
+class LogWriter {
+ public:
+  LogWriter() : thread_([this] { Run(); }) {}
+
+  void Enqueue(std::string line) {
+    absl::MutexLock lock(&mu_);
+    if (queued_bytes_ + line.size() > kMaxQueuedBytes) {
+      g_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queued_bytes_ += line.size();
+    queue_.push_back(std::move(line));
+    ++queued_lines_;
+  }
+
+  bool Flush(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    const uint64_t target = queued_lines_;
+    auto done = [this, target] { return done_lines_ >= target; };
+    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+
+ private:
+  void Run() {
+    std::vector<std::string> batch;
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](std::vector<std::string>* queue) { return !queue->empty(); }, &queue_));
+      }
+      // Woken by the first line, let a burst gather: callers that find this thread not waiting
+      // unlock without waking anyone, which is most of a Log() call's cost otherwise.
+      absl::SleepFor(kLinger);
+      {
+        absl::MutexLock lock(&mu_);
+        // The callers' queue is free again at once; the batch is written outside the lock.
+        batch.swap(queue_);
+        queued_bytes_ = 0;
+      }
+      WriteBatch(batch);
+      absl::MutexLock lock(&mu_);
+      done_lines_ += batch.size();
+      batch.clear();
+    }
+  }
+
+  // Whole lines in writes of at most PIPE_BUF bytes (atomic on a pipe, so gRPC's own stderr
+  // output cannot land inside a line); a longer line goes alone, as one write() before.
+  static void WriteBatch(const std::vector<std::string>& batch) {
+    std::string chunk;
+    size_t chunk_lines = 0;
+    auto write_chunk = [&] {
+      if (!chunk.empty() && !WriteAll(STDERR_FILENO, chunk.data(), chunk.size())) {
+        g_dropped.fetch_add(chunk_lines, std::memory_order_relaxed);
+      }
+      chunk.clear();
+      chunk_lines = 0;
+    };
+    for (const std::string& line : batch) {
+      if (chunk.size() + line.size() > PIPE_BUF) write_chunk();
+      if (line.size() > PIPE_BUF) {
+        if (!WriteAll(STDERR_FILENO, line.data(), line.size())) {
+          g_dropped.fetch_add(1, std::memory_order_relaxed);
+        }
+        continue;
+      }
+      chunk.append(line);
+      ++chunk_lines;
+    }
+    write_chunk();
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t queued_lines_ ABSL_GUARDED_BY(mu_) = 0;  // Ever accepted.
+  uint64_t done_lines_ ABSL_GUARDED_BY(mu_) = 0;    // Ever written, or failed to write.
+  std::thread thread_;                              // Last: starts once the rest exists.
+};
+
+void FlushAtExit() { FlushLogs(absl::Seconds(2)); }
+
+LogWriter& Writer() {
+  // Leaked on purpose: lines logged from other threads during exit still find it.
+  static LogWriter* const writer = [] {
+    auto* w = new LogWriter();
+    std::atexit(&FlushAtExit);
+    pthread_atfork(nullptr, nullptr, [] { g_forked_child.store(true); });
+    return w;
+  }();
+  return *writer;
+}
 
 }  // namespace
 
@@ -50,8 +184,21 @@ void Log(LogLevel level, absl::string_view message, std::initializer_list<LogFie
     AppendJsonString(&line, value);
   }
   line.append("}\n");
-  // One write per line keeps lines from different threads whole.
-  (void)!write(STDERR_FILENO, line.data(), line.size());
+  if (g_forked_child.load(std::memory_order_relaxed)) {
+    if (!WriteAll(STDERR_FILENO, line.data(), line.size())) {
+      g_dropped.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
+  }
+  Writer().Enqueue(std::move(line));
+}
+
+uint64_t LogLinesDropped() { return g_dropped.load(std::memory_order_relaxed); }
+
+bool FlushLogs(absl::Duration timeout) {
+  // A forked child wrote its own lines; the parent's queue is the parent's to write.
+  if (g_forked_child.load(std::memory_order_relaxed)) return true;
+  return Writer().Flush(timeout);
 }
 
 }  // namespace gateway

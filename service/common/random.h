@@ -1,5 +1,5 @@
-// Randomness as an injected dependency (backoff jitter, generated idempotency keys), so tests
-// can fix it.
+// Randomness as an injected dependency (backoff jitter, generated idempotency keys, request ids
+// and claim tokens), so tests can fix it.
 //
 // Thread-safety: SystemRandom is safe from any thread (one generator per thread).
 #ifndef GATEWAY_COMMON_RANDOM_H_
@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "absl/random/bit_gen_ref.h"
+#include "common/random_ids.h"
 
 namespace gateway {
 
@@ -18,17 +18,17 @@ class Random {
   virtual double Uniform01() = 0;
   // A random (version 4) UUID in its canonical lowercase 8-4-4-4-12 form.
   virtual std::string UuidV4() = 0;
+  // 128 random bits as 32 lowercase hex digits: unguessable ids and tokens.
+  virtual std::string HexId128() = 0;
 };
 
-// Seeded from the operating system's entropy; one generator per thread.
+// Seeded from the operating system's entropy; one generator per thread (ThreadBitGen()).
 class SystemRandom final : public Random {
  public:
   double Uniform01() override;
   std::string UuidV4() override;
+  std::string HexId128() override;
 };
-
-// Formats 128 random bits from `gen` as a version 4, variant 1 UUID.
-std::string UuidV4From(absl::BitGenRef gen);
 
 }  // namespace gateway
 

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/host_port.h"
 
 namespace gateway {
 namespace {
@@ -57,15 +58,20 @@ std::string ApplyPath(absl::string_view value, std::string* out) {
   return "";
 }
 
+// Checked here with the splitter the servers use, so a bad address stops start-up with the
+// flag's name instead of failing later in a server.
 std::string ApplyAddress(absl::string_view value, std::string* out) {
-  if (value.empty() || value.find(':') == absl::string_view::npos) return "must be host:port";
+  if (absl::StatusOr<HostPort> split = SplitHostPort(value); !split.ok()) {
+    return absl::StrCat("must be host:port, [ipv6]:port or :port (", split.status().message(), ")");
+  }
   *out = std::string(value);
   return "";
 }
 
 // Literal loopback addresses only: a DNS name such as 127.0.0.1.nip.io may resolve anywhere.
+// `host` without brackets ("::1"), or bracketed as in a URL ("[::1]").
 bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost" || host == "[::1]") return true;
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
   in_addr address{};
   return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
          (ntohl(address.s_addr) >> 24) == 127;
@@ -200,14 +206,13 @@ const Setting kSettings[] = {
     {"redis-address", "GATEWAY_REDIS_ADDRESS",
      "redis store: host:port (default 127.0.0.1:6379); password from GATEWAY_REDIS_PASSWORD",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
-       const size_t colon = v.rfind(':');
-       long port = 0;
-       if (colon == absl::string_view::npos || colon == 0 ||
-           !ApplyInt(v.substr(colon + 1), 1, 65535, &port).empty()) {
-         return "must be host:port";
+       // A connect address: a host is needed and port 0 would mean nothing.
+       absl::StatusOr<HostPort> split = SplitHostPort(v);
+       if (!split.ok() || split->host.empty() || split->port == 0) {
+         return "must be host:port (or [ipv6]:port) with a port from 1 to 65535";
        }
-       c.redis_host = std::string(v.substr(0, colon));
-       c.redis_port = static_cast<int>(port);
+       c.redis_host = std::move(split->host);
+       c.redis_port = split->port;
        return "";
      }},
     {"max-upstream-in-flight", "GATEWAY_MAX_UPSTREAM_IN_FLIGHT",
@@ -283,7 +288,7 @@ absl::Status Invalid(absl::string_view name, absl::string_view problem) {
 }
 
 // Either a directory or the environment, not a mix: a half-rotated pair is worse than an error.
-absl::Status ApplyCredentials(const Environment& env, GatewayConfig& config) {
+absl::Status ApplyCredentials(const ValueLookup& env, GatewayConfig& config) {
   if (!config.credentials_dir.empty()) {
     for (const char* name : {"TWILIO_API_KEY", "TWILIO_API_SECRET", "TWILIO_AUTH_TOKEN"}) {
       if (!env(name).value_or("").empty()) {
@@ -308,8 +313,9 @@ absl::Status CheckCallerSecurity(const GatewayConfig& config) {
   if (!config.tls_client_ca_file.empty() && config.tls_cert_file.empty()) {
     return Invalid("--tls-client-ca", "needs --tls-cert and --tls-key");
   }
-  const std::string host = config.listen_address.substr(0, config.listen_address.rfind(':'));
-  if (IsLoopbackHost(host)) return absl::OkStatus();
+  // ApplyAddress checked the form; the default needs no check.
+  absl::StatusOr<HostPort> listen = SplitHostPort(config.listen_address);
+  if (listen.ok() && IsLoopbackHost(listen->host)) return absl::OkStatus();
   if (config.tls_cert_file.empty() && !config.allow_plaintext) {
     return Invalid("--listen",
                    "is not a loopback address: set --tls-cert and --tls-key, or "
@@ -324,7 +330,7 @@ absl::Status CheckCallerSecurity(const GatewayConfig& config) {
 // api.{edge}.{region}.twilio.com, region us1 when only an edge is given. Region-only hosts
 // (api.ie1.twilio.com) stopped working on 2026-04-28, so a region alone is refused rather
 // than silently built the way the helper libraries still do.
-absl::Status ApplyEdgeAndRegion(const Environment& env, GatewayConfig& config) {
+absl::Status ApplyEdgeAndRegion(const ValueLookup& env, GatewayConfig& config) {
   const std::string edge = env("TWILIO_EDGE").value_or("");
   const std::string region = env("TWILIO_REGION").value_or("");
   if (edge.empty() && region.empty()) return absl::OkStatus();
@@ -354,7 +360,7 @@ std::optional<std::string> ProcessEnvironment(const std::string& name) {
 }
 
 absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
-                                          const Environment& env) {
+                                          const ValueLookup& env) {
   for (const std::string& arg : args) {
     if (arg == "--help" || arg == "-h") return absl::NotFoundError("help requested");
   }

@@ -6,7 +6,6 @@
 #ifndef GATEWAY_CONFIG_CONFIG_H_
 #define GATEWAY_CONFIG_CONFIG_H_
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,16 +68,15 @@ struct GatewayConfig {
   double resolution_budget_ratio = 0.4;
 };
 
-using Environment = std::function<std::optional<std::string>(const std::string& name)>;
-
-// Environment lookup through getenv().
+// Environment lookup through getenv(); a ValueLookup (credentials/credential_loader.h), the
+// same type the credentials are read through.
 std::optional<std::string> ProcessEnvironment(const std::string& name);
 
 // Parses `args` (without the program name). A missing or malformed setting yields
 // INVALID_ARGUMENT whose message names the flag or variable; "--help" yields NOT_FOUND (the
 // caller prints Usage()).
 absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
-                                          const Environment& env);
+                                          const ValueLookup& env);
 
 std::string Usage();
 

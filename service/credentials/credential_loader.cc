@@ -59,7 +59,7 @@ absl::StatusOr<TwilioAccount> ReadTwilioAccount(const ValueLookup& lookup) {
 }
 
 CredentialDirectory::CredentialDirectory(std::string directory, Snapshot<TwilioAccount>& account)
-    : directory_(std::move(directory)), account_(account) {}
+    : account_(std::move(directory), account) {}
 
 ReloadResult CredentialDirectory::Check(std::string* error) {
   // Kubernetes swaps a Secret volume's files at once (an atomic symlink flip), so one pass
@@ -67,30 +67,21 @@ ReloadResult CredentialDirectory::Check(std::string* error) {
   absl::flat_hash_map<std::string, std::string> values;
   std::string digest_input;
   for (const char* name : kNames) {
-    std::optional<std::string> value = ReadValueFile(absl::StrCat(directory_, "/", name));
+    std::optional<std::string> value = ReadValueFile(absl::StrCat(directory(), "/", name));
     absl::StrAppend(&digest_input, name, value.has_value() ? "=" : "-",
                     value.has_value() ? Sha256Hex(*value) : "", "\n");
     if (value.has_value()) values.emplace(name, *std::move(value));
   }
-  std::string digest = Sha256Hex(digest_input);
-  if (checked_once_ && digest == last_digest_) return ReloadResult::kUnchanged;
-  checked_once_ = true;
-  last_digest_ = std::move(digest);
-
-  absl::StatusOr<TwilioAccount> account =
-      ReadTwilioAccount([&values](const std::string& name) -> std::optional<std::string> {
-        auto it = values.find(name);
-        if (it == values.end()) return std::nullopt;
-        return it->second;
-      });
-  if (!account.ok()) {
-    if (error != nullptr) {
-      *error = absl::StrCat(directory_, ": ", account.status().message());
-    }
-    return ReloadResult::kInvalid;
-  }
-  account_.Set(std::make_shared<const TwilioAccount>(*std::move(account)));
-  return ReloadResult::kLoaded;
+  return account_.Offer(
+      Sha256Hex(digest_input),
+      [&values] {
+        return ReadTwilioAccount([&values](const std::string& name) -> std::optional<std::string> {
+          auto it = values.find(name);
+          if (it == values.end()) return std::nullopt;
+          return it->second;
+        });
+      },
+      error);
 }
 
 }  // namespace gateway

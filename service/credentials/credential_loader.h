@@ -20,11 +20,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/snapshot.h"
+#include "reload/reload_target.h"
 #include "reload/reloader.h"
 #include "twilio/twilio_api.h"
 
 namespace gateway {
 
+// Named values: the process environment (config's ParseConfig), or a credentials directory's files.
 using ValueLookup = std::function<std::optional<std::string>(const std::string& name)>;
 
 // Reads and checks the credential values. Errors name the value, never its content.
@@ -38,15 +40,10 @@ class CredentialDirectory {
   // (kLoaded) or keeps the credentials in use (kInvalid, `error` says why, without values).
   ReloadResult Check(std::string* error = nullptr);
 
-  const std::string& directory() const { return directory_; }
+  const std::string& directory() const { return account_.name(); }
 
  private:
-  const std::string directory_;
-  Snapshot<TwilioAccount>& account_;
-  // Digest of what the files held at the last check, so an unchanged Secret costs no parse or
-  // log line, and no second copy of the secret is kept.
-  std::string last_digest_;
-  bool checked_once_ = false;
+  ReloadTarget<TwilioAccount> account_;  // Named by the directory.
 };
 
 }  // namespace gateway

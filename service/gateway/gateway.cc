@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
@@ -58,7 +59,8 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
                             .port = config.redis_port,
                             .password = config.redis_password.empty()
                                             ? std::nullopt
-                                            : std::optional<std::string>(config.redis_password)});
+                                            : std::optional<std::string>(config.redis_password)},
+          random);
   }
   return nullptr;
 }
@@ -157,7 +159,8 @@ std::unique_ptr<grpc::Server> StartServer(const std::string& address,
 }
 
 std::string BoundAddress(const std::string& address, int port) {
-  return absl::StrCat(address.substr(0, address.rfind(':')), ":", port);
+  absl::StatusOr<HostPort> split = SplitHostPort(address);  // Checked by ParseConfig.
+  return split.ok() ? JoinHostPort(split->host, port) : address;
 }
 
 }  // namespace
@@ -204,7 +207,7 @@ Gateway::Gateway(const GatewayConfig& config)
                    .idempotency = guard_.get()}),
       authenticator_({.tokens = config.caller_tokens_file.empty() ? nullptr : &tokens_,
                       .required = !config.caller_policy_file.empty()}),
-      api_(operations_, &authenticator_, &metrics_),
+      api_(operations_, random_, &authenticator_, &metrics_),
       subscriptions_(api_),
       messages_(api_) {
   metrics_.SetUpstreamGauges([this] { return limiter_.total_in_flight(); },

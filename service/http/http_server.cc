@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/host_port.h"
 #include "common/log.h"
 
 namespace gateway {
@@ -33,33 +34,6 @@ constexpr int kMaxDefaultConnections = 4096;
 
 absl::Status BadAddress(const std::string& address, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat("listen address \"", address, "\": ", why));
-}
-
-absl::Status SplitHostPort(const std::string& address, std::string* host, std::string* port) {
-  absl::string_view rest = address;
-  if (absl::ConsumePrefix(&rest, "[")) {
-    const size_t close = rest.find(']');
-    if (close == absl::string_view::npos) return BadAddress(address, "missing ]");
-    *host = std::string(rest.substr(0, close));
-    rest.remove_prefix(close + 1);
-    if (!absl::ConsumePrefix(&rest, ":")) return BadAddress(address, "expected [host]:port");
-  } else {
-    const size_t colon = rest.rfind(':');
-    if (colon == absl::string_view::npos) return BadAddress(address, "expected host:port");
-    *host = std::string(rest.substr(0, colon));
-    if (absl::StrContains(*host, ':')) {
-      return BadAddress(address, "an IPv6 host must be in brackets, as in [::1]:9090");
-    }
-    rest.remove_prefix(colon + 1);
-  }
-  uint32_t number = 0;
-  if (rest.empty() || rest.size() > 5 ||
-      !std::all_of(rest.begin(), rest.end(), [](char c) { return absl::ascii_isdigit(c); }) ||
-      !absl::SimpleAtoi(rest, &number) || number > 65535) {
-    return BadAddress(address, "the port must be a number from 0 to 65535");
-  }
-  *port = std::string(rest);
-  return absl::OkStatus();
 }
 
 int BoundPort(int fd) {
@@ -78,9 +52,10 @@ int BoundPort(int fd) {
 // Binds and listens ourselves, so that names, brackets and dual-stack binding behave the same
 // whatever the library supports; libmicrohttpd takes the socket over.
 absl::StatusOr<int> Listen(const std::string& address) {
-  std::string host;
-  std::string port;
-  if (absl::Status status = SplitHostPort(address, &host, &port); !status.ok()) return status;
+  absl::StatusOr<HostPort> split = SplitHostPort(address);
+  if (!split.ok()) return BadAddress(address, split.status().message());
+  const std::string& host = split->host;
+  const std::string port = std::to_string(split->port);
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;

@@ -17,13 +17,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
@@ -148,8 +146,9 @@ void Fail(Op& op, const absl::Status& status) {
 
 class RedisIdempotencyStore::Worker {
  public:
-  explicit Worker(RedisStoreOptions options)
+  Worker(RedisStoreOptions options, Random& random)
       : options_(std::move(options)),
+        random_(random),
         where_(absl::StrCat("redis at ", options_.host, ":", options_.port)),
         thread_([this] { Run(); }) {}
 
@@ -486,10 +485,7 @@ class RedisIdempotencyStore::Worker {
   }
 
   // 128 random bits: unguessable, so only the claim's holder can complete or release it.
-  std::string NewToken() {
-    return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(bitgen_),
-                           absl::Uniform<uint64_t>(bitgen_));
-  }
+  std::string NewToken() { return random_.HexId128(); }
 
   static void DiscardPendingSigpipe(const sigset_t& sigpipe) {
     sigset_t pending;
@@ -501,6 +497,7 @@ class RedisIdempotencyStore::Worker {
   }
 
   const RedisStoreOptions options_;
+  Random& random_;
   const std::string where_;  // "redis at host:port", for messages; never holds the password.
 
   absl::Mutex mu_;
@@ -512,7 +509,6 @@ class RedisIdempotencyStore::Worker {
   std::optional<std::chrono::steady_clock::time_point> last_connect_attempt_;
   std::string last_error_;
   Health health_ = Health::kUnknown;
-  absl::BitGen bitgen_;
   static constexpr size_t kMaxBatch = 256;  // Calls sent in one pipeline at most.
   Script claim_{absl::StrCat(kNowMillis, kClaimBody), {}};
   Script renew_{absl::StrCat(kNowMillis, kRenewBody), {}};
@@ -522,8 +518,8 @@ class RedisIdempotencyStore::Worker {
   std::thread thread_;  // Last: starts once everything above is constructed.
 };
 
-RedisIdempotencyStore::RedisIdempotencyStore(RedisStoreOptions options)
-    : worker_(std::make_unique<Worker>(std::move(options))) {}
+RedisIdempotencyStore::RedisIdempotencyStore(RedisStoreOptions options, Random& random)
+    : worker_(std::make_unique<Worker>(std::move(options), random)) {}
 
 RedisIdempotencyStore::~RedisIdempotencyStore() = default;
 

@@ -10,7 +10,7 @@
 //   RedisStoreOptions options;
 //   options.host = "redis.internal";
 //   options.password = secret;  // Sent with AUTH; never logged or put in a status.
-//   RedisIdempotencyStore store(std::move(options));
+//   RedisIdempotencyStore store(std::move(options), random);  // random: claim tokens
 //   store.Claim(key, fingerprint, absl::Seconds(2), absl::Hours(24),
 //               [](absl::StatusOr<ClaimResult> r) { ... });
 //
@@ -38,6 +38,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/random.h"
 #include "idempotency/idempotency_store.h"
 
 namespace gateway {
@@ -60,8 +61,9 @@ struct RedisStoreOptions {
 
 class RedisIdempotencyStore final : public IdempotencyStore {
  public:
-  // Does not connect: the worker connects on the first call.
-  explicit RedisIdempotencyStore(RedisStoreOptions options);
+  // Does not connect: the worker connects on the first call. `random` makes the claim tokens
+  // (HexId128(), on the worker thread) and must outlive the store.
+  RedisIdempotencyStore(RedisStoreOptions options, Random& random);
   // Finishes the call in progress (bounded by the timeouts), fails the queued ones with
   // UNAVAILABLE ("store shutting down") on the worker thread, then returns.
   ~RedisIdempotencyStore() override;

@@ -551,10 +551,10 @@ TEST_F(ProductionSetupTest, MetricsCountResolutions) {
   ASSERT_EQ(reply.status, 200);
   EXPECT_EQ(Sample(reply.body, R"(gateway_resolutions_total{event="started"})"), 1);
   EXPECT_EQ(Sample(reply.body, R"(gateway_resolutions_total{event="resolved"})"), 1);
-  std::ifstream log(LogPath());
-  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find(R"("msg":"resolution ended","idempotency_key":"metrics-resolved")"),
-            std::string::npos);
+  constexpr char kEnded[] = R"("msg":"resolution ended","idempotency_key":"metrics-resolved")";
+  const std::string text = ReadLogUntil(
+      LogPath(), [&](const std::string& log) { return log.find(kEnded) != std::string::npos; });
+  EXPECT_NE(text.find(kEnded), std::string::npos);
 }
 
 }  // namespace

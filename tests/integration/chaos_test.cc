@@ -587,8 +587,10 @@ TEST(ExactlyOnceTest, DrainingReplicaHandsItsUnresolvedRecordsOver) {
   // Taken over at once: A's lease, renewed until it stopped, would have held B for 1.3 to 2 s.
   EXPECT_LT(std::chrono::steady_clock::now() - stopped, std::chrono::milliseconds(1000));
   EXPECT_EQ(sim.SubscriptionsForKey(kSimAccountSid, kCallSid, "handover"), 1);
-  std::ifstream log(LogDir() + "/gateway-handover-b.log");
-  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  const std::string text =
+      ReadLogUntil(LogDir() + "/gateway-handover-b.log", [](const std::string& log) {
+        return log.find("idempotency record taken over") != std::string::npos;
+      });
   EXPECT_NE(text.find("idempotency record taken over"), std::string::npos);
 }
 

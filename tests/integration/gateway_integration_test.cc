@@ -255,15 +255,20 @@ std::string SizeLabel(size_t size) {
 }
 
 // The gateway log's audit line for `request_id`, or "" if there is none.
+// The request's audit line, waiting for it to be written; "" when none comes.
 std::string AuditLine(const std::string& request_id) {
-  std::ifstream log(LogDir() + "/gateway.log");
-  std::string line;
-  while (std::getline(log, line)) {
-    if (line.find("\"audit\"") != std::string::npos && line.find(request_id) != std::string::npos) {
-      return line;
+  auto find = [&request_id](const std::string& text) -> std::string {
+    std::istringstream log(text);
+    for (std::string line; std::getline(log, line);) {
+      if (line.find("\"audit\"") != std::string::npos &&
+          line.find(request_id) != std::string::npos) {
+        return line;
+      }
     }
-  }
-  return "";
+    return "";
+  };
+  return find(ReadLogUntil(LogDir() + "/gateway.log",
+                           [&find](const std::string& text) { return !find(text).empty(); }));
 }
 
 class OversizedFieldTest : public GatewayTest,
@@ -642,8 +647,11 @@ TEST_F(GatewayTest, EveryRpcHasARequestIdAndOneAuditLine) {
   ASSERT_EQ(ok.request_id.size(), 32u);
   ASSERT_EQ(bad.request_id.size(), 32u);
   EXPECT_NE(ok.request_id, bad.request_id);
-  // The audit line is written before the response, so it is in the log by now.
-  std::ifstream log(LogDir() + "/gateway.log");
+  // Written just before the response, by the log's writer thread: wait until both are there.
+  std::istringstream log(ReadLogUntil(LogDir() + "/gateway.log", [&](const std::string& text) {
+    return text.find(ok.request_id) != std::string::npos &&
+           text.find(bad.request_id) != std::string::npos;
+  }));
   std::string line;
   int ok_lines = 0;
   int bad_lines = 0;

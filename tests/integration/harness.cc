@@ -14,6 +14,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 
@@ -170,6 +172,18 @@ CommandResult RunCommand(const std::vector<std::string>& argv_in) {
   close(out_pipe[0]);
   close(err_pipe[0]);
   return result;
+}
+
+std::string ReadLogUntil(const std::string& path,
+                         const std::function<bool(const std::string& text)>& done,
+                         std::chrono::milliseconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (done(text) || std::chrono::steady_clock::now() >= give_up) return text;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 HttpReply HttpCall(const std::string& method, const std::string& url, const std::string& body) {

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -42,6 +44,13 @@ struct CommandResult {
   std::string err;
 };
 CommandResult RunCommand(const std::vector<std::string>& argv);
+
+// The gateway writes its log from a background thread, so a line can land a moment after the
+// reply it describes. Reads the file at `path` until `done(text)` holds (checking every 20 ms)
+// or `limit` passes, and returns the last text read.
+std::string ReadLogUntil(const std::string& path,
+                         const std::function<bool(const std::string& text)>& done,
+                         std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // Minimal blocking HTTP for the simulator's admin API.
 struct HttpReply {

@@ -20,6 +20,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
+#include "common/random.h"
+#include "fakes/fake_random.h"
 #include "harness.h"
 
 namespace gateway::testing {
@@ -103,10 +105,11 @@ class RedisStoreTest : public ::testing::Test {
   }
 
   RedisServer redis_;
+  SystemRandom random_;
 };
 
 TEST_F(RedisStoreTest, NewKeyIsClaimedWithRandomToken) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> first = ClaimNow(store, "k1", "fp");
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->state, State::kClaimed);
@@ -119,8 +122,20 @@ TEST_F(RedisStoreTest, NewKeyIsClaimedWithRandomToken) {
   EXPECT_NE(other->token, first->token);
 }
 
+TEST_F(RedisStoreTest, ClaimTokensComeFromTheInjectedRandom) {
+  FakeRandom fixed;
+  RedisIdempotencyStore store(Options(), fixed);
+  absl::StatusOr<ClaimResult> first = ClaimNow(store, "k1", "fp");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->token, FakeRandom::NthHexId(1));
+  absl::StatusOr<ClaimResult> second = ClaimNow(store, "k2", "fp");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->token, FakeRandom::NthHexId(2));
+  EXPECT_EQ(fixed.hex_id_calls(), 2);
+}
+
 TEST_F(RedisStoreTest, SecondClaimWhileInFlightIsInFlight) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   ASSERT_TRUE(IsClaimed(ClaimNow(store, "k", "fp")));
   absl::StatusOr<ClaimResult> second = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(second.ok()) << second.status();
@@ -129,7 +144,7 @@ TEST_F(RedisStoreTest, SecondClaimWhileInFlightIsInFlight) {
 }
 
 TEST_F(RedisStoreTest, CompletedKeyReplaysOutcome) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(claim));
   // Outcomes are opaque bytes (an encoded proto, say): NULs and non-UTF-8 must survive.
@@ -143,7 +158,7 @@ TEST_F(RedisStoreTest, CompletedKeyReplaysOutcome) {
 }
 
 TEST_F(RedisStoreTest, DifferentFingerprintConflictsInFlightAndDone) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp-a");
   ASSERT_TRUE(IsClaimed(claim));
   absl::StatusOr<ClaimResult> in_flight = ClaimNow(store, "k", "fp-b");
@@ -158,7 +173,7 @@ TEST_F(RedisStoreTest, DifferentFingerprintConflictsInFlightAndDone) {
 }
 
 TEST_F(RedisStoreTest, ReleasedKeyCanBeClaimedAgain) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> first = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(first));
   ASSERT_TRUE(ReleaseNow(store, "k", first->token).ok());
@@ -171,7 +186,7 @@ TEST_F(RedisStoreTest, ReleasedKeyCanBeClaimedAgain) {
 }
 
 TEST_F(RedisStoreTest, ReleaseWithWrongTokenKeepsClaim) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(claim));
   EXPECT_TRUE(ReleaseNow(store, "k", "not-the-token").ok());
@@ -181,7 +196,7 @@ TEST_F(RedisStoreTest, ReleaseWithWrongTokenKeepsClaim) {
 }
 
 TEST_F(RedisStoreTest, ReleaseAfterCompleteKeepsOutcome) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(claim));
   ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
@@ -193,7 +208,7 @@ TEST_F(RedisStoreTest, ReleaseAfterCompleteKeepsOutcome) {
 }
 
 TEST_F(RedisStoreTest, CompleteWithWrongTokenFailsAndChangesNothing) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(claim));
 
@@ -213,7 +228,7 @@ TEST_F(RedisStoreTest, CompleteWithWrongTokenFailsAndChangesNothing) {
 }
 
 TEST_F(RedisStoreTest, CompleteOfUnknownKeyFails) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   EXPECT_EQ(CompleteNow(store, "never-claimed", "token", "x").code(),
             absl::StatusCode::kFailedPrecondition);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "never-claimed", "fp");
@@ -221,7 +236,7 @@ TEST_F(RedisStoreTest, CompleteOfUnknownKeyFails) {
 }
 
 TEST_F(RedisStoreTest, ExpiredLeaseIsTakenOverByTheNextCallerWithTheFirstClaimsAge) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> crashed = ClaimNow(store, "k", "fp", absl::Milliseconds(200));
   ASSERT_TRUE(IsClaimed(crashed));
   EXPECT_FALSE(crashed->taken_over_age.has_value());
@@ -251,7 +266,7 @@ TEST_F(RedisStoreTest, ExpiredLeaseIsTakenOverByTheNextCallerWithTheFirstClaimsA
 }
 
 TEST_F(RedisStoreTest, RenewKeepsTheClaimAndAZeroLeaseHandsItOver) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> owner = ClaimNow(store, "k", "fp", absl::Milliseconds(300));
   ASSERT_TRUE(IsClaimed(owner));
   for (int i = 0; i < 4; ++i) {
@@ -272,7 +287,7 @@ TEST_F(RedisStoreTest, RenewKeepsTheClaimAndAZeroLeaseHandsItOver) {
 }
 
 TEST_F(RedisStoreTest, RecordOfAnOwnerThatDiedLastsForTheRetention) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   ASSERT_TRUE(IsClaimed(ClaimNow(store, "k", "fp", absl::Milliseconds(50), absl::Seconds(1))));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   // Lease over, record kept: another request under the key still conflicts.
@@ -284,7 +299,7 @@ TEST_F(RedisStoreTest, RecordOfAnOwnerThatDiedLastsForTheRetention) {
 }
 
 TEST_F(RedisStoreTest, OutcomeIsForgottenAfterRetention) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(claim));
   ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome", absl::Milliseconds(200)).ok());
@@ -299,7 +314,7 @@ TEST_F(RedisStoreTest, OutcomeIsForgottenAfterRetention) {
 
 // Calls queued together go to Redis in one pipeline; each still gets its own answer.
 TEST_F(RedisStoreTest, ManyCallsQueuedTogetherAreEachAnsweredRight) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   constexpr int kCalls = 600;
   std::vector<std::future<absl::StatusOr<ClaimResult>>> claims;
   for (int i = 0; i < kCalls; ++i) {
@@ -344,7 +359,7 @@ TEST_F(RedisStoreTest, ManyCallsQueuedTogetherAreEachAnsweredRight) {
 
 // Redis forgot its scripts (a restart with a kept data set, or SCRIPT FLUSH): calls go on.
 TEST_F(RedisStoreTest, FlushedScriptsAreLoadedAgain) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   ASSERT_TRUE(IsClaimed(ClaimNow(store, "before-flush", "fp")));
   const CommandResult flushed =
       RunCommand({"/usr/bin/redis-cli", "-p", std::to_string(redis_.port()), "SCRIPT", "FLUSH"});
@@ -358,16 +373,16 @@ TEST_F(RedisStoreTest, KeyPrefixSeparatesDeployments) {
   a.key_prefix = "deployment-a:";
   RedisStoreOptions b = Options();
   b.key_prefix = "deployment-b:";
-  RedisIdempotencyStore store_a(std::move(a));
-  RedisIdempotencyStore store_b(std::move(b));
+  RedisIdempotencyStore store_a(std::move(a), random_);
+  RedisIdempotencyStore store_b(std::move(b), random_);
   EXPECT_TRUE(IsClaimed(ClaimNow(store_a, "k", "fp")));
   EXPECT_TRUE(IsClaimed(ClaimNow(store_b, "k", "fp")));
 }
 
 TEST_F(RedisStoreTest, ConcurrentClaimsFromTwoReplicasHaveOneWinner) {
   // Two stores are two connections, as two gateway replicas would have.
-  RedisIdempotencyStore replica_a(Options());
-  RedisIdempotencyStore replica_b(Options());
+  RedisIdempotencyStore replica_a(Options(), random_);
+  RedisIdempotencyStore replica_b(Options(), random_);
   constexpr int kClaimsPerThread = 200;
 
   std::mutex mu;
@@ -410,7 +425,7 @@ TEST_F(RedisStoreTest, ConcurrentClaimsFromTwoReplicasHaveOneWinner) {
 }
 
 TEST_F(RedisStoreTest, FailsClosedWhileRedisIsDownAndRecoversWhenItReturns) {
-  RedisIdempotencyStore store(Options());
+  RedisIdempotencyStore store(Options(), random_);
   ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
 
   redis_.Kill();
@@ -438,7 +453,7 @@ TEST_F(RedisStoreTest, FailsClosedWhileRedisIsDownAndRecoversWhenItReturns) {
 TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
   RedisStoreOptions options = Options();
   options.command_timeout = absl::Milliseconds(300);
-  RedisIdempotencyStore store(std::move(options));
+  RedisIdempotencyStore store(std::move(options), random_);
   ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
 
   redis_.Pause();
@@ -453,7 +468,7 @@ TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
 TEST_F(RedisStoreTest, UnreachableRedisFailsWithUnavailable) {
   RedisStoreOptions options = Options();
   options.port = FreeLoopbackPort();  // Nothing listens there.
-  RedisIdempotencyStore store(std::move(options));
+  RedisIdempotencyStore store(std::move(options), random_);
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
@@ -464,7 +479,7 @@ TEST_F(RedisStoreTest, FullQueueRefusesAtOnce) {
   RedisStoreOptions options = Options();
   options.max_pending = 1;
   options.command_timeout = absl::Seconds(1);
-  RedisIdempotencyStore store(std::move(options));
+  RedisIdempotencyStore store(std::move(options), random_);
   // The worker blocks on the first call; at most one more fits in the queue.
   redis_.Pause();
   std::vector<std::future<absl::StatusOr<ClaimResult>>> results;
@@ -491,7 +506,7 @@ TEST_F(RedisStoreTest, DestructionFailsQueuedCalls) {
   {
     RedisStoreOptions options = Options();
     options.command_timeout = absl::Seconds(1);
-    RedisIdempotencyStore store(std::move(options));
+    RedisIdempotencyStore store(std::move(options), random_);
     redis_.Pause();
     for (int i = 0; i < 5; ++i) {
       auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
@@ -527,17 +542,18 @@ class RedisPasswordTest : public ::testing::Test {
   static constexpr char kPassword[] = "correct-horse-battery-staple";
   static constexpr char kWrongPassword[] = "wrong-horse-battery-staple";
   RedisServer redis_{{"--requirepass", kPassword}};
+  SystemRandom random_;
 };
 
 TEST_F(RedisPasswordTest, RightPasswordWorks) {
-  RedisIdempotencyStore store(Options(kPassword));
+  RedisIdempotencyStore store(Options(kPassword), random_);
   absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
   ASSERT_TRUE(IsClaimed(claim)) << claim.status();
   EXPECT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
 }
 
 TEST_F(RedisPasswordTest, WrongPasswordIsUnavailableWithoutLeakingIt) {
-  RedisIdempotencyStore store(Options(kWrongPassword));
+  RedisIdempotencyStore store(Options(kWrongPassword), random_);
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
     ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
@@ -548,7 +564,7 @@ TEST_F(RedisPasswordTest, WrongPasswordIsUnavailableWithoutLeakingIt) {
 }
 
 TEST_F(RedisPasswordTest, MissingPasswordIsUnavailable) {
-  RedisIdempotencyStore store(Options(std::nullopt));
+  RedisIdempotencyStore store(Options(std::nullopt), random_);
   absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "NOAUTH")) << r.status();

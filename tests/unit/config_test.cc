@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -23,7 +24,7 @@ const std::string kRedisPassword = "redis-password-VALUE-77d0";
 
 using EnvMap = std::map<std::string, std::string>;
 
-Environment EnvFrom(EnvMap vars) {
+ValueLookup EnvFrom(EnvMap vars) {
   return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
     auto it = vars.find(name);
     if (it == vars.end()) {
@@ -347,6 +348,30 @@ TEST(ParseConfigTest, RedisAddressIsHostAndPort) {
   for (const char* bad : {"redis.internal", ":6379", "redis:0", "redis:65536", "redis:port"}) {
     ExpectInvalidNaming(Parse({std::string("--redis-address=") + bad}), "--redis-address");
   }
+}
+
+TEST(ParseConfigTest, RedisAddressMayBeBracketedIpv6) {
+  absl::StatusOr<GatewayConfig> config = Parse({"--redis-address=[::1]:6380"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis_host, "::1");
+  EXPECT_EQ(config->redis_port, 6380);
+  ExpectInvalidNaming(Parse({"--redis-address=::1:6380"}), "--redis-address");
+  ExpectInvalidNaming(Parse({"--redis-address=[::1]"}), "--redis-address");
+}
+
+// The listen flags are split like the servers split them, so a typo stops start-up with the
+// flag's name rather than failing in gRPC or the metrics server later.
+TEST(ParseConfigTest, ListenAddressesNeedAPort) {
+  for (const char* flag : {"--listen", "--health-listen", "--metrics-listen"}) {
+    for (const char* bad : {"127.0.0.1:", "127.0.0.1:http", "::1:9090", "[::1:9090", "h:65536"}) {
+      ExpectInvalidNaming(Parse({absl::StrCat(flag, "=", bad)}), flag);
+    }
+  }
+  absl::StatusOr<GatewayConfig> config =
+      Parse({"--health-listen=[::1]:8081", "--metrics-listen=:9090"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->health_listen_address, "[::1]:8081");
+  EXPECT_EQ(config->metrics_listen_address, ":9090");
 }
 
 TEST(ParseConfigTest, RedisPasswordComesFromTheEnvironmentOnly) {

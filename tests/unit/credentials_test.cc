@@ -15,6 +15,7 @@
 #include "credentials/credential_loader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "reload/reload_target.h"
 #include "reload/reloadable_file.h"
 #include "reload/reloader.h"
 
@@ -162,6 +163,46 @@ TEST(ReloadableFileTest, ParsesOnChangeAndKeepsOldValueOnError) {
   EXPECT_EQ(file.Check(&error), ReloadResult::kInvalid);
   EXPECT_THAT(error, HasSubstr("line 1"));
   EXPECT_EQ(tokens.Get()->Find("t1"), "billing");
+}
+
+TEST(ReloadTargetTest, ParsesOnlyWhenTheDigestChanges) {
+  Snapshot<std::string> value;
+  ReloadTarget<std::string> target("source", value);
+  int parses = 0;
+  auto parse_as = [&parses](std::string text) {
+    return [&parses, text]() -> absl::StatusOr<std::string> {
+      ++parses;
+      return text;
+    };
+  };
+  EXPECT_EQ(target.Offer("d1", parse_as("one"), nullptr), ReloadResult::kLoaded);
+  EXPECT_EQ(*value.Get(), "one");
+  EXPECT_EQ(target.Offer("d1", parse_as("ignored"), nullptr), ReloadResult::kUnchanged);
+  EXPECT_EQ(parses, 1);
+  EXPECT_EQ(*value.Get(), "one");
+  EXPECT_EQ(target.Offer("d2", parse_as("two"), nullptr), ReloadResult::kLoaded);
+  EXPECT_EQ(*value.Get(), "two");
+  EXPECT_EQ(parses, 2);
+}
+
+TEST(ReloadTargetTest, InvalidKeepsTheValueAndIsReportedOnce) {
+  Snapshot<std::string> value;
+  ReloadTarget<std::string> target("/etc/thing", value);
+  auto ok = []() -> absl::StatusOr<std::string> { return std::string("good"); };
+  auto bad = []() -> absl::StatusOr<std::string> {
+    return absl::InvalidArgumentError("line 3 is wrong");
+  };
+  std::string error;
+  // Even the first check is compared with nothing: it always parses.
+  EXPECT_EQ(target.Offer("", bad, &error), ReloadResult::kInvalid);
+  EXPECT_EQ(error, "/etc/thing: line 3 is wrong");
+  EXPECT_EQ(value.Get(), nullptr);
+  EXPECT_EQ(target.Offer("d1", ok, &error), ReloadResult::kLoaded);
+  EXPECT_EQ(target.Offer("d2", bad, &error), ReloadResult::kInvalid);
+  EXPECT_EQ(*value.Get(), "good");
+  EXPECT_EQ(target.Offer("d2", bad, &error), ReloadResult::kUnchanged);
+  // Back to content seen before: a change, so it is parsed and installed again.
+  EXPECT_EQ(target.Offer("d1", ok, &error), ReloadResult::kLoaded);
 }
 
 TEST(ReloaderTest, ChecksPeriodicallyAndReportsChangesOnly) {

@@ -106,6 +106,11 @@ TEST(FakeRandomTest, FixedDrawAndNumberedUuids) {
   EXPECT_EQ(random.UuidV4(), "00000000-0000-4000-8000-000000000001");
   EXPECT_EQ(random.UuidV4(), "00000000-0000-4000-8000-000000000002");
   EXPECT_EQ(FakeRandom::NthUuid(11), "00000000-0000-4000-8000-00000000000b");
+  // Hex ids count on their own, so adding one to a test does not shift its UUIDs.
+  EXPECT_EQ(random.HexId128(), "00000000000000000000000000000001");
+  EXPECT_EQ(random.UuidV4(), "00000000-0000-4000-8000-000000000003");
+  EXPECT_EQ(random.hex_id_calls(), 1);
+  EXPECT_EQ(FakeRandom::NthHexId(255), "000000000000000000000000000000ff");
 }
 
 }  // namespace

@@ -4,9 +4,13 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "common/random_ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "subscription_client.h"
 
 namespace gateway {
 namespace {
@@ -71,6 +75,62 @@ TEST(UuidV4FromTest, DeterministicForTheSameGenerator) {
   const std::string from_a = UuidV4From(a);
   EXPECT_EQ(from_a, UuidV4From(b));
   EXPECT_NE(from_a, UuidV4From(c));
+}
+
+TEST(HexId128FromTest, AllZeroAndAllOneBits) {
+  ConstantBits zeros(0);
+  EXPECT_EQ(HexId128From(zeros), std::string(32, '0'));
+  ConstantBits ones(~uint64_t{0});
+  EXPECT_EQ(HexId128From(ones), std::string(32, 'f'));
+}
+
+TEST(HexId128FromTest, ThirtyTwoLowercaseHexDigitsUsingEveryDigit) {
+  std::mt19937_64 gen(12345);
+  std::set<char> seen;
+  for (int i = 0; i < 100; ++i) {
+    const std::string id = HexId128From(gen);
+    ASSERT_THAT(id, MatchesRegex("[0-9a-f]{32}"));
+    seen.insert(id.begin(), id.end());
+  }
+  EXPECT_EQ(seen.size(), 16u);  // No fixed nibble (unlike a UUID's version and variant).
+}
+
+TEST(HexId128FromTest, DeterministicForTheSameGenerator) {
+  std::mt19937_64 a(7);
+  std::mt19937_64 b(7);
+  EXPECT_EQ(HexId128From(a), HexId128From(b));
+}
+
+TEST(SystemRandomTest, HexIdsAreDistinct) {
+  SystemRandom random;
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(random.HexId128());
+  EXPECT_EQ(ids.size(), 1000u);
+  EXPECT_THAT(*ids.begin(), MatchesRegex("[0-9a-f]{32}"));
+}
+
+// Each thread's generator is seeded on its own: threads started together must not repeat each
+// other (they would with a seed taken from, say, the clock).
+TEST(NewUuidV4Test, ThreadsDrawDifferentIds) {
+  constexpr int kThreads = 8;
+  std::vector<std::string> first(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&first, i] { first[i] = NewUuidV4(); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(std::set<std::string>(first.begin(), first.end()).size(), size_t{kThreads});
+  for (const std::string& uuid : first) EXPECT_THAT(uuid, MatchesRegex(kUuidV4Pattern));
+}
+
+TEST(NewIdempotencyKeyTest, ClientKeysAreV4AndDistinct) {
+  std::set<std::string> keys;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string key = twilio_gateway::client::NewIdempotencyKey();
+    ASSERT_THAT(key, MatchesRegex(kUuidV4Pattern));
+    keys.insert(key);
+  }
+  EXPECT_EQ(keys.size(), 1000u);
 }
 
 TEST(SystemRandomTest, UuidsAreV4AndDistinct) {
