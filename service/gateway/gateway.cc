@@ -213,6 +213,7 @@ Gateway::Gateway(const GatewayConfig& config)
   metrics_.SetUpstreamGauges([this] { return limiter_.total_in_flight(); },
                              [this] { return limiter_.total_queued(); });
   metrics_.SetCredentialsLoaded([this] { return account_.Get() != nullptr ? 1.0 : 0.0; });
+  metrics_.SetLogLinesDropped([] { return static_cast<double>(LogLinesDropped()); });
 }
 
 absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(const GatewayConfig& config) {

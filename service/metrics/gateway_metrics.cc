@@ -124,4 +124,10 @@ void GatewayMetrics::SetCredentialsLoaded(std::function<double()> loaded) {
                              std::move(loaded));
 }
 
+void GatewayMetrics::SetLogLinesDropped(std::function<double()> dropped) {
+  registry_.AddCallbackCounter("gateway_log_lines_dropped_total",
+                               "Log lines dropped because stderr could not keep up.",
+                               std::move(dropped));
+}
+
 }  // namespace gateway

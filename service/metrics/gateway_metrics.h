@@ -14,6 +14,7 @@
 //   gateway_upstream_in_flight / gateway_upstream_queued  upstream permits held / waited for
 //   gateway_reloads_total{what,result}                  credential, token and policy reloads
 //   gateway_credentials_loaded                          1 while Twilio credentials are loaded
+//   gateway_log_lines_dropped_total                     log lines dropped: stderr was stalled
 //   gateway_resolutions_total{event}                    background resolutions of ambiguous
 //                                                       outcomes: started, resolved, unknown,
 //                                                       handed_over
@@ -57,6 +58,8 @@ class GatewayMetrics {
   // Gauges read at scrape time.
   void SetUpstreamGauges(std::function<double()> in_flight, std::function<double()> queued);
   void SetCredentialsLoaded(std::function<double()> loaded);
+  // Read at scrape time too: log lines dropped because stderr could not keep up.
+  void SetLogLinesDropped(std::function<double()> dropped);
 
  private:
   MetricsRegistry& registry_;

@@ -17,7 +17,8 @@ namespace gateway {
 // prometheus::Gauge children before each serialization would have.
 class MetricsRegistry::CallbackGauges final : public prometheus::Collectable {
  public:
-  void Add(absl::string_view name, absl::string_view help, std::function<double()> read) {
+  void Add(absl::string_view name, absl::string_view help, prometheus::MetricType type,
+           std::function<double()> read) {
     if (!prometheus::CheckMetricName(std::string(name))) {
       throw std::invalid_argument("invalid metric name " + std::string(name));
     }
@@ -29,7 +30,7 @@ class MetricsRegistry::CallbackGauges final : public prometheus::Collectable {
       }
     }
     entries_.push_back(std::make_shared<const Gauge>(
-        Gauge{std::string(name), std::string(help), std::move(read)}));
+        Gauge{std::string(name), std::string(help), type, std::move(read)}));
   }
 
   std::vector<prometheus::MetricFamily> Collect() const override {
@@ -43,10 +44,14 @@ class MetricsRegistry::CallbackGauges final : public prometheus::Collectable {
     families.reserve(entries.size());
     for (const Entry& entry : entries) {
       prometheus::ClientMetric metric;
-      metric.gauge.value = entry->read();
+      if (entry->type == prometheus::MetricType::Counter) {
+        metric.counter.value = entry->read();
+      } else {
+        metric.gauge.value = entry->read();
+      }
       families.push_back({.name = entry->name,
                           .help = entry->help,
-                          .type = prometheus::MetricType::Gauge,
+                          .type = entry->type,
                           .metric = {std::move(metric)}});
     }
     return families;
@@ -56,6 +61,7 @@ class MetricsRegistry::CallbackGauges final : public prometheus::Collectable {
   struct Gauge {
     std::string name;
     std::string help;
+    prometheus::MetricType type;  // Gauge, or Counter for a total kept elsewhere.
     std::function<double()> read;
   };
   using Entry = std::shared_ptr<const Gauge>;
@@ -73,7 +79,12 @@ MetricsRegistry::~MetricsRegistry() = default;
 
 void MetricsRegistry::AddCallbackGauge(absl::string_view name, absl::string_view help,
                                        std::function<double()> read) {
-  callback_gauges_->Add(name, help, std::move(read));
+  callback_gauges_->Add(name, help, prometheus::MetricType::Gauge, std::move(read));
+}
+
+void MetricsRegistry::AddCallbackCounter(absl::string_view name, absl::string_view help,
+                                         std::function<double()> read) {
+  callback_gauges_->Add(name, help, prometheus::MetricType::Counter, std::move(read));
 }
 
 std::vector<prometheus::MetricFamily> MetricsRegistry::Collect() const {

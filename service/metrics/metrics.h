@@ -51,6 +51,9 @@ class MetricsRegistry {
   // call from any thread. A name used twice throws std::invalid_argument.
   void AddCallbackGauge(absl::string_view name, absl::string_view help,
                         std::function<double()> read);
+  // The same for a counter whose total another module keeps (it must never decrease).
+  void AddCallbackCounter(absl::string_view name, absl::string_view help,
+                          std::function<double()> read);
 
   // Every family, sorted by name, each family's series sorted by their labels, so that two
   // scrapes of the same state are the same text (prometheus-cpp's own order follows its

@@ -202,5 +202,90 @@ TEST_F(CurlTransportTest, CancelAndShutdownCompleteTransfersInFlightWithCancelle
   transport.reset();
 }
 
+// Answers the first request on its first connection and keeps it alive, then reads the second
+// request on that connection and closes it unanswered, as a server that acted and died would;
+// every later connection gets its request answered.
+class DyingKeepAliveServer {
+ public:
+  DyingKeepAliveServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(fd_, 8);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/once";
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~DyingKeepAliveServer() {
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  const std::string& url() const { return url_; }
+  int requests_seen() const { return requests_.load(); }
+
+ private:
+  // Reads one request head (no bodies here); false when the peer closed.
+  bool ReadRequest(int conn) {
+    std::string head;
+    char buffer[1024];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = read(conn, buffer, sizeof buffer);
+      if (n <= 0) return false;
+      head.append(buffer, static_cast<size_t>(n));
+    }
+    ++requests_;
+    return true;
+  }
+
+  static void Answer(int conn) {
+    constexpr char kOk[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    ASSERT_EQ(write(conn, kOk, sizeof kOk - 1), static_cast<ssize_t>(sizeof kOk - 1));
+  }
+
+  void Serve() {
+    for (int connection = 0;; ++connection) {
+      const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (conn < 0) return;
+      if (ReadRequest(conn)) Answer(conn);
+      if (connection == 0) ReadRequest(conn);  // The second request dies with the connection.
+      close(conn);
+    }
+  }
+
+  int fd_ = -1;
+  std::string url_;
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+// libcurl resends a request by itself when a reused connection dies unanswered, for every
+// method; the result must say so, because the first send may have been acted on.
+TEST_F(CurlTransportTest, ResendOnAFreshConnectionIsCounted) {
+  DyingKeepAliveServer server;
+  CurlTransport transport({});
+  std::vector<HttpResult> results;
+  for (int i = 0; i < 2; ++i) {
+    absl::Notification done;
+    HttpRequest request = Get(server.url());
+    request.method = "DELETE";
+    transport.Send(std::move(request), [&](HttpResult result) {
+      results.push_back(std::move(result));
+      done.Notify();
+    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].response.status, 200);
+  EXPECT_EQ(results[0].sends, 1);
+  EXPECT_EQ(results[1].failure, TransportFailure::kNone) << results[1].error;
+  EXPECT_EQ(results[1].response.status, 200);
+  EXPECT_EQ(results[1].sends, 2) << "the resend on a fresh connection went uncounted";
+  EXPECT_EQ(server.requests_seen(), 3);
+}
+
 }  // namespace
 }  // namespace gateway

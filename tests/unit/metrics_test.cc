@@ -210,6 +210,7 @@ TEST(GatewayMetricsTest, ExportsTheDocumentedSeries) {
   metrics.Resolution("started");
   metrics.SetUpstreamGauges([] { return 4.0; }, [] { return 5.0; });
   metrics.SetCredentialsLoaded([] { return 1.0; });
+  metrics.SetLogLinesDropped([] { return 7.0; });
 
   const std::string text = registry.Serialize();
   for (const char* line : {
@@ -262,6 +263,8 @@ TEST(GatewayMetricsTest, ExportsTheDocumentedSeries) {
            "# HELP gateway_credentials_loaded 1 while valid Twilio credentials are loaded, else "
            "0.\n",
            "gateway_credentials_loaded 1\n",
+           "# TYPE gateway_log_lines_dropped_total counter\n",
+           "gateway_log_lines_dropped_total 7\n",
        }) {
     EXPECT_THAT(text, HasSubstr(line));
   }
