@@ -18,8 +18,7 @@ grpc::ServerUnaryReactor* MessageService::Send(grpc::CallbackServerContext* cont
                   .idempotency_key = request->idempotency_key()};
   return UnaryCall::Begin(
       api_, context, std::move(info),
-      [this, input = std::move(input)](const std::string& caller, absl::Time deadline,
-                                       Operations::Done done) mutable {
+      [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
         input.caller = caller;
         return api_.operations().Send(input, deadline, std::move(done));
       },
@@ -41,7 +40,7 @@ void ToProto(const Message& message, absl::string_view idempotency_key, pb::Mess
   out->set_account_sid(message.account_sid);
   out->set_call_sid(message.call_sid);
   out->set_sid(message.sid);
-  out->set_idempotency_key(std::string(idempotency_key));
+  out->set_idempotency_key(idempotency_key.data(), idempotency_key.size());
   if (message.date_created.has_value()) {
     ToTimestamp(*message.date_created, out->mutable_date_created());
   }

@@ -18,8 +18,7 @@ grpc::ServerUnaryReactor* SubscriptionService::Create(grpc::CallbackServerContex
                   .idempotency_key = request->idempotency_key()};
   return UnaryCall::Begin(
       api_, context, std::move(info),
-      [this, input = std::move(input)](const std::string& caller, absl::Time deadline,
-                                       Operations::Done done) mutable {
+      [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
         input.caller = caller;
         return api_.operations().Create(input, deadline, std::move(done));
       },
@@ -39,8 +38,7 @@ grpc::ServerUnaryReactor* SubscriptionService::Delete(grpc::CallbackServerContex
                   .idempotency_key = ""};
   return UnaryCall::Begin(
       api_, context, std::move(info),
-      [this, input = std::move(input)](const std::string& caller, absl::Time deadline,
-                                       Operations::Done done) mutable {
+      [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
         input.caller = caller;
         return api_.operations().Delete(input, deadline, std::move(done));
       },
@@ -71,7 +69,7 @@ void ToProto(const Subscription& subscription, absl::string_view idempotency_key
   out->set_call_sid(subscription.call_sid);
   out->set_sid(subscription.sid);
   out->set_uri(subscription.uri);
-  out->set_idempotency_key(std::string(idempotency_key));
+  out->set_idempotency_key(idempotency_key.data(), idempotency_key.size());
   if (subscription.date_created.has_value()) {
     ToTimestamp(*subscription.date_created, out->mutable_date_created());
   }

@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/caller_authenticator.h"
@@ -75,7 +76,8 @@ struct RpcInfo {
 
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  using Start = absl::AnyInvocable<std::shared_ptr<PendingCall>(
+  // Called once, inside Begin(), so it may capture the request by reference.
+  using Start = absl::FunctionRef<std::shared_ptr<PendingCall>(
       const std::string& caller, absl::Time deadline, Operations::Done done)>;
   // Fills the response from a successful outcome.
   using Render = absl::AnyInvocable<void(const Outcome&)>;

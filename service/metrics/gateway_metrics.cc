@@ -35,6 +35,14 @@ prometheus::Labels Label(const char* name, absl::string_view value) {
   return {{name, std::string(value)}};
 }
 
+// The RPCs' index in the caches, or -1.
+int MethodIndex(absl::string_view method) {
+  if (method == "Create") return 0;
+  if (method == "Delete") return 1;
+  if (method == "Send") return 2;
+  return -1;
+}
+
 }  // namespace
 
 GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
@@ -81,10 +89,21 @@ void GatewayMetrics::RpcStarted() { rpcs_in_flight_.Increment(); }
 void GatewayMetrics::RpcFinished(absl::string_view method, absl::StatusCode code,
                                  absl::string_view reason, bool replayed, absl::Duration latency) {
   rpcs_in_flight_.Decrement();
-  rpcs_.Add({{"method", std::string(method)}, {"code", absl::StatusCodeToString(code)}})
-      .Increment();
-  rpc_duration_.Add(Label("method", method), LatencyBuckets())
-      .Observe(absl::ToDoubleSeconds(latency));
+  auto count = [&]() -> Counter& {
+    return rpcs_.Add({{"method", std::string(method)}, {"code", absl::StatusCodeToString(code)}});
+  };
+  auto duration = [&]() -> Histogram& {
+    return rpc_duration_.Add(Label("method", method), LatencyBuckets());
+  };
+  const int index = MethodIndex(method);
+  const auto code_index = static_cast<size_t>(code);
+  if (index >= 0 && code_index < kCodes) {
+    rpc_counts_.Get(index * kCodes + code_index, count).Increment();
+    rpc_durations_.Get(index, duration).Observe(absl::ToDoubleSeconds(latency));
+  } else {
+    count().Increment();
+    duration().Observe(absl::ToDoubleSeconds(latency));
+  }
   if (replayed) replays_.Increment();
   if (reason == "IDEMPOTENCY_KEY_REUSED") conflicts_.Increment();
   if (reason == "GATEWAY_QUEUE_FULL") limiter_rejections_.Increment();
@@ -94,7 +113,14 @@ void GatewayMetrics::UpstreamAttempt(int http_status, absl::string_view failure,
                                      absl::Duration latency) {
   attempt_duration_.Observe(absl::ToDoubleSeconds(latency));
   if (http_status != 0) {
-    upstream_responses_.Add(Label("status", absl::StrCat(http_status))).Increment();
+    auto count = [&]() -> Counter& {
+      return upstream_responses_.Add(Label("status", absl::StrCat(http_status)));
+    };
+    if (http_status > 0 && static_cast<size_t>(http_status) < kStatuses) {
+      response_counts_.Get(http_status, count).Increment();
+    } else {
+      count().Increment();
+    }
   } else {
     upstream_failures_.Add(Label("kind", failure)).Increment();
   }

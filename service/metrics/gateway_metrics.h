@@ -26,6 +26,9 @@
 #ifndef GATEWAY_METRICS_GATEWAY_METRICS_H_
 #define GATEWAY_METRICS_GATEWAY_METRICS_H_
 
+#include <array>
+#include <atomic>
+#include <cstddef>
 #include <functional>
 
 #include "absl/status/status.h"
@@ -62,6 +65,31 @@ class GatewayMetrics {
   void SetLogLinesDropped(std::function<double()> dropped);
 
  private:
+  // A family's children by a small index, each found once: prometheus-cpp's Family::Add builds
+  // a label map, hashes it and takes the family's lock on every call, which made the three
+  // labelled updates of a Create cost 4,000 instructions (callgrind) instead of 600.
+  template <typename T, size_t N>
+  class Children {
+   public:
+    // The child at `index` (< N), added by `add` the first time; a race adds it twice, and
+    // Family::Add returns the same child both times.
+    template <typename Add>
+    T& Get(size_t index, Add add) {
+      T* child = children_[index].load(std::memory_order_acquire);
+      if (child == nullptr) {
+        child = &add();
+        children_[index].store(child, std::memory_order_release);
+      }
+      return *child;
+    }
+
+   private:
+    std::array<std::atomic<T*>, N> children_{};
+  };
+  static constexpr size_t kMethods = 3;  // Create, Delete, Send; others go uncached.
+  static constexpr size_t kCodes = 17;   // absl::StatusCode 0..16.
+  static constexpr size_t kStatuses = 600;
+
   MetricsRegistry& registry_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Family<prometheus::Histogram>& rpc_duration_;
@@ -75,6 +103,9 @@ class GatewayMetrics {
   prometheus::Counter& limiter_rejections_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& resolutions_;
+  Children<prometheus::Counter, kMethods * kCodes> rpc_counts_;
+  Children<prometheus::Histogram, kMethods> rpc_durations_;
+  Children<prometheus::Counter, kStatuses> response_counts_;
 };
 
 }  // namespace gateway
