@@ -10,19 +10,14 @@ namespace pb = twilio_gateway::v1;
 grpc::ServerUnaryReactor* MessageService::Send(grpc::CallbackServerContext* context,
                                                const pb::SendMessageRequest* request,
                                                pb::Message* response) {
-  SendMessageInput input = FromProto(*request);
-  RpcInfo info = {.method = "Send",
-                  .may_exist_key = "message_may_exist",
-                  .account_sid = request->account_sid(),
-                  .call_sid = request->call_sid(),
-                  .idempotency_key = request->idempotency_key()};
   return UnaryCall::Begin(
-      api_, context, std::move(info),
-      [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
-        input.caller = caller;
-        return api_.operations().Send(input, deadline, std::move(done));
-      },
-      [response](const Outcome& outcome) {
+      api_, context,
+      {.method = "Send",
+       .may_exist_key = "message_may_exist",
+       .account_sid = request->account_sid(),
+       .call_sid = request->call_sid(),
+       .idempotency_key = request->idempotency_key()},
+      FromProto(*request), &Operations::Send, [response](const Outcome& outcome) {
         ToProto(std::get<Message>(*outcome.result), outcome.report.idempotency_key, response);
       });
 }

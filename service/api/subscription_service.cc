@@ -10,19 +10,14 @@ namespace pb = twilio_gateway::v1;
 grpc::ServerUnaryReactor* SubscriptionService::Create(grpc::CallbackServerContext* context,
                                                       const pb::CreateSubscriptionRequest* request,
                                                       pb::Subscription* response) {
-  CreateSubscriptionInput input = FromProto(*request);
-  RpcInfo info = {.method = "Create",
-                  .may_exist_key = "subscription_may_exist",
-                  .account_sid = request->account_sid(),
-                  .call_sid = request->call_sid(),
-                  .idempotency_key = request->idempotency_key()};
   return UnaryCall::Begin(
-      api_, context, std::move(info),
-      [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
-        input.caller = caller;
-        return api_.operations().Create(input, deadline, std::move(done));
-      },
-      [response](const Outcome& outcome) {
+      api_, context,
+      {.method = "Create",
+       .may_exist_key = "subscription_may_exist",
+       .account_sid = request->account_sid(),
+       .call_sid = request->call_sid(),
+       .idempotency_key = request->idempotency_key()},
+      FromProto(*request), &Operations::Create, [response](const Outcome& outcome) {
         ToProto(std::get<Subscription>(*outcome.result), outcome.report.idempotency_key, response);
       });
 }
@@ -30,19 +25,13 @@ grpc::ServerUnaryReactor* SubscriptionService::Create(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SubscriptionService::Delete(grpc::CallbackServerContext* context,
                                                       const pb::DeleteSubscriptionRequest* request,
                                                       pb::DeleteSubscriptionResponse*) {
-  DeleteSubscriptionInput input = FromProto(*request);
-  RpcInfo info = {.method = "Delete",
-                  .may_exist_key = "",
-                  .account_sid = request->account_sid(),
-                  .call_sid = request->call_sid(),
-                  .idempotency_key = ""};
-  return UnaryCall::Begin(
-      api_, context, std::move(info),
-      [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
-        input.caller = caller;
-        return api_.operations().Delete(input, deadline, std::move(done));
-      },
-      [](const Outcome&) {});
+  return UnaryCall::Begin(api_, context,
+                          {.method = "Delete",
+                           .may_exist_key = "",
+                           .account_sid = request->account_sid(),
+                           .call_sid = request->call_sid(),
+                           .idempotency_key = ""},
+                          FromProto(*request), &Operations::Delete, [](const Outcome&) {});
 }
 
 CreateSubscriptionInput FromProto(const pb::CreateSubscriptionRequest& request) {

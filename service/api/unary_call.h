@@ -76,20 +76,39 @@ struct RpcInfo {
 
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  // Called once, inside Begin(), so it may capture the request by reference.
-  using Start = absl::FunctionRef<std::shared_ptr<PendingCall>(
-      const std::string& caller, absl::Time deadline, Operations::Done done)>;
+  // One of Operations' methods: Create, Delete or Send.
+  template <typename Input>
+  using Operation = std::shared_ptr<PendingCall> (Operations::*)(const Input&, absl::Time,
+                                                                 Operations::Done);
   // Fills the response from a successful outcome.
   using Render = absl::AnyInvocable<void(const Outcome&)>;
 
-  // Starts the RPC; gRPC owns the reactor until OnDone().
+  // Starts the RPC: `operation` runs on `input` once the caller is known (and written into
+  // it). gRPC owns the reactor until OnDone().
+  template <typename Input>
   static grpc::ServerUnaryReactor* Begin(Api& api, grpc::CallbackServerContext* context,
-                                         RpcInfo info, Start start, Render render);
+                                         RpcInfo info, Input input, Operation<Input> operation,
+                                         Render render) {
+    return Begin(
+        api, context, info,
+        [&](const std::string& caller, absl::Time deadline, Operations::Done done) {
+          input.caller = caller;
+          return (api.operations().*operation)(input, deadline, std::move(done));
+        },
+        std::move(render));
+  }
 
   void OnCancel() override;
   void OnDone() override;
 
  private:
+  // Called once, inside Begin().
+  using Start = absl::FunctionRef<std::shared_ptr<PendingCall>(
+      const std::string& caller, absl::Time deadline, Operations::Done done)>;
+
+  static grpc::ServerUnaryReactor* Begin(Api& api, grpc::CallbackServerContext* context,
+                                         RpcInfo info, Start start, Render render);
+
   UnaryCall(Api& api, grpc::CallbackServerContext* context, RpcInfo info, Render render);
 
   void Complete(const Outcome& outcome);

@@ -32,27 +32,29 @@ void AppendDate(std::string* out, const std::optional<absl::Time>& date) {
     absl::StrAppend(out, ",\"date_created_unix_ns\":", absl::ToUnixNanos(*date));
 }
 
-void AppendResource(std::string* out, const Subscription& s) {
-  out->append("{\"subscription\":{\"account_sid\":");
-  AppendJsonString(out, s.account_sid);
+// The properties Subscription and Message share, in nlohmann's (sorted) order up to "sid".
+template <typename T>
+void AppendCommon(std::string* out, const T& resource) {
+  out->append("{\"account_sid\":");
+  AppendJsonString(out, resource.account_sid);
   out->append(",\"call_sid\":");
-  AppendJsonString(out, s.call_sid);
-  AppendDate(out, s.date_created);
+  AppendJsonString(out, resource.call_sid);
+  AppendDate(out, resource.date_created);
   out->append(",\"sid\":");
-  AppendJsonString(out, s.sid);
+  AppendJsonString(out, resource.sid);
+}
+
+void AppendResource(std::string* out, const Subscription& s) {
+  out->append("{\"subscription\":");
+  AppendCommon(out, s);
   out->append(",\"uri\":");
   AppendJsonString(out, s.uri);
   out->append("}");
 }
 
 void AppendResource(std::string* out, const Message& m) {
-  out->append("{\"message\":{\"account_sid\":");
-  AppendJsonString(out, m.account_sid);
-  out->append(",\"call_sid\":");
-  AppendJsonString(out, m.call_sid);
-  AppendDate(out, m.date_created);
-  out->append(",\"sid\":");
-  AppendJsonString(out, m.sid);
+  out->append("{\"message\":");
+  AppendCommon(out, m);
   out->append("}");
 }
 
