@@ -7,8 +7,13 @@ namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
 
+// Two 64-bit draws: each draw through BitGenRef costs the same whatever its width, and one per
+// byte made a request id cost 650 instructions (callgrind).
 void RandomBytes(absl::BitGenRef gen, uint8_t (&bytes)[16]) {
-  for (uint8_t& b : bytes) b = absl::Uniform<uint8_t>(absl::IntervalClosedClosed, gen, 0, 255);
+  for (int half = 0; half < 2; ++half) {
+    uint64_t bits = absl::Uniform<uint64_t>(gen);
+    for (int i = 0; i < 8; ++i, bits >>= 8) bytes[half * 8 + i] = static_cast<uint8_t>(bits);
+  }
 }
 
 void AppendHex(uint8_t byte, std::string* out) {

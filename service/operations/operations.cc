@@ -116,28 +116,28 @@ std::shared_ptr<PendingCall> Operations::Run(const CallInput& input, absl::strin
     }
   }
   if (deadline == absl::InfiniteFuture()) deadline = clock_.Now() + options_.default_deadline;
-  const std::string idempotency_key = plan->call.idempotency_key;
+  auto call = std::make_shared<const TwilioCall>(std::move(plan->call));
   if (controls_.idempotency == nullptr || plan->fingerprint.empty()) {
-    return engine_.Start(account->credentials, std::move(plan->call),
+    return engine_.Start(std::move(account), call,
                          {.deadline = deadline, .window_start = clock_.Now()},
-                         [done = std::move(done), idempotency_key](UpstreamOutcome run) mutable {
+                         [done = std::move(done), call](UpstreamOutcome run) mutable {
                            std::move(done)({.result = std::move(run.result),
-                                            .report = {.idempotency_key = idempotency_key,
+                                            .report = {.idempotency_key = call->idempotency_key,
                                                        .attempts = run.attempts,
                                                        .may_exist = run.may_exist}});
                          });
   }
   GuardedRequest guarded = {
-      .record_key = RecordKey(plan->call.kind, input.caller, account_sid, idempotency_key),
+      .record_key = RecordKey(call->kind, input.caller, call->account_sid, call->idempotency_key),
       .fingerprint = std::move(plan->fingerprint),
-      .idempotency_key = idempotency_key,
-      .call_sid = plan->call.call_sid,
+      .idempotency_key = call->idempotency_key,
+      .call_sid = call->call_sid,
       .deadline = deadline};
   return controls_.idempotency->Run(
       std::move(guarded),
-      [this, account = std::move(account), call = std::move(plan->call)](
+      [this, account = std::move(account), call = std::move(call)](
           const UpstreamPlan& upstream, IdempotencyGuard::UpstreamDone upstream_done) {
-        return engine_.Start(account->credentials, call, upstream, std::move(upstream_done));
+        return engine_.Start(account, call, upstream, std::move(upstream_done));
       },
       std::move(done));
 }

@@ -159,13 +159,13 @@ std::string BasicAuthorization(const TwilioCredentials& credentials) {
       "Basic ", absl::Base64Escape(absl::StrCat(credentials.username, ":", credentials.password)));
 }
 
-HttpRequest BuildHttpRequest(const TwilioEndpoint& endpoint, const TwilioCall& call,
-                             absl::Duration timeout) {
+HttpRequest BuildHttpRequest(absl::string_view base_url, const TwilioCredentials& credentials,
+                             const TwilioCall& call, absl::Duration timeout) {
   HttpRequest http;
   http.method = call.method;
-  http.url = absl::StrCat(endpoint.base_url, call.path);
+  http.url = absl::StrCat(base_url, call.path);
   http.headers = {
-      {"Authorization", BasicAuthorization(endpoint.credentials)},
+      {"Authorization", BasicAuthorization(credentials)},
       {"Accept", "application/json"},
       {"Accept-Charset", "utf-8"},
   };

@@ -33,11 +33,6 @@ struct TwilioAccount {
   bool api_key = false;  // credentials.username is an API Key SID (SK...), not the account.
 };
 
-struct TwilioEndpoint {
-  std::string base_url;  // e.g. "https://api.twilio.com", no trailing slash.
-  TwilioCredentials credentials;
-};
-
 // One Twilio REST operation, described as data: the upstream engine sends any of them the same
 // way. Built from a validated request by the functions below.
 struct TwilioCall {
@@ -64,8 +59,9 @@ TwilioCall CreateSubscriptionCall(const CreateSubscriptionRequest& request);
 TwilioCall DeleteSubscriptionCall(const DeleteSubscriptionRequest& request);
 TwilioCall SendMessageCall(const SendMessageRequest& request);
 
-HttpRequest BuildHttpRequest(const TwilioEndpoint& endpoint, const TwilioCall& call,
-                             absl::Duration timeout);
+// `base_url` e.g. "https://api.twilio.com", no trailing slash.
+HttpRequest BuildHttpRequest(absl::string_view base_url, const TwilioCredentials& credentials,
+                             const TwilioCall& call, absl::Duration timeout);
 
 // application/x-www-form-urlencoded, as HTML forms and Twilio expect.
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);

@@ -29,12 +29,12 @@ using Result = std::optional<UpstreamOutcome>;
 // they may call into other runs.
 class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_from_this<Run> {
  public:
-  Run(UpstreamEngine& engine, const TwilioCredentials& credentials, TwilioCall call,
-      const UpstreamPlan& plan, Done done)
+  Run(UpstreamEngine& engine, std::shared_ptr<const TwilioAccount> account,
+      std::shared_ptr<const TwilioCall> call, const UpstreamPlan& plan, Done done)
       : engine_(engine),
-        endpoint_{engine.options_.base_url, credentials},
+        account_(std::move(account)),
         call_(std::move(call)),
-        naturally_idempotent_(IsNaturallyIdempotent(call_)),
+        naturally_idempotent_(IsNaturallyIdempotent(*call_)),
         started_(engine.clock_.Now()),
         resolution_(plan.resolution),
         max_attempts_(plan.resolution ? engine.options_.resolution_max_attempts
@@ -86,7 +86,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
   // Gets an upstream permit, then sends. Called with no lock held.
   void BeginAttempt() {
     if (resolution_ && !SpendResolutionBudget()) return;
-    if (limiter() == nullptr || limiter()->TryAcquire(call_.account_sid)) {
+    if (limiter() == nullptr || limiter()->TryAcquire(call_->account_sid)) {
       OnPermit(absl::OkStatus());
       return;
     }
@@ -95,7 +95,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       const ConcurrencyLimiter::Ticket ticket = limiter()->Enqueue(
-          call_.account_sid, deadline_, [self = shared_from_this()](absl::Status granted) mutable {
+          call_->account_sid, deadline_, [self = shared_from_this()](absl::Status granted) mutable {
             self->OnPermit(std::move(granted));
           });
       if (ticket != 0) {
@@ -159,7 +159,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
         give_back = result.has_value();
       }
     }
-    if (give_back && limiter() != nullptr) limiter()->Release(call_.account_sid);
+    if (give_back && limiter() != nullptr) limiter()->Release(call_->account_sid);
     Deliver(std::move(result));
   }
 
@@ -180,22 +180,23 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
     ++attempts_;
     attempt_started_ = now;
     // Safe under mu_: the transport never runs the callback inline.
-    transfer_id_ = engine_.transport_.Send(BuildHttpRequest(endpoint_, call_, attempt_timeout),
-                                           [self = shared_from_this()](HttpResult http) mutable {
-                                             self->OnAttemptDone(std::move(http));
-                                           });
+    transfer_id_ = engine_.transport_.Send(
+        BuildHttpRequest(engine_.options_.base_url, account_->credentials, *call_, attempt_timeout),
+        [self = shared_from_this()](HttpResult http) mutable {
+          self->OnAttemptDone(std::move(http));
+        });
     return std::nullopt;
   }
 
   void OnAttemptDone(HttpResult http) {
-    if (limiter() != nullptr) limiter()->Release(call_.account_sid);
+    if (limiter() != nullptr) limiter()->Release(call_->account_sid);
     Result result;
     {
       absl::MutexLock lock(&mu_);
       transfer_id_.reset();
       if (finished_) return;
       const absl::Time now = engine_.clock_.Now();
-      AttemptResult attempt = ClassifyAttempt(call_.kind, http, now);
+      AttemptResult attempt = ClassifyAttempt(call_->kind, http, now);
       if (metrics() != nullptr) {
         metrics()->UpstreamAttempt(attempt.http_status, attempt.failure, now - attempt_started_);
       }
@@ -216,7 +217,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
     if (naturally_idempotent_ && may_exist_ && absl::IsNotFound(attempt.result.status())) {
       // An earlier attempt may have deleted it: gone is what the caller asked for.
       if (budget != nullptr) budget->RecordSuccess();
-      return FinishLocked(ParseResource(call_.kind, ""));
+      return FinishLocked(ParseResource(call_->kind, ""));
     }
     may_exist_ = may_exist_ || attempt.may_have_acted;
     if (attempt.outcome == AttemptOutcome::kStopped) return FinishLocked(attempt.result.status());
@@ -224,9 +225,9 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
     attempt_log_.push_back(absl::StrCat(attempts_, ": ", attempt.summary));
     last_status_ = status;
     Log(LogLevel::kDebug, "attempt failed",
-        {{"operation", std::string(OperationName(call_.kind))},
-         {"call_sid", call_.call_sid},
-         {"idempotency_key", call_.idempotency_key},
+        {{"operation", std::string(OperationName(call_->kind))},
+         {"call_sid", call_->call_sid},
+         {"idempotency_key", call_->idempotency_key},
          {"attempt", absl::StrCat(attempts_)},
          {"why", attempt.summary}});
 
@@ -313,10 +314,10 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
     }
     // Debug only: the api floor writes the one audit line per RPC.
     Log(LogLevel::kDebug, "upstream run finished",
-        {{"operation", std::string(OperationName(call_.kind))},
-         {"account_sid", call_.account_sid},
-         {"call_sid", call_.call_sid},
-         {"idempotency_key", call_.idempotency_key},
+        {{"operation", std::string(OperationName(call_->kind))},
+         {"account_sid", call_->account_sid},
+         {"call_sid", call_->call_sid},
+         {"idempotency_key", call_->idempotency_key},
          {"resolution", resolution_ ? "true" : "false"},
          {"code", absl::StatusCodeToString(result.status().code())},
          {"attempts", absl::StrCat(attempts_)},
@@ -336,8 +337,8 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
 
   UpstreamEngine& engine_;
   // The credentials in use when the run started: a reload mid-run does not switch them.
-  const TwilioEndpoint endpoint_;
-  const TwilioCall call_;
+  const std::shared_ptr<const TwilioAccount> account_;
+  const std::shared_ptr<const TwilioCall> call_;
   const bool naturally_idempotent_;
   const absl::Time started_;
   const bool resolution_;
@@ -371,10 +372,11 @@ UpstreamEngine::UpstreamEngine(UpstreamOptions options, HttpTransport& transport
       random_(random),
       controls_(controls) {}
 
-std::shared_ptr<PendingCall> UpstreamEngine::Start(const TwilioCredentials& credentials,
-                                                   TwilioCall call, const UpstreamPlan& plan,
-                                                   Done done) {
-  auto run = std::make_shared<Run>(*this, credentials, std::move(call), plan, std::move(done));
+std::shared_ptr<PendingCall> UpstreamEngine::Start(std::shared_ptr<const TwilioAccount> account,
+                                                   std::shared_ptr<const TwilioCall> call,
+                                                   const UpstreamPlan& plan, Done done) {
+  auto run =
+      std::make_shared<Run>(*this, std::move(account), std::move(call), plan, std::move(done));
   run->Start();
   return run;
 }

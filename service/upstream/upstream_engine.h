@@ -10,7 +10,8 @@
 //
 // Usage:
 //   UpstreamEngine engine(options, transport, timer, clock, random, {.limiter = &limiter});
-//   auto run = engine.Start(credentials, CreateSubscriptionCall(request), plan,
+//   auto run = engine.Start(account, std::make_shared<const TwilioCall>(
+//                               CreateSubscriptionCall(request)), plan,
 //                           [](UpstreamOutcome outcome) {...});
 //   run->Cancel();  // optional: the caller went away
 //
@@ -71,8 +72,10 @@ class UpstreamEngine {
   UpstreamEngine(UpstreamOptions options, HttpTransport& transport, Timer& timer,
                  const Clock& clock, Random& random, UpstreamControls controls = {});
 
-  // Runs `call` with `credentials` for all its attempts (a reload mid-run does not switch them).
-  std::shared_ptr<PendingCall> Start(const TwilioCredentials& credentials, TwilioCall call,
+  // Runs `call` with `account`'s credentials for all its attempts (a reload mid-run does not
+  // switch them). Shared, not copied: a resolution runs the same call again.
+  std::shared_ptr<PendingCall> Start(std::shared_ptr<const TwilioAccount> account,
+                                     std::shared_ptr<const TwilioCall> call,
                                      const UpstreamPlan& plan, Done done);
 
   const UpstreamOptions& options() const { return options_; }

@@ -265,7 +265,10 @@ class UpstreamEngineLimiterTest : public ::testing::Test {
 
   std::shared_ptr<PendingCall> Create(std::string key, absl::Duration timeout) {
     return engine_->Start(
-        TwilioCredentials{"ACuser", "token"}, CreateSubscriptionCall(Request(key)),
+        std::make_shared<const TwilioAccount>(
+            TwilioAccount{.account_sid = "AC0123456789abcdef0123456789abcdef",
+                          .credentials = {"ACuser", "token"}}),
+        std::make_shared<const TwilioCall>(CreateSubscriptionCall(Request(key))),
         {.deadline = clock_.Now() + timeout, .window_start = clock_.Now()},
         [this, key](UpstreamOutcome outcome) { results_.emplace_back(key, std::move(outcome)); });
   }

@@ -149,7 +149,10 @@ class UpstreamEngineRetryBudgetTest : public ::testing::Test {
     request.callback = "https://example.com/hook";
     request.idempotency_key = "caller-key";
     engine_->Start(
-        TwilioCredentials{"ACuser", "token"}, CreateSubscriptionCall(request),
+        std::make_shared<const TwilioAccount>(
+            TwilioAccount{.account_sid = "AC0123456789abcdef0123456789abcdef",
+                          .credentials = {"ACuser", "token"}}),
+        std::make_shared<const TwilioCall>(CreateSubscriptionCall(request)),
         {.deadline = clock_.Now() + absl::Seconds(10), .window_start = clock_.Now()},
         [this](UpstreamOutcome outcome) { results_.push_back(std::move(outcome.result)); });
   }

@@ -105,8 +105,8 @@ TEST(DeleteSubscriptionCallTest, DeletesTheSubscriptionWithoutBodyOrKey) {
   EXPECT_TRUE(IsNaturallyIdempotent(call));
   EXPECT_EQ(OperationName(call.kind), "Delete");
 
-  HttpRequest http = BuildHttpRequest(TwilioEndpoint{"https://api.twilio.test", {"u", "p"}}, call,
-                                      absl::Seconds(2));
+  HttpRequest http =
+      BuildHttpRequest("https://api.twilio.test", {"u", "p"}, call, absl::Seconds(2));
   EXPECT_EQ(http.method, "DELETE");
   EXPECT_EQ(http.url, "https://api.twilio.test" + call.path);
   EXPECT_EQ(http.body, "");
@@ -130,8 +130,8 @@ TEST(SendMessageCallTest, PostsTheContentAndKeyToTheMessagesOfTheCall) {
   EXPECT_FALSE(IsNaturallyIdempotent(call));
   EXPECT_EQ(OperationName(call.kind), "Send");
 
-  HttpRequest http = BuildHttpRequest(TwilioEndpoint{"https://api.twilio.test", {"u", "p"}}, call,
-                                      absl::Seconds(2));
+  HttpRequest http =
+      BuildHttpRequest("https://api.twilio.test", {"u", "p"}, call, absl::Seconds(2));
   EXPECT_EQ(http.method, "POST");
   EXPECT_EQ(http.body, "Content=%7B%22a%22%3A%22b+c%22%7D&IdempotencyKey=key-1");
   EXPECT_THAT(http.headers, Contains(Pair("Content-Type", "application/x-www-form-urlencoded")));
@@ -150,7 +150,8 @@ TEST(BasicAuthorizationTest, EncodesApiKeyCredentials) {
 
 // ---- BuildHttpRequest (Create) ---------------------------------------------------------
 
-TwilioEndpoint TestEndpoint() { return {"https://api.twilio.test", {"user", "pass"}}; }
+constexpr char kBaseUrl[] = "https://api.twilio.test";
+const TwilioCredentials kCredentials = {"user", "pass"};
 
 CreateSubscriptionRequest TestRequest() {
   CreateSubscriptionRequest request;
@@ -163,16 +164,16 @@ CreateSubscriptionRequest TestRequest() {
 }
 
 TEST(BuildHttpRequestTest, PostsToBaseUrlPlusPath) {
-  HttpRequest http =
-      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(TestRequest()), absl::Seconds(3));
+  HttpRequest http = BuildHttpRequest(kBaseUrl, kCredentials, CreateSubscriptionCall(TestRequest()),
+                                      absl::Seconds(3));
   EXPECT_EQ(http.method, "POST");
   EXPECT_EQ(http.url, "https://api.twilio.test" + SubscriptionsPath(kAccount, kCall));
   EXPECT_EQ(http.timeout, absl::Seconds(3));
 }
 
 TEST(BuildHttpRequestTest, SendsAuthAcceptAndContentTypeHeaders) {
-  HttpRequest http =
-      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(TestRequest()), absl::Seconds(3));
+  HttpRequest http = BuildHttpRequest(kBaseUrl, kCredentials, CreateSubscriptionCall(TestRequest()),
+                                      absl::Seconds(3));
   EXPECT_THAT(http.headers,
               Contains(Pair("Authorization", "Basic " + absl::Base64Escape("user:pass"))));
   EXPECT_THAT(http.headers, Contains(Pair("Accept", "application/json")));
@@ -180,8 +181,8 @@ TEST(BuildHttpRequestTest, SendsAuthAcceptAndContentTypeHeaders) {
 }
 
 TEST(BuildHttpRequestTest, BodyCarriesCallbackMethodAndKey) {
-  HttpRequest http =
-      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(TestRequest()), absl::Seconds(3));
+  HttpRequest http = BuildHttpRequest(kBaseUrl, kCredentials, CreateSubscriptionCall(TestRequest()),
+                                      absl::Seconds(3));
   EXPECT_EQ(http.body,
             "Callback=https%3A%2F%2Fexample.com%2Fhook%3Fa%3D1&Method=POST&IdempotencyKey=key+1");
 }
@@ -190,7 +191,7 @@ TEST(BuildHttpRequestTest, GetMethodSentAsGet) {
   CreateSubscriptionRequest request = TestRequest();
   request.method = CallbackMethod::kGet;
   HttpRequest http =
-      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(request), absl::Seconds(3));
+      BuildHttpRequest(kBaseUrl, kCredentials, CreateSubscriptionCall(request), absl::Seconds(3));
   EXPECT_THAT(http.body, HasSubstr("&Method=GET&"));
 }
 
@@ -198,7 +199,7 @@ TEST(BuildHttpRequestTest, DefaultMethodIsPost) {
   CreateSubscriptionRequest request = TestRequest();
   request.method = CreateSubscriptionRequest().method;
   HttpRequest http =
-      BuildHttpRequest(TestEndpoint(), CreateSubscriptionCall(request), absl::Seconds(3));
+      BuildHttpRequest(kBaseUrl, kCredentials, CreateSubscriptionCall(request), absl::Seconds(3));
   EXPECT_THAT(http.body, HasSubstr("&Method=POST&"));
 }
 
