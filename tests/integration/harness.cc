@@ -243,6 +243,15 @@ nlohmann::json Simulator::Requests() {
   return nlohmann::json::parse(HttpCall("GET", base_url_ + "/_sim/requests").body)["requests"];
 }
 
+nlohmann::json Simulator::Subscriptions() {
+  return nlohmann::json::parse(
+      HttpCall("GET", base_url_ + "/_sim/subscriptions").body)["subscriptions"];
+}
+
+nlohmann::json Simulator::Messages() {
+  return nlohmann::json::parse(HttpCall("GET", base_url_ + "/_sim/messages").body)["messages"];
+}
+
 nlohmann::json Simulator::Stats() {
   return nlohmann::json::parse(HttpCall("GET", base_url_ + "/_sim/stats").body);
 }

@@ -75,6 +75,10 @@ class Simulator {
   void SetConfig(const nlohmann::json& config);
   void SetCallState(const std::string& call_sid, const std::string& state);
   nlohmann::json Requests();
+  // The most recent 10,000 subscriptions created (with `idempotency_key` and `deleted`) and
+  // messages sent (with `idempotency_key`), oldest first.
+  nlohmann::json Subscriptions();
+  nlohmann::json Messages();
   nlohmann::json Stats();
   // Subscriptions recorded for one idempotency key (0 if the key was never seen).
   int SubscriptionsForKey(const std::string& account_sid, const std::string& call_sid,
