@@ -22,10 +22,10 @@ def test_the_readme_shows_the_quickstart_as_it_is():
     assert blocks[0] in QUICKSTART.read_text()
 
 
-def test_the_quickstart_prints_the_subscription(fixture):
+def test_the_quickstart_creates_sends_and_deletes(fixture):
     done = quickstart(fixture.target, CALL_SID)
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(r"ZY[0-9a-f]{32}\n", done.stdout)
+    assert re.fullmatch(r"ZY[0-9a-f]{32}\nKX[0-9a-f]{32}\n", done.stdout)
 
 
 def test_the_quickstart_says_what_to_do_after_an_error(fixture):
