@@ -19,6 +19,10 @@ import time
 import unittest
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import twilio_simulator  # noqa: E402  (the signing helper; the server runs as a subprocess)
+
 SIMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "twilio_simulator.py")
 ACCOUNT = "AC" + "a" * 32
 AUTH = "Basic " + base64.b64encode(("%s:simulator-auth-token" % ACCOUNT).encode()).decode()
@@ -277,6 +281,49 @@ class SendTest(SimulatorTest):
         self.assertEqual(response.status, 400)
         self.assertIn("operation", json.loads(response.read())["error"])
         conn.close()
+
+
+class SignatureTest(unittest.TestCase):
+    """The signing helper against every test vector in shared/reference/twilio-facts.md."""
+    TOKEN = "12345"
+    URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234",
+              "From": "+14158675309", "To": "+18005551212"}
+    BODY = b'{"property": "value", "boolean": true}'
+    BODY_HASH = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+
+    def test_form_post_vectors(self):
+        sign = twilio_simulator.twilio_signature
+        self.assertEqual(sign(self.TOKEN, self.URL, self.PARAMS), "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+        self.assertEqual(sign(self.TOKEN, "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                              self.PARAMS), "kvajT1Ptam85bY51eRf/AJRuM3w=")
+        # The order the parameters come in does not matter; they are sorted by name.
+        self.assertEqual(sign(self.TOKEN, self.URL, list(reversed(list(self.PARAMS.items())))),
+                         "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+    def test_json_body_vector(self):
+        self.assertEqual(twilio_simulator.body_sha256(self.BODY), self.BODY_HASH)
+        url = self.URL + "&bodySHA256=" + self.BODY_HASH
+        self.assertEqual(twilio_simulator.twilio_signature(self.TOKEN, url),
+                         "a9nBmqA0ju/hNViExpshrM61xv4=")
+
+    def test_validation_tries_both_port_forms_and_checks_the_body(self):
+        valid = twilio_simulator.validate_twilio_signature
+        with_port = "https://mycompany.com:443/myapp.php?foo=1&bar=2"
+        for url in (self.URL, with_port):
+            for signature in ("RSOYDt4T1cUTdK1PDd93/VVr8B8=", "kvajT1Ptam85bY51eRf/AJRuM3w="):
+                self.assertTrue(valid(self.TOKEN, signature, url, self.PARAMS), (url, signature))
+        self.assertFalse(valid("54321", "RSOYDt4T1cUTdK1PDd93/VVr8B8=", self.URL, self.PARAMS))
+        self.assertFalse(valid(self.TOKEN, "RSOYDt4T1cUTdK1PDd93/VVr8B8=", self.URL,
+                               dict(self.PARAMS, Digits="1235")))
+        self.assertFalse(valid(self.TOKEN, None, self.URL, self.PARAMS))
+        url = self.URL + "&bodySHA256=" + self.BODY_HASH
+        self.assertTrue(valid(self.TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4=", url, body=self.BODY))
+        # A body that does not match its hash fails even though the URL's signature is right.
+        self.assertFalse(valid(self.TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4=", url,
+                               body=self.BODY + b" "))
+        self.assertFalse(valid(self.TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4=", self.URL,
+                               body=self.BODY))
 
 
 class SlowAnswersTest(SimulatorTest):

@@ -28,6 +28,7 @@ import collections
 import datetime
 import email.utils
 import functools
+import hashlib
 import hmac
 import http
 import ipaddress
@@ -158,6 +159,75 @@ def _rfc2822_now():
         _date_created_cache[1] = email.utils.format_datetime(
             datetime.datetime.fromtimestamp(now, datetime.timezone.utc), usegmt=False)
     return _date_created_cache[1]
+
+
+def twilio_signature(auth_token, url, params=None):
+    """Twilio's webhook signature, the value of X-Twilio-Signature.
+
+    base64(HMAC-SHA1(auth token, url + each parameter's name and value)), the parameters sorted by
+    name (bytewise, then by value for a repeated name) and concatenated without separators. For a
+    form POST, params are the POST parameters; for a JSON body or a GET there are none: the URL
+    (with its query, including bodySHA256 for a JSON body) is all that is signed.
+    """
+    if isinstance(auth_token, str):
+        auth_token = auth_token.encode("utf-8")
+    data = url
+    if params:
+        items = params.items() if isinstance(params, dict) else params
+        for name, value in sorted(items, key=lambda nv: (nv[0].encode("utf-8"),
+                                                         nv[1].encode("utf-8"))):
+            data += name + value
+    digest = hmac.new(auth_token, data.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def body_sha256(body):
+    """The bodySHA256 query parameter Twilio adds for a JSON body: lowercase hex SHA-256."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _port_variants(url):
+    """The URL as given and with its default port toggled (validators must try both)."""
+    parts = urllib.parse.urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None:
+        return [url]
+    if port is None:
+        other = parts._replace(netloc="%s:%d" % (parts.netloc, default))
+    elif port == default:
+        other = parts._replace(netloc=parts.netloc.rsplit(":", 1)[0])
+    else:
+        return [url]
+    return [url, urllib.parse.urlunsplit(other)]
+
+
+def validate_twilio_signature(auth_token, signature, url, params=None, body=None):
+    """What a receiver checks, as Twilio's helper libraries do.
+
+    url is the full URL Twilio requested (scheme to the end of the query). For a JSON body pass the
+    raw body: its SHA-256 must equal the URL's bodySHA256 and only the URL is signed. For a form POST
+    pass the POST parameters. Signatures are compared in constant time, with and without the
+    default port.
+    """
+    if not signature:
+        return False
+    if body is not None:
+        claimed = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("bodySHA256")
+        if not claimed or not hmac.compare_digest(claimed[0].encode("ascii", "replace"),
+                                                  body_sha256(body).encode("ascii")):
+            return False
+        params = None
+    expected = signature.encode("ascii", "replace")
+    ok = False
+    for candidate in _port_variants(url):
+        # No short cut: every variant is computed and compared.
+        ok |= hmac.compare_digest(twilio_signature(auth_token, candidate, params).encode("ascii"),
+                                  expected)
+    return ok
 
 
 @functools.lru_cache(maxsize=4096)  # Benchmarks send the same few callbacks over and over.
