@@ -8,13 +8,17 @@ library only, like the simulator; ctest runs it as twilio_simulator.api.
 """
 
 import base64
+import email.utils
 import http.client
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import socket
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -25,6 +29,7 @@ import twilio_simulator  # noqa: E402  (the signing helper; the server runs as a
 
 SIMULATOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "twilio_simulator.py")
 ACCOUNT = "AC" + "a" * 32
+AUTH_TOKEN = "simulator-auth-token"  # The simulator's default; it signs the deliveries.
 AUTH = "Basic " + base64.b64encode(("%s:simulator-auth-token" % ACCOUNT).encode()).decode()
 CALL = "CA0123456789abcdef0123456789abcdef"
 BASE = "/2010-04-01/Accounts/%s/Calls/%s" % (ACCOUNT, CALL)
@@ -324,6 +329,258 @@ class SignatureTest(unittest.TestCase):
                                body=self.BODY + b" "))
         self.assertFalse(valid(self.TOKEN, "a9nBmqA0ju/hNViExpshrM61xv4=", self.URL,
                                body=self.BODY))
+
+
+class CallbackServer:
+    """A local Callback endpoint that records every request it gets.
+
+    It answers 200, or the status in the path (/status/403), after sleeping for /slow paths.
+    """
+
+    def __init__(self):
+        self.received = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.handle_any()
+
+            def do_POST(self):
+                self.handle_any()
+
+            def handle_any(self):
+                with owner.lock:
+                    owner.in_flight += 1
+                    owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.startswith("/slow"):
+                    time.sleep(0.3)
+                match = re.match(r"^/status/(\d{3})", self.path)
+                status = int(match.group(1)) if match else 200
+                with owner.lock:
+                    owner.in_flight -= 1
+                    owner.received.append({
+                        "method": self.command, "path": self.path, "body": body,
+                        "headers": {k.lower(): v for k, v in self.headers.items()}})
+                answer = b'{"ok": true}'
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # The simulator gave up waiting (the timeout test).
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class DeliverTest(SimulatorTest):
+    def setUp(self):
+        super().setUp()
+        self.callback = CallbackServer()
+        self.addCleanup(self.callback.stop)
+
+    def deliver(self, expect=200, **spec):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("POST", "/_sim/deliver", body=json.dumps(spec))
+        response = conn.getresponse()
+        data = json.loads(response.read())
+        conn.close()
+        self.assertEqual(response.status, expect, data)
+        return data
+
+    def full_url(self, received):
+        return self.callback.url(received["path"])
+
+    def check_fields(self, fields, call=CALL):
+        self.assertEqual(set(fields), {"ContentType", "Content", "SequenceNumber", "CallSid",
+                                       "AccountSid", "Sid", "Timestamp"})
+        self.assertEqual((fields["ContentType"], fields["CallSid"], fields["AccountSid"]),
+                         ("application/json", call, ACCOUNT))
+        self.assertRegex(fields["Sid"], r"^KX[0-9a-f]{32}$")
+        self.assertTrue(fields["Timestamp"].endswith(" +0000"), fields["Timestamp"])
+        self.assertIsNotNone(email.utils.parsedate_to_datetime(fields["Timestamp"]))
+
+    def test_a_json_post_by_default_signed_with_the_body_hash(self):
+        sid = self.create(Callback=self.callback.url("/hook?tenant=a"))
+        contents = ['{"a": 1}', '{"b": [2]}', '"three"']
+        report = self.deliver(subscription_sid=sid, contents=contents)
+        self.assertEqual([d["status"] for d in report["deliveries"]], [200, 200, 200])
+        self.assertEqual((report["succeeded"], report["failed"]), (3, 0))
+        received = self.callback.received
+        self.assertEqual(len(received), 3)
+        for i, r in enumerate(received):
+            self.assertEqual(r["method"], "POST")
+            self.assertEqual(r["headers"]["content-type"], "application/json")
+            self.assertRegex(r["path"], r"^/hook\?tenant=a&bodySHA256=[0-9a-f]{64}$")
+            fields = json.loads(r["body"])
+            self.check_fields(fields)
+            self.assertEqual((fields["Content"], fields["SequenceNumber"]), (contents[i], i))
+            self.assertEqual(fields["Sid"], report["deliveries"][i]["sid"])
+            self.assertTrue(twilio_simulator.validate_twilio_signature(
+                AUTH_TOKEN, r["headers"]["x-twilio-signature"], self.full_url(r), body=r["body"]))
+            self.assertFalse(twilio_simulator.validate_twilio_signature(
+                "another-token", r["headers"]["x-twilio-signature"], self.full_url(r),
+                body=r["body"]))
+        self.assertEqual(len({json.loads(r["body"])["Sid"] for r in received}), 3)
+        # Numbers go on from where the call's last message left off.
+        self.deliver(subscription_sid=sid)
+        last = json.loads(self.callback.received[-1]["body"])
+        self.assertEqual(last["SequenceNumber"], 3)
+        self.assertEqual(json.loads(last["Content"]), {"n": 3})  # generated content
+        self.assertEqual(self.admin("GET", "/_sim/stats")["callback_requests"], 4)
+
+    def test_a_form_post_signs_the_url_and_sorted_fields(self):
+        sid = self.create(Callback=self.callback.url("/hook"))
+        self.deliver(subscription_sid=sid, count=2, body_form="form", content='{"x": "a b&c"}')
+        for i, r in enumerate(self.callback.received):
+            self.assertEqual((r["method"], r["path"]), ("POST", "/hook"))
+            self.assertEqual(r["headers"]["content-type"], "application/x-www-form-urlencoded")
+            fields = dict(urllib.parse.parse_qsl(r["body"].decode(), strict_parsing=True))
+            self.check_fields(fields)
+            self.assertEqual((fields["Content"], fields["SequenceNumber"]),
+                             ('{"x": "a b&c"}', str(i)))
+            self.assertTrue(twilio_simulator.validate_twilio_signature(
+                AUTH_TOKEN, r["headers"]["x-twilio-signature"], self.full_url(r), fields))
+
+    def test_a_get_subscription_gets_the_fields_in_a_signed_query(self):
+        sid = self.create(Callback=self.callback.url("/get-hook"), Method="GET")
+        report = self.deliver(subscription_sid=sid, count=2, body_form="form")
+        self.assertEqual([d["body_form"] for d in report["deliveries"]], ["query", "query"])
+        for i, r in enumerate(self.callback.received):
+            self.assertEqual((r["method"], r["body"]), ("GET", b""))
+            path, _, query = r["path"].partition("?")
+            self.assertEqual(path, "/get-hook")
+            fields = dict(urllib.parse.parse_qsl(query, strict_parsing=True))
+            self.check_fields(fields)
+            self.assertEqual(fields["SequenceNumber"], str(i))
+            self.assertTrue(twilio_simulator.validate_twilio_signature(
+                AUTH_TOKEN, r["headers"]["x-twilio-signature"], self.full_url(r)))
+
+    def test_forged_deliveries_do_not_verify(self):
+        sid = self.create(Callback=self.callback.url("/hook"))
+        for body_form in ("json", "form"):
+            for forge in (True, "signature", "missing", "body"):
+                self.callback.received.clear()
+                report = self.deliver(subscription_sid=sid, body_form=body_form, forge=forge)
+                self.assertEqual(report["deliveries"][0]["forge"],
+                                 "signature" if forge is True else forge)
+                r = self.callback.received[0]
+                signature = r["headers"].get("x-twilio-signature")
+                self.assertEqual(signature is None, forge == "missing")
+                if body_form == "json":
+                    ok = twilio_simulator.validate_twilio_signature(
+                        AUTH_TOKEN, signature, self.full_url(r), body=r["body"])
+                    if forge == "body":
+                        # The URL is signed correctly; only the body hash gives it away.
+                        self.assertEqual(twilio_simulator.twilio_signature(
+                            AUTH_TOKEN, self.full_url(r)), signature)
+                else:
+                    ok = twilio_simulator.validate_twilio_signature(
+                        AUTH_TOKEN, signature, self.full_url(r),
+                        dict(urllib.parse.parse_qsl(r["body"].decode())))
+                self.assertFalse(ok, (body_form, forge))
+
+    def test_duplicates_repeat_the_sid_and_the_body(self):
+        sid = self.create(Callback=self.callback.url("/hook"))
+        report = self.deliver(subscription_sid=sid, count=2, duplicate=True)
+        self.assertEqual([d["copy"] for d in report["deliveries"]], [0, 1, 0, 1])
+        bodies = [r["body"] for r in self.callback.received]
+        self.assertEqual((bodies[0] == bodies[1], bodies[2] == bodies[3]), (True, True))
+        sids = [json.loads(b)["Sid"] for b in bodies]
+        self.assertEqual((sids[0] == sids[1], sids[1] != sids[2]), (True, True))
+        self.assertEqual([json.loads(b)["SequenceNumber"] for b in bodies], [0, 0, 1, 1])
+        signatures = [r["headers"]["x-twilio-signature"] for r in self.callback.received]
+        self.assertEqual(signatures[0], signatures[1])
+        self.deliver(subscription_sid=sid, duplicate=2)
+        self.assertEqual(len({r["body"] for r in self.callback.received[4:]}), 1)
+        self.assertEqual(len(self.callback.received), 7)
+
+    def test_a_call_sid_delivers_each_message_to_every_live_subscription(self):
+        first = self.create(Callback=self.callback.url("/one"))
+        second = self.create(Callback=self.callback.url("/two"), Method="GET")
+        gone = self.create(Callback=self.callback.url("/gone"))
+        self.assertEqual(self.request("DELETE", subscription_path(gone))[0], 204)
+        other_call = "CA" + "b" * 32
+        self.request("POST", "/2010-04-01/Accounts/%s/Calls/%s/UserDefinedMessageSubscriptions"
+                     ".json" % (ACCOUNT, other_call), {"Callback": self.callback.url("/other")})
+        report = self.deliver(call_sid=CALL, count=2)
+        self.assertEqual([(d["subscription_sid"], d["sequence_number"])
+                          for d in report["deliveries"]],
+                         [(first, 0), (second, 0), (first, 1), (second, 1)])
+        self.assertEqual([r["path"].partition("?")[0] for r in self.callback.received],
+                         ["/one", "/two", "/one", "/two"])
+        # One message, one Sid, whichever subscription it reaches.
+        self.assertEqual([m["sid"] for m in report["messages"]],
+                         [d["sid"] for d in report["deliveries"][::2]])
+        self.assertEqual(report["deliveries"][0]["sid"], report["deliveries"][1]["sid"])
+
+    def test_order_and_concurrency(self):
+        sid = self.create(Callback=self.callback.url("/slow"))
+        self.deliver(subscription_sid=sid, count=3, order="reverse")
+        self.assertEqual([json.loads(r["body"])["SequenceNumber"]
+                          for r in self.callback.received], [2, 1, 0])
+        self.assertEqual(self.callback.max_in_flight, 1)  # sequential by default
+        report = self.deliver(subscription_sid=sid, count=4, concurrency=4)
+        self.assertEqual([d["sequence_number"] for d in report["deliveries"]], [3, 4, 5, 6])
+        self.assertGreater(self.callback.max_in_flight, 1)
+        report = self.deliver(subscription_sid=sid, count=5, order="shuffle")
+        self.assertEqual(sorted(d["sequence_number"] for d in report["deliveries"]),
+                         [7, 8, 9, 10, 11])
+
+    def test_the_callbacks_status_is_reported(self):
+        for status in (403, 413, 400, 500):
+            sid = self.create(Callback=self.callback.url("/status/%d" % status))
+            report = self.deliver(subscription_sid=sid)
+            self.assertEqual(report["deliveries"][0]["status"], status)
+            self.assertEqual(report["deliveries"][0]["response_body"], '{"ok": true}')
+            self.assertEqual((report["succeeded"], report["failed"]), (0, 1))
+
+    def test_a_callback_that_is_down_or_slow_is_reported(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed_port = s.getsockname()[1]
+        sid = self.create(Callback="http://127.0.0.1:%d/down" % closed_port)
+        delivery = self.deliver(subscription_sid=sid, count=2)["deliveries"]
+        self.assertEqual([d["status"] for d in delivery], [None, None])
+        self.assertIn("Connect", delivery[0]["error"])
+        sid = self.create(Callback=self.callback.url("/slow"))
+        delivery = self.deliver(subscription_sid=sid, timeout_s=0.05)["deliveries"][0]
+        self.assertEqual((delivery["status"], delivery["error"]), (None, "no answer within 0.05 s"))
+        self.assertEqual(self.admin("GET", "/_sim/health"), {"ok": True})
+
+    def test_refuses_what_twilio_would_not_deliver(self):
+        sid = self.create(Callback=self.callback.url("/hook"))
+        self.deliver(expect=400)
+        self.deliver(expect=400, subscription_sid=sid, call_sid=CALL)
+        self.deliver(expect=400, subscription_sid=sid, colour="red")
+        self.deliver(expect=400, subscription_sid=sid, body_form="xml")
+        self.deliver(expect=400, subscription_sid=sid, count=2, contents=["1"])
+        self.deliver(expect=400, subscription_sid=sid, count=20_000)
+        self.deliver(expect=404, subscription_sid="ZY" + "0" * 32)
+        self.deliver(expect=404, call_sid="CA" + "c" * 32)
+        self.admin("PUT", "/_sim/calls/" + CALL, {"state": "completed"})
+        self.deliver(expect=409, subscription_sid=sid)
+        self.admin("DELETE", "/_sim/calls/" + CALL)
+        self.assertEqual(self.request("DELETE", subscription_path(sid))[0], 204)
+        self.deliver(expect=404, subscription_sid=sid)
+        self.assertEqual(self.callback.received, [])
 
 
 class SlowAnswersTest(SimulatorTest):

@@ -39,6 +39,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -101,6 +102,19 @@ FAULT_RULE_KEYS = {
 }
 CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys", "idempotency_window_s",
                "max_content_bytes"}
+
+# POST /_sim/deliver: user-defined messages delivered to subscriptions' Callback URLs.
+DELIVER_KEYS = {"subscription_sid", "call_sid", "count", "content", "contents", "content_type",
+                "duplicate", "forge", "body_form", "concurrency", "order", "timeout_s", "comment"}
+# Requests one /_sim/deliver may make (messages x subscriptions x copies), so that one admin call
+# cannot hold unbounded memory.
+MAX_DELIVERIES = 10_000
+DEFAULT_DELIVERY_TIMEOUT_S = 10.0
+MAX_DELIVERY_TIMEOUT_S = 600.0
+# How much of a callback's answer the report keeps.
+MAX_CALLBACK_EXCERPT_BYTES = 1024
+FORGE_KINDS = ("signature", "missing", "body")
+DELIVERY_USER_AGENT = "TwilioProxy/1.1"
 
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
@@ -228,6 +242,118 @@ def validate_twilio_signature(auth_token, signature, url, params=None, body=None
         ok |= hmac.compare_digest(twilio_signature(auth_token, candidate, params).encode("ascii"),
                                   expected)
     return ok
+
+
+def build_callback_request(callback, method, fields, auth_token, body_form="json", forge=None):
+    """The request Twilio makes to a subscription's Callback for one user-defined message.
+
+    fields are the message's (ContentType, Content, SequenceNumber, CallSid, AccountSid, Sid,
+    Timestamp). A GET carries them in the query and signs the whole URL. A POST carries them as a
+    JSON body (body_form "json": Twilio appends bodySHA256 to the URL and signs the URL alone) or as
+    form fields (body_form "form": the URL plus the sorted fields are signed). forge spoils it:
+    "signature" signs with a wrong token, "missing" sends no X-Twilio-Signature, "body" signs the
+    real message and then sends one whose Content differs (a trailing space), so only a receiver
+    that checks the parameters or the bodySHA256 notices.
+    Returns (url, headers as (name, value) pairs, body bytes or None, the body form used).
+    """
+    if isinstance(auth_token, str):
+        auth_token = auth_token.encode("utf-8")
+    key = b"forged-" + auth_token if forge == "signature" else auth_token
+    base = callback.partition("#")[0]
+    sep = "" if base.endswith(("?", "&")) else ("&" if urllib.parse.urlsplit(base).query else "?")
+    strings = {name: str(value) for name, value in fields.items()}
+    sent = dict(fields, Content=fields["Content"] + " ") if forge == "body" else fields
+    sent_strings = {name: str(value) for name, value in sent.items()}
+    headers = [("User-Agent", DELIVERY_USER_AGENT), ("Accept", "*/*")]
+    if method == "GET":
+        url = base + sep + urllib.parse.urlencode(strings)
+        signature = twilio_signature(key, url)
+        url = base + sep + urllib.parse.urlencode(sent_strings)
+        body, used = None, "query"
+    elif body_form == "form":
+        url = base
+        signature = twilio_signature(key, url, strings)
+        body, used = urllib.parse.urlencode(sent_strings).encode("utf-8"), "form"
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+    else:
+        signed_body = _json_bytes(fields)
+        url = base + sep + "bodySHA256=" + body_sha256(signed_body)
+        signature = twilio_signature(key, url)
+        body, used = _json_bytes(sent), "json"
+        headers.append(("Content-Type", "application/json"))
+    if forge != "missing":
+        headers.append(("X-Twilio-Signature", signature))
+    return url, headers, body, used
+
+
+_client_ssl = []
+
+
+def _client_ssl_context():
+    if not _client_ssl:
+        _client_ssl.append(ssl.create_default_context())
+    return _client_ssl[0]
+
+
+async def http_exchange(method, url, headers, body, timeout_s):
+    """One HTTP/1.1 request on a connection of its own (Connection: close).
+
+    Returns (status or None, excerpt of the answer's body, error text or None). Never raises for
+    what the peer does: a refused connection, a timeout or a garbled answer is an error text.
+    """
+    parts = urllib.parse.urlsplit(url)
+    https = parts.scheme.lower() == "https"
+    target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    lines = ["%s %s HTTP/1.1" % (method, target), "Host: " + parts.netloc]
+    lines += ["%s: %s" % header for header in headers]
+    if body is not None:
+        lines.append("Content-Length: %d" % len(body))
+    lines.append("Connection: close")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    writer = None
+    status = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(
+                parts.hostname, parts.port or (443 if https else 80),
+                ssl=_client_ssl_context() if https else None, limit=MAX_HEADER_BYTES)
+            writer.write(data)
+            await writer.drain()
+            length = None
+            while status is None or status < 200:  # Skip interim (1xx) answers.
+                match = re.match(rb"HTTP/1\.[01] ([0-9]{3})[ \r\n]", await reader.readline())
+                if not match:
+                    return status, "", "malformed status line from the callback"
+                status = int(match.group(1))
+                while True:
+                    line = await reader.readline()
+                    if not line.strip():
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.strip().lower() == "content-length" and value.strip().isdigit():
+                        length = int(value.strip())
+        # The status is what callers assert on; the body is a courtesy, read briefly.
+        want = 0 if status in (204, 304) else min(length if length is not None
+                                                   else MAX_CALLBACK_EXCERPT_BYTES,
+                                                   MAX_CALLBACK_EXCERPT_BYTES)
+        excerpt = b""
+        try:
+            async with asyncio.timeout(min(1.0, timeout_s)):
+                while len(excerpt) < want:
+                    chunk = await reader.read(want - len(excerpt))
+                    if not chunk:
+                        break
+                    excerpt += chunk
+        except (TimeoutError, OSError):
+            pass
+        return status, excerpt.decode("utf-8", "replace"), None
+    except TimeoutError:
+        return status, "", "no answer within %g s" % timeout_s
+    except (OSError, ValueError, asyncio.IncompleteReadError) as e:  # ssl.SSLError is an OSError.
+        return status, "", "%s: %s" % (type(e).__name__, e)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 @functools.lru_cache(maxsize=4096)  # Benchmarks send the same few callbacks over and over.
@@ -752,6 +878,7 @@ class Simulator:
         self.log = log
         self.loop = None
         self.connections = set()
+        self.delivery_tasks = set()  # Running /_sim/deliver requests (held against collection).
         self.in_flight = 0
         self._date_second = -1
         self._date_header = b""
@@ -786,6 +913,9 @@ class Simulator:
         self.idempotent_replays = 0
         self.faults_applied = 0
         self.max_in_flight = self.in_flight
+        # CallSid -> the SequenceNumber of the next user-defined message delivered for the call.
+        self.sequence_numbers = {}
+        self.callback_requests = 0
 
     # ------------------------------------------------------------------------ responses
 
@@ -1137,13 +1267,181 @@ class Simulator:
 
     def _handle_admin(self, conn, req, body):
         try:
+            if req.path.rstrip("/") == "/_sim/deliver":
+                if req.method != "POST":
+                    raise HttpError(405, "method not allowed; use POST")
+                plan = self._plan_delivery(self._json_body(body))
+                # Answered when every callback has answered or failed; the connection waits.
+                task = self.loop.create_task(self._deliver(conn, req, plan))
+                self.delivery_tasks.add(task)
+                task.add_done_callback(self.delivery_tasks.discard)
+                return
             status, obj = self._admin(req, body)
         except HttpError as e:
             status, obj = e.status, {"error": e.message}
+        self._answer_admin(conn, req, status, obj)
+
+    def _answer_admin(self, conn, req, status, obj):
         if self.log.enabled:
             self.log("admin %s %s -> %d" % (req.method, req.path, status))
         conn.send(self.response_bytes(status, _json_bytes(obj), req.keep_alive, req.version,
                                       req.method == "HEAD"), req.keep_alive)
+
+    def _plan_delivery(self, spec):
+        """Validates a /_sim/deliver body and makes its messages; raises HttpError."""
+        if not isinstance(spec, dict):
+            raise HttpError(400, "body must be a JSON object")
+        unknown = set(spec) - DELIVER_KEYS
+        if unknown:
+            raise HttpError(400, "unknown keys %s" % sorted(unknown))
+
+        def number(key, default, kinds, low, high):
+            value = spec.get(key)
+            if value is None:
+                return default
+            if isinstance(value, bool) or not isinstance(value, kinds) or not low <= value <= high:
+                raise HttpError(400, "%s must be a number in [%g, %g]" % (key, low, high))
+            return value
+
+        subscription_sid, call_sid = spec.get("subscription_sid"), spec.get("call_sid")
+        if (subscription_sid is None) == (call_sid is None):
+            raise HttpError(400, "give exactly one of subscription_sid and call_sid")
+        if subscription_sid is not None:
+            if not isinstance(subscription_sid, str) or \
+                    not SUBSCRIPTION_SID_RE.fullmatch(subscription_sid):
+                raise HttpError(400, "subscription_sid must match ^ZY[0-9a-fA-F]{32}$")
+            subscription = self.live_subscriptions.get(subscription_sid)
+            if subscription is None:
+                raise HttpError(404, "no live subscription %s" % subscription_sid)
+            subscriptions = [subscription]
+            call_sid = subscription["public"]["call_sid"]
+        else:
+            if not isinstance(call_sid, str) or not CALL_SID_RE.fullmatch(call_sid):
+                raise HttpError(400, "call_sid must match ^CA[0-9a-fA-F]{32}$")
+            subscriptions = [s for s in self.live_subscriptions.values()
+                             if s["public"]["call_sid"] == call_sid]
+            if not subscriptions:
+                raise HttpError(404, "call %s has no live subscription" % call_sid)
+        state = self.call_states.get(call_sid, self.default_call_state)
+        if state not in ACTIVE_CALL_STATES:
+            # The SDK can only send during an active call, so Twilio has nothing to deliver.
+            raise HttpError(409, "call %s is %s; messages flow only while it is ringing or "
+                            "in-progress" % (call_sid, state))
+
+        content, contents = spec.get("content"), spec.get("contents")
+        if content is not None and contents is not None:
+            raise HttpError(400, "give content or contents, not both")
+        if content is not None and not isinstance(content, str):
+            raise HttpError(400, "content must be a string (the SDK's JSON text)")
+        if contents is not None and (not isinstance(contents, list) or not contents or not all(
+                isinstance(c, str) for c in contents)):
+            raise HttpError(400, "contents must be a non-empty list of strings")
+        count = number("count", len(contents) if contents is not None else 1, (int,), 1,
+                       MAX_DELIVERIES)
+        if contents is not None and count != len(contents):
+            raise HttpError(400, "count must equal the number of contents")
+        content_type = spec.get("content_type", "application/json")
+        if not isinstance(content_type, str):
+            raise HttpError(400, "content_type must be a string")
+        duplicate = spec.get("duplicate")
+        duplicate = int(duplicate) if isinstance(duplicate, bool) else \
+            number("duplicate", 0, (int,), 0, MAX_DELIVERIES)
+        forge = spec.get("forge")
+        forge = "signature" if forge is True else (None if forge is False else forge)
+        if forge is not None and forge not in FORGE_KINDS:
+            raise HttpError(400, 'forge must be true, false, "signature", "missing" or "body"')
+        body_form = spec.get("body_form") or "json"
+        if body_form not in ("json", "form"):
+            raise HttpError(400, 'body_form must be "json" or "form"')
+        order = spec.get("order") or "sequence"
+        if order not in ("sequence", "reverse", "shuffle"):
+            raise HttpError(400, 'order must be "sequence", "reverse" or "shuffle"')
+        concurrency = number("concurrency", 1, (int,), 1, MAX_DELIVERIES)
+        timeout_s = float(number("timeout_s", DEFAULT_DELIVERY_TIMEOUT_S, (int, float), 0.001,
+                                 MAX_DELIVERY_TIMEOUT_S))
+        if count * len(subscriptions) * (1 + duplicate) > MAX_DELIVERIES:
+            raise HttpError(400, "at most %d deliveries per request" % MAX_DELIVERIES)
+
+        messages, deliveries = [], []
+        for i in range(count):
+            sequence_number = self.sequence_numbers.get(call_sid, 0)
+            self.sequence_numbers[call_sid] = sequence_number + 1
+            text = (contents[i] if contents is not None else content if content is not None
+                    else _json_bytes({"n": sequence_number}).decode("utf-8"))
+            fields = {
+                "ContentType": content_type,
+                "Content": text,
+                "SequenceNumber": sequence_number,
+                "CallSid": call_sid,
+                "AccountSid": subscriptions[0]["public"]["account_sid"],
+                "Sid": _new_sid("KX"),
+                "Timestamp": _rfc2822_now(),
+            }
+            messages.append({"sid": fields["Sid"], "sequence_number": sequence_number,
+                             "content": text, "timestamp": fields["Timestamp"]})
+            for subscription in subscriptions:
+                for copy in range(1 + duplicate):
+                    deliveries.append((subscription, fields, copy))
+        if order == "reverse":
+            deliveries.reverse()
+        elif order == "shuffle":
+            self.rng.shuffle(deliveries)
+        return {"deliveries": deliveries, "messages": messages, "body_form": body_form,
+                "forge": forge, "concurrency": concurrency, "timeout_s": timeout_s}
+
+    async def _deliver(self, conn, req, plan):
+        try:
+            deliveries = plan["deliveries"]
+            results = [None] * len(deliveries)
+            pending = iter(range(len(deliveries)))
+
+            async def worker():
+                # Workers take deliveries in order, so one worker sends them strictly one after
+                # another: each starts once the previous callback answered.
+                for index in pending:
+                    results[index] = await self._deliver_one(index, deliveries[index], plan)
+
+            await asyncio.gather(*(worker() for _ in range(min(plan["concurrency"],
+                                                               len(deliveries)))))
+            ok = sum(1 for r in results if r["status"] is not None and 200 <= r["status"] < 300)
+            status, obj = 200, {"messages": plan["messages"], "deliveries": results,
+                                "succeeded": ok, "failed": len(results) - ok}
+        except Exception as e:  # The admin caller must get an answer, whatever went wrong.
+            self.log("internal error in /_sim/deliver: %s: %s" % (type(e).__name__, e))
+            status, obj = 500, {"error": "internal simulator error: %s" % e}
+        self._answer_admin(conn, req, status, obj)
+
+    async def _deliver_one(self, index, delivery, plan):
+        subscription, fields, copy = delivery
+        method = subscription["method"]
+        url, headers, body, used = build_callback_request(
+            subscription["callback"], method, fields, self.auth_token, plan["body_form"],
+            plan["forge"])
+        self.callback_requests += 1
+        started = time.monotonic()
+        status, excerpt, error = await http_exchange(method, url, headers, body,
+                                                     plan["timeout_s"])
+        elapsed_ms = (time.monotonic() - started) * 1000.0
+        if self.log.enabled:
+            self.log("deliver %s %s %s -> %s (%.1f ms)" % (
+                fields["Sid"], method, url.partition("?")[0],
+                error if status is None else status, elapsed_ms))
+        return {
+            "index": index,
+            "subscription_sid": subscription["public"]["sid"],
+            "call_sid": fields["CallSid"],
+            "sid": fields["Sid"],
+            "sequence_number": fields["SequenceNumber"],
+            "copy": copy,
+            "method": method,
+            "body_form": used,
+            "url": url,
+            "forge": plan["forge"],
+            "status": status,
+            "error": error,
+            "response_body": excerpt,
+            "elapsed_ms": round(elapsed_ms, 1),
+        }
 
     @staticmethod
     def _json_body(body, required=True):
@@ -1285,6 +1583,7 @@ class Simulator:
                 "connections": len(self.connections),
                 "delay_ms": self.delay_ms,
                 "log_lines_dropped": self.log.dropped,
+                "callback_requests": self.callback_requests,
             }
             if query.get("by_key", ["1"])[0].lower() not in ("0", "false", "no"):
                 stats["by_key"] = {k: {"requests": v[0], "subscriptions": v[1]}
