@@ -9,8 +9,10 @@ It serves the three Twilio operations the gateway uses,
 
 with Twilio's validation order, error bodies and headers, and lets a test script its failures
 (errors, stalls, dropped connections, lost responses, truncated bodies) through a small JSON admin
-API under /_sim/ on the same port. See README.md next to this file for the flags, the admin API and
-the fault rule format.
+API under /_sim/ on the same port. POST /_sim/deliver plays the Voice SDK's part: it delivers
+user-defined messages to subscriptions' Callback URLs, signed with X-Twilio-Signature as Twilio
+signs them. See README.md next to this file for the flags, the admin API, deliveries and the fault
+rule format.
 
 Why it is built this way:
 - Python 3 standard library only, so it runs anywhere the tests run (Debian 12's /usr/bin/python3).
