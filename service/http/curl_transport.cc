@@ -304,7 +304,9 @@ class CurlTransport::Loop {
       result.request_sent = true;
     } else {
       result.failure = FailureFor(code);
-      if (result.failure == TransportFailure::kConnect) result.request_sent = false;
+      // A connect failure means nothing was sent, unless libcurl had sent on a reused connection
+      // that died and its own resend then failed to connect: then the first send may have acted.
+      if (result.failure == TransportFailure::kConnect) result.request_sent = t->sends > 0;
       result.error = t->too_large  ? std::string("response body too large")
                      : t->error[0] ? std::string(t->error)
                                    : std::string(curl_easy_strerror(code));

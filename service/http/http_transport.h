@@ -41,7 +41,8 @@ struct HttpResponse {
 // Why a transfer produced no HTTP response.
 enum class TransportFailure {
   kNone,       // A response arrived (any status).
-  kConnect,    // Could not resolve, connect or handshake: the request was never sent.
+  kConnect,    // Could not resolve, connect or handshake: never sent, unless request_sent says
+               // a send on a reused connection went out before (see `sends`).
   kTimeout,    // The attempt's time ran out.
   kIo,         // Connection reset, closed, or unreadable response.
   kCancelled,  // Cancel() was called.

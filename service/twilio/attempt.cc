@@ -19,7 +19,12 @@ Effect EffectOf(const HttpResult& http, bool body_readable) {
     case TransportFailure::kCancelled:
       return {AttemptOutcome::kStopped, "stopped by the gateway"};
     case TransportFailure::kConnect:
-      // Resolve, connect or TLS handshake failed: no byte of the request reached Twilio.
+      // Resolve, connect or TLS handshake failed: no byte of the request reached Twilio, unless
+      // the transport had sent it on a connection that died and then failed to reconnect.
+      if (http.request_sent) {
+        return {AttemptOutcome::kAmbiguous,
+                "connection lost after sending, then could not connect"};
+      }
       return {AttemptOutcome::kNeverApplied, "could not connect"};
     case TransportFailure::kTimeout:
     case TransportFailure::kIo:

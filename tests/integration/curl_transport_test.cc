@@ -207,7 +207,10 @@ TEST_F(CurlTransportTest, CancelAndShutdownCompleteTransfersInFlightWithCancelle
 // every later connection gets its request answered.
 class DyingKeepAliveServer {
  public:
-  DyingKeepAliveServer() {
+  // `refuse_after_death`: the listening socket closes with the first connection, so libcurl's
+  // resend on a fresh connection is refused.
+  explicit DyingKeepAliveServer(bool refuse_after_death = false)
+      : refuse_after_death_(refuse_after_death) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -251,11 +254,16 @@ class DyingKeepAliveServer {
       const int conn = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (conn < 0) return;
       if (ReadRequest(conn)) Answer(conn);
-      if (connection == 0) ReadRequest(conn);  // The second request dies with the connection.
+      if (connection == 0) {
+        if (refuse_after_death_) shutdown(fd_, SHUT_RDWR);
+        ReadRequest(conn);  // The second request dies with the connection.
+      }
       close(conn);
+      if (connection == 0 && refuse_after_death_) return;
     }
   }
 
+  const bool refuse_after_death_;
   int fd_ = -1;
   std::string url_;
   std::atomic<int> requests_{0};
@@ -285,6 +293,29 @@ TEST_F(CurlTransportTest, ResendOnAFreshConnectionIsCounted) {
   EXPECT_EQ(results[1].response.status, 200);
   EXPECT_EQ(results[1].sends, 2) << "the resend on a fresh connection went uncounted";
   EXPECT_EQ(server.requests_seen(), 3);
+}
+
+// The same, but libcurl's resend cannot connect: a connect failure that still sent once.
+TEST_F(CurlTransportTest, ResendThatCannotConnectStillSaysTheRequestWasSent) {
+  DyingKeepAliveServer server(/*refuse_after_death=*/true);
+  CurlTransport transport({});
+  std::vector<HttpResult> results;
+  for (int i = 0; i < 2; ++i) {
+    absl::Notification done;
+    HttpRequest request = Get(server.url());
+    request.method = "DELETE";
+    transport.Send(std::move(request), [&](HttpResult result) {
+      results.push_back(std::move(result));
+      done.Notify();
+    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].response.status, 200);
+  EXPECT_EQ(results[1].failure, TransportFailure::kConnect) << results[1].error;
+  EXPECT_EQ(results[1].sends, 1);
+  EXPECT_TRUE(results[1].request_sent) << "a send on the dead connection was forgotten";
+  EXPECT_EQ(server.requests_seen(), 2);
 }
 
 }  // namespace

@@ -53,8 +53,15 @@ AttemptOutcome Classify(const HttpResult& http, Kind kind = Kind::kCreateSubscri
 
 TEST(ClassifyAttemptTest, ConnectFailureWasNeverApplied) {
   EXPECT_EQ(Classify(Failed(TransportFailure::kConnect, false)), AttemptOutcome::kNeverApplied);
-  // A connect failure cannot have sent the request, whatever the flag says.
-  EXPECT_EQ(Classify(Failed(TransportFailure::kConnect, true)), AttemptOutcome::kNeverApplied);
+}
+
+// libcurl sent on a reused connection that died unanswered, and its own resend could not
+// connect: the first send may have been acted on.
+TEST(ClassifyAttemptTest, ConnectFailureAfterASendIsAmbiguous) {
+  EXPECT_EQ(Classify(Failed(TransportFailure::kConnect, true)), AttemptOutcome::kAmbiguous);
+  EXPECT_TRUE(
+      ClassifyAttempt(Kind::kDeleteSubscription, Failed(TransportFailure::kConnect, true), kNow)
+          .may_have_acted);
 }
 
 TEST(ClassifyAttemptTest, TimeoutBeforeSendingWasNeverApplied) {
