@@ -57,10 +57,22 @@ std::optional<UrlPort> ParseUrlPort(absl::string_view url) {
       colon = close + 1;
     }
   } else {
-    colon = authority.rfind(':');
+    // A name or IPv4 address: one ':' at most, and no brackets, so that toggling the port twice
+    // gives back the same URL.
+    colon = authority.find(':');
+    if ((colon != absl::string_view::npos &&
+         authority.find(':', colon + 1) != absl::string_view::npos) ||
+        authority.find_first_of("[]") != absl::string_view::npos) {
+      return std::nullopt;
+    }
   }
   const size_t host_length = colon == absl::string_view::npos ? authority.size() : colon;
   if (host_length == 0) return std::nullopt;
+  if (colon != absl::string_view::npos &&
+      !std::all_of(authority.begin() + colon + 1, authority.end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
+    return std::nullopt;  // a port is digits (or empty)
+  }
   if (colon != absl::string_view::npos) parsed.port_colon = host_start + colon;
   return parsed;
 }

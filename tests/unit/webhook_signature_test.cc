@@ -207,7 +207,8 @@ TEST(WebhookSignatureTest, ReportsWhyWithoutSecrets) {
   }
   for (const char* url :
        {"", "mycompany.com/myapp.php", "ftp://mycompany.com/x", "https:///x", "https://:443/x",
-        "https://user@/x", "https://[::1/x", "https://[::1]x/"}) {
+        "https://user@/x", "https://[::1/x", "https://[::1]x/", "https://a:b:443/x",
+        "https://8::1]:80/x", "https://a]:80/x", "https://a:8o/x", "https://[::1]:44a/x"}) {
     EXPECT_EQ(VerifyFormSignature(tokens, url, ReferenceParams(), kFormSignature).error,
               SignatureError::kMalformedUrl)
         << url;
@@ -257,6 +258,7 @@ TEST(WebhookSignatureTest, TogglesOnlyTheDefaultPort) {
   EXPECT_EQ(UrlWithDefaultPortToggled("https://a.example:80/x"), "");
   EXPECT_EQ(UrlWithDefaultPortToggled("http://a.example:443/x"), "");
   EXPECT_EQ(UrlWithDefaultPortToggled("ftp://a.example/x"), "");
+  EXPECT_EQ(UrlWithDefaultPortToggled("https://a.example:/x"), "");  // an empty port is kept
 
   // So a signature for a URL with a non-default port verifies only with that port.
   const std::string url = "https://a.example:8443/hook";
