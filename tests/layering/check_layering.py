@@ -20,6 +20,8 @@ CASES = [
     ("http", "metrics/metrics.h", "common/log.h"),
     ("twilio", "upstream/upstream_engine.h", "http/http_transport.h"),
     ("retry", "limits/concurrency_limiter.h", "model/outcome.h"),
+    ("webhook", "api/unary_call.h", "common/sha256.h"),
+    ("webhook", "twilio/twilio_api.h", "common/sha256.h"),
     ("metrics", "idempotency/idempotency_guard.h", "http/http_server.h"),
     ("idempotency", "upstream/upstream_engine.h", "metrics/gateway_metrics.h"),
     ("validation", "twilio/twilio_api.h", "model/requests.h"),
