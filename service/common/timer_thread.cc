@@ -4,17 +4,28 @@ namespace gateway {
 
 TimerThread::TimerThread() : thread_([this] { Run(); }) {}
 
-TimerThread::~TimerThread() {
+TimerThread::~TimerThread() { Shutdown(); }
+
+void TimerThread::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+  decltype(queue_) dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    dropped.swap(queue_);
+    due_by_id_.clear();
+  }
+  // Destroyed outside mu_: a dropped callback may hold the last reference to an object whose
+  // destructor cancels a timer.
 }
 
 Timer::TimerId TimerThread::Schedule(absl::Time when, absl::AnyInvocable<void() &&> callback) {
   absl::MutexLock lock(&mu_);
   const TimerId id = next_id_++;
+  if (stopping_) return id;  // Dropped: the thread is gone or going.
   queue_.emplace(std::make_pair(when, id), std::move(callback));
   due_by_id_.emplace(id, when);
   return id;

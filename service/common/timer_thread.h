@@ -18,8 +18,13 @@ namespace gateway {
 class TimerThread final : public Timer {
  public:
   TimerThread();
-  // Stops the thread; callbacks still pending are dropped without running.
+  // Shutdown().
   ~TimerThread() override;
+
+  // Stops the thread once a callback running now returns; callbacks still pending, and any
+  // scheduled later, are dropped without running. Call it before the objects the callbacks use
+  // go away; never from a callback.
+  void Shutdown();
 
   TimerId Schedule(absl::Time when, absl::AnyInvocable<void() &&> callback) override;
   bool Cancel(TimerId id) override;

@@ -341,7 +341,12 @@ void Gateway::Stop() {
   // 5. Transfers still in libcurl (of calls cancelled at the deadline) call back into the
   // limiter, store and timer: end them while those exist.
   transport_.Shutdown();
-  // 6. Health checks are instant; whatever is left there is an idle probe connection.
+  // 6. The timer and the store's worker call back into the guard and the engine (a lease tick,
+  // a claim answered after its RPC was cancelled, a resolution's last write): they end while
+  // those exist. Dropped timers belong to calls already answered.
+  timer_.Shutdown();
+  if (store_ != nullptr) store_->Shutdown();
+  // 7. Health checks are instant; whatever is left there is an idle probe connection.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   health_.reset();
 }

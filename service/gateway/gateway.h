@@ -8,7 +8,8 @@
 //   3. RPCs past the grace         cancelled
 //   4. resolutions                 finish within the grace, or are handed over
 //   5. upstream transport          transfers still in libcurl end while their users exist
-//   6. health port, then every part in reverse order of construction (the destructor)
+//   6. timer, store worker         their callbacks reach the guard and the engine
+//   7. health port, then every part in reverse order of construction (the destructor)
 //
 // Thread-safety: Start() and Stop() from one thread (main); the parts are thread-safe.
 #ifndef GATEWAY_GATEWAY_GATEWAY_H_

@@ -72,6 +72,11 @@ class IdempotencyStore {
 
   // Drops a claim still held, leaving no record: only when nothing can have reached Twilio.
   virtual void Release(const std::string& key, const std::string& token, DoneCallback done) = 0;
+
+  // Ends the store's own threads before the objects its callbacks reach go away: calls in
+  // progress finish, queued ones fail with UNAVAILABLE, each callback has run when it returns,
+  // and later calls fail at once. A store without threads has nothing to end.
+  virtual void Shutdown() {}
 };
 
 }  // namespace gateway

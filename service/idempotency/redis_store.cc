@@ -152,12 +152,14 @@ class RedisIdempotencyStore::Worker {
         where_(absl::StrCat("redis at ", options_.host, ":", options_.port)),
         thread_([this] { Run(); }) {}
 
-  ~Worker() {
+  ~Worker() { Stop(); }
+
+  void Stop() {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
 
   void Submit(Op op) {
@@ -522,6 +524,8 @@ RedisIdempotencyStore::RedisIdempotencyStore(RedisStoreOptions options, Random& 
     : worker_(std::make_unique<Worker>(std::move(options), random)) {}
 
 RedisIdempotencyStore::~RedisIdempotencyStore() = default;
+
+void RedisIdempotencyStore::Shutdown() { worker_->Stop(); }
 
 void RedisIdempotencyStore::Claim(const std::string& key, const std::string& fingerprint,
                                   absl::Duration lease, absl::Duration retention,

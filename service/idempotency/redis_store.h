@@ -78,6 +78,8 @@ class RedisIdempotencyStore final : public IdempotencyStore {
   void Complete(const std::string& key, const std::string& token, const std::string& outcome,
                 absl::Duration retention, DoneCallback done) override;
   void Release(const std::string& key, const std::string& token, DoneCallback done) override;
+  // What the destructor does, earlier: the worker ends; later calls fail with UNAVAILABLE.
+  void Shutdown() override;
 
  private:
   class Worker;

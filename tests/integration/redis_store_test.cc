@@ -122,6 +122,16 @@ TEST_F(RedisStoreTest, NewKeyIsClaimedWithRandomToken) {
   EXPECT_NE(other->token, first->token);
 }
 
+// Gateway::Stop() ends the worker before the guard its callbacks reach goes away.
+TEST_F(RedisStoreTest, AfterShutdownCallsFailAtOnce) {
+  RedisIdempotencyStore store(Options(), random_);
+  ASSERT_TRUE(ClaimNow(store, "before", "fp").ok());
+  store.Shutdown();
+  absl::StatusOr<ClaimResult> after = ClaimNow(store, "after", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(after.status())) << after.status();
+  store.Shutdown();  // Again, and the destructor after it, are harmless.
+}
+
 TEST_F(RedisStoreTest, ClaimTokensComeFromTheInjectedRandom) {
   FakeRandom fixed;
   RedisIdempotencyStore store(Options(), fixed);

@@ -3,6 +3,7 @@
 // thread gets to them) or far in the future (never run), and nothing asserts on durations.
 #include "common/timer_thread.h"
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -157,6 +158,19 @@ TEST(TimerThreadTest, DestructorDropsPendingTimers) {
   }
   EXPECT_FALSE(*ran);
   EXPECT_TRUE(*released);  // The dropped callback, and what it captured, was destroyed.
+}
+
+// The gateway stops its timer before the objects the callbacks use go away.
+TEST(TimerThreadTest, ShutdownDropsPendingAndLaterTimers) {
+  auto ran = std::make_shared<std::atomic<int>>(0);
+  TimerThread timer;
+  timer.Schedule(absl::Now() + absl::Hours(1), [ran] { ++*ran; });
+  timer.Shutdown();
+  timer.Schedule(absl::Now(), [ran] { ++*ran; });
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_EQ(*ran, 0);
+  EXPECT_FALSE(timer.Cancel(1));  // Already dropped.
+  timer.Shutdown();               // Again, and the destructor after it, are harmless.
 }
 
 }  // namespace
