@@ -121,8 +121,8 @@ AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, abs
   const Effect effect = EffectOf(http, body_readable);
   out.outcome = effect.outcome;
   out.may_have_acted = effect.outcome == AttemptOutcome::kAmbiguous ||
-                       (effect.outcome == AttemptOutcome::kStopped && http.request_sent);
-  out.resent = http.sends > 1;
+                       (effect.outcome == AttemptOutcome::kStopped && http.request_sent) ||
+                       http.sends > 1;
   out.summary = http.failure == TransportFailure::kNone
                     ? absl::StrCat(effect.why, " HTTP ", http.response.status)
                     : absl::StrCat(effect.why, " (", http.error, ")");

@@ -21,11 +21,10 @@ namespace gateway {
 
 struct AttemptResult {
   AttemptOutcome outcome = AttemptOutcome::kRejected;
-  // Twilio may have acted on this attempt (ambiguous, or stopped after sending).
+  // Twilio may have acted on this attempt: it was ambiguous, stopped after sending, or the
+  // transport resent it by itself (an earlier send, unanswered, may have been acted on whatever
+  // the last one's answer says).
   bool may_have_acted = false;
-  // The transport resent the request by itself: an earlier send, unanswered, may have been
-  // acted on, whatever the answer to the last one says.
-  bool resent = false;
   // The attempt's own time ran out (the engine tells its deadline from its attempt timeout).
   bool timed_out = false;
   // The resource on success; otherwise the error the caller gets if no attempt follows.

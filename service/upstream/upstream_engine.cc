@@ -209,7 +209,9 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
   Result HandleAttemptLocked(AttemptResult attempt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // Resolutions answer to their own budget (checked before each send), not the callers'.
     RetryBudget* budget = resolution_ ? nullptr : engine_.controls_.retry_budget;
-    if (attempt.resent) may_exist_ = true;
+    // Before the checks below: a Delete's 404 is success when this attempt's own earlier send
+    // may have deleted it.
+    may_exist_ = may_exist_ || attempt.may_have_acted;
     if (attempt.outcome == AttemptOutcome::kSucceeded) {
       if (budget != nullptr) budget->RecordSuccess();
       return FinishLocked(std::move(attempt.result));
@@ -219,7 +221,6 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
       if (budget != nullptr) budget->RecordSuccess();
       return FinishLocked(ParseResource(call_->kind, ""));
     }
-    may_exist_ = may_exist_ || attempt.may_have_acted;
     if (attempt.outcome == AttemptOutcome::kStopped) return FinishLocked(attempt.result.status());
     const absl::Status status = attempt.result.status();
     attempt_log_.push_back(absl::StrCat(attempts_, ": ", attempt.summary));

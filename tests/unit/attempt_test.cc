@@ -64,6 +64,15 @@ TEST(ClassifyAttemptTest, ConnectFailureAfterASendIsAmbiguous) {
           .may_have_acted);
 }
 
+// libcurl resent the request on a fresh connection: whatever the last answer says, the first
+// send may have been acted on (a Delete's 404 then means it was).
+TEST(ClassifyAttemptTest, ATransportResendMayHaveActed) {
+  HttpResult not_found = Answered(404, R"({"code":20404})");
+  EXPECT_FALSE(ClassifyAttempt(Kind::kDeleteSubscription, not_found, kNow).may_have_acted);
+  not_found.sends = 2;
+  EXPECT_TRUE(ClassifyAttempt(Kind::kDeleteSubscription, not_found, kNow).may_have_acted);
+}
+
 TEST(ClassifyAttemptTest, TimeoutBeforeSendingWasNeverApplied) {
   EXPECT_EQ(Classify(Failed(TransportFailure::kTimeout, false)), AttemptOutcome::kNeverApplied);
 }
