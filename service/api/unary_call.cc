@@ -42,11 +42,6 @@ void Audit(const std::string& request_id, const RpcInfo& info, const std::string
 
 }  // namespace
 
-int Api::InFlight() const {
-  absl::MutexLock lock(&mu_);
-  return in_flight_;
-}
-
 bool Api::WaitIdle(absl::Time deadline) const {
   absl::MutexLock lock(&mu_);
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };

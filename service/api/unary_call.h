@@ -45,9 +45,8 @@ class Api {
 
   Operations& operations() { return operations_; }
 
-  // RPCs begun and not yet done (gRPC's OnDone(): the reply is handed to the transport).
-  int InFlight() const;
-  // Waits until no RPC is in flight or `deadline` passes; true when idle. Used by the drain.
+  // Waits until no RPC begun is still undone (gRPC's OnDone(): the reply is handed to the
+  // transport) or `deadline` passes; true when idle. Used by the drain.
   bool WaitIdle(absl::Time deadline) const;
 
  private:
