@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -222,9 +223,9 @@ class RedisIdempotencyStore::Worker {
     context_.reset();
   }
 
-  // Sends every call of `batch` (EVALSHA each), then reads the replies in order and answers each
-  // call. A reply of NOSCRIPT (Redis restarted or flushed its script cache) is retried alone with
-  // EVAL; a broken connection fails the calls not yet answered.
+  // Sends every call of `batch` (EVALSHA each), reads all the replies, then answers each call in
+  // order. A reply of NOSCRIPT (Redis restarted or flushed its script cache) is retried alone with
+  // EVAL; a broken connection fails the calls whose replies did not come.
   void ExecuteBatch(std::vector<Op>& batch) {
     absl::Status ready = EnsureConnected();
     if (ready.ok()) ready = EnsureScriptsLoaded();
@@ -241,36 +242,34 @@ class RedisIdempotencyStore::Worker {
         return;
       }
     }
+    // Every reply is read before a NOSCRIPT call goes again by its source: a command sent in
+    // between would be answered after the rest of the pipeline, and each later call would take
+    // its neighbour's reply.
+    std::vector<absl::StatusOr<ReplyPtr>> replies;
+    replies.reserve(batch.size());
+    while (replies.size() < batch.size() && (replies.empty() || replies.back().ok())) {
+      replies.push_back(ReadReply());
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
-      absl::StatusOr<ReplyPtr> reply = ReadReply();
-      if (!reply.ok()) {
-        for (size_t j = i; j < batch.size(); ++j) Fail(batch[j], reply.status());
-        return;
-      }
-      if ((*reply)->type == REDIS_REPLY_ERROR && absl::StartsWith(ReplyText(**reply), "NOSCRIPT")) {
+      // A broken connection fails the calls whose replies did not come.
+      absl::StatusOr<ReplyPtr> reply =
+          i < replies.size() ? std::move(replies[i]) : replies.back().status();
+      if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
+          absl::StartsWith(ReplyText(**reply), "NOSCRIPT")) {
         ScriptOf(batch[i]).sha.clear();  // Loaded again before the next batch.
-        reply = EvalBySource(ScriptOf(batch[i]), args[i]);
-      } else if ((*reply)->type == REDIS_REPLY_ERROR) {
+        reply = context_ != nullptr ? EvalBySource(ScriptOf(batch[i]), args[i])
+                                    : absl::StatusOr<ReplyPtr>(MarkDown("connection lost"));
+      }
+      if (reply.ok() && (*reply)->type == REDIS_REPLY_ERROR) {
         reply = ReplyError(**reply, "script");
-      } else {
+      } else if (reply.ok()) {
         MarkUp();
       }
       std::visit([&reply](auto& o) { Handle(o, std::move(reply)); }, batch[i]);
     }
   }
 
-  Script& ScriptOf(const Op& op) {
-    switch (op.index()) {
-      case 0:
-        return claim_;
-      case 1:
-        return renew_;
-      case 2:
-        return complete_;
-      default:
-        return release_;
-    }
-  }
+  Script& ScriptOf(const Op& op) { return scripts_[op.index()]; }
 
   // The script's KEYS[1] and ARGV, as each script's comment lists them.
   std::vector<std::string> Args(ClaimOp& op) {
@@ -345,26 +344,23 @@ class RedisIdempotencyStore::Worker {
   // Loads the scripts Redis does not know yet (after a connect, or after NOSCRIPT), so that the
   // batch can call them by SHA and send each script's source once per Redis lifetime.
   absl::Status EnsureScriptsLoaded() {
-    for (Script* script : {&claim_, &renew_, &complete_, &release_}) {
-      if (!script->sha.empty()) continue;
-      absl::StatusOr<ReplyPtr> loaded = RoundTrip({"SCRIPT", "LOAD", script->source});
+    for (Script& script : scripts_) {
+      if (!script.sha.empty()) continue;
+      absl::StatusOr<ReplyPtr> loaded = RoundTrip({"SCRIPT", "LOAD", script.source});
       if (!loaded.ok()) return loaded.status();
       if ((*loaded)->type != REDIS_REPLY_STRING) return ReplyError(**loaded, "SCRIPT LOAD");
-      script->sha = std::string(ReplyText(**loaded));
+      script.sha = std::string(ReplyText(**loaded));
     }
     return absl::OkStatus();
   }
 
-  // One script call by its source (EVAL), alone: the NOSCRIPT fallback.
+  // One script call by its source (EVAL), alone: the NOSCRIPT fallback. The reply is checked
+  // by the caller, as a batch reply is.
   absl::StatusOr<ReplyPtr> EvalBySource(const Script& script,
                                         const std::vector<std::string>& args) {
     std::vector<absl::string_view> argv = {"EVAL", script.source, "1"};
     argv.insert(argv.end(), args.begin(), args.end());
-    absl::StatusOr<ReplyPtr> reply = RoundTrip(argv);
-    if (!reply.ok()) return reply;
-    if ((*reply)->type == REDIS_REPLY_ERROR) return ReplyError(**reply, "script");
-    MarkUp();
-    return reply;
+    return RoundTrip(argv);
   }
 
   // Queues EVALSHA sha 1 args... in hiredis' output buffer; sent by the first read.
@@ -446,7 +442,7 @@ class RedisIdempotencyStore::Worker {
                   : absl::StrCat("connection failed: ", context_->errstr);
     context_.reset();
     // A new connection may reach a restarted Redis that has forgotten the scripts.
-    for (Script* script : {&claim_, &renew_, &complete_, &release_}) script->sha.clear();
+    for (Script& script : scripts_) script.sha.clear();
     return MarkDown(detail);
   }
 
@@ -512,10 +508,11 @@ class RedisIdempotencyStore::Worker {
   std::string last_error_;
   Health health_ = Health::kUnknown;
   static constexpr size_t kMaxBatch = 256;  // Calls sent in one pipeline at most.
-  Script claim_{absl::StrCat(kNowMillis, kClaimBody), {}};
-  Script renew_{absl::StrCat(kNowMillis, kRenewBody), {}};
-  Script complete_{kCompleteScript, {}};
-  Script release_{kReleaseScript, {}};
+  // In Op's order: ScriptOf() indexes it by the alternative.
+  std::array<Script, std::variant_size_v<Op>> scripts_ = {
+      Script{absl::StrCat(kNowMillis, kClaimBody), {}},
+      Script{absl::StrCat(kNowMillis, kRenewBody), {}}, Script{kCompleteScript, {}},
+      Script{kReleaseScript, {}}};
 
   std::thread thread_;  // Last: starts once everything above is constructed.
 };

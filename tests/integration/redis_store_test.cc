@@ -378,6 +378,37 @@ TEST_F(RedisStoreTest, FlushedScriptsAreLoadedAgain) {
   EXPECT_TRUE(IsClaimed(ClaimNow(store, "after-flush-2", "fp")));
 }
 
+// A pipelined batch whose calls all meet NOSCRIPT: each call must still get its own reply. (A
+// call sent again by its source in the middle of reading the batch's replies took the next
+// call's reply, and left its own for the next batch.)
+TEST_F(RedisStoreTest, FlushedScriptsInTheMiddleOfABatchKeepEveryReplyWithItsCall) {
+  RedisIdempotencyStore store(Options(), random_);
+  constexpr int kKeys = 40;
+  for (int i = 0; i < kKeys; ++i) {
+    const std::string key = "flushed-" + std::to_string(i);
+    absl::StatusOr<ClaimResult> claim = ClaimNow(store, key, "fp");
+    ASSERT_TRUE(IsClaimed(claim));
+    ASSERT_TRUE(CompleteNow(store, key, claim->token, "outcome-of-" + key).ok());
+  }
+  const CommandResult flushed =
+      RunCommand({"/usr/bin/redis-cli", "-p", std::to_string(redis_.port()), "SCRIPT", "FLUSH"});
+  ASSERT_EQ(flushed.exit_code, 0) << flushed.err;
+  // Submitted back to back, so the worker's first batch after the flush holds several calls.
+  std::vector<std::future<absl::StatusOr<ClaimResult>>> replays;
+  for (int i = 0; i < kKeys; ++i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+    replays.push_back(promise->get_future());
+    store.Claim("flushed-" + std::to_string(i), "fp", absl::Seconds(30), absl::Hours(24),
+                [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+  }
+  for (int i = 0; i < kKeys; ++i) {
+    absl::StatusOr<ClaimResult> replay = Await(std::move(replays[i]), "Claim");
+    ASSERT_TRUE(replay.ok()) << replay.status();
+    EXPECT_EQ(replay->state, ClaimResult::State::kDone) << i;
+    EXPECT_EQ(replay->outcome, "outcome-of-flushed-" + std::to_string(i));
+  }
+}
+
 TEST_F(RedisStoreTest, KeyPrefixSeparatesDeployments) {
   RedisStoreOptions a = Options();
   a.key_prefix = "deployment-a:";
