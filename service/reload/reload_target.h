@@ -13,6 +13,7 @@
 #define GATEWAY_RELOAD_RELOAD_TARGET_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -35,8 +36,7 @@ class ReloadTarget {
   // is remembered too: the same bad content is reported once, not at every check.
   ReloadResult Offer(std::string digest, absl::FunctionRef<absl::StatusOr<T>()> parse,
                      std::string* error) {
-    if (checked_once_ && digest == last_digest_) return ReloadResult::kUnchanged;
-    checked_once_ = true;
+    if (last_digest_ == digest) return ReloadResult::kUnchanged;
     last_digest_ = std::move(digest);
     absl::StatusOr<T> parsed = parse();
     if (!parsed.ok()) {
@@ -52,8 +52,7 @@ class ReloadTarget {
  private:
   const std::string name_;
   Snapshot<T>& target_;
-  std::string last_digest_;
-  bool checked_once_ = false;
+  std::optional<std::string> last_digest_;  // Unset until the first offer.
 };
 
 }  // namespace gateway
