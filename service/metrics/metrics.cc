@@ -7,15 +7,14 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "prometheus/check_names.h"
-#include "prometheus/collectable.h"
 #include "prometheus/text_serializer.h"
 
 namespace gateway {
 
-// The callback gauges as one prometheus Collectable: each value is read while a scrape collects,
-// so there is no stored copy to go stale and no second writer to race with, which updating
-// prometheus::Gauge children before each serialization would have.
-class MetricsRegistry::CallbackGauges final : public prometheus::Collectable {
+// The callback gauges and counters, collected beside prometheus-cpp's registry: each value is
+// read while a scrape collects, so there is no stored copy to go stale and no second writer to
+// race with, which updating prometheus::Gauge children before each serialization would have.
+class MetricsRegistry::CallbackGauges final {
  public:
   void Add(absl::string_view name, absl::string_view help, prometheus::MetricType type,
            std::function<double()> read) {
@@ -33,7 +32,7 @@ class MetricsRegistry::CallbackGauges final : public prometheus::Collectable {
         Gauge{std::string(name), std::string(help), type, std::move(read)}));
   }
 
-  std::vector<prometheus::MetricFamily> Collect() const override {
+  std::vector<prometheus::MetricFamily> Collect() const {
     std::vector<Entry> entries;
     {
       absl::MutexLock lock(&mu_);
