@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/random.h"
 #include "fakes/fake_random.h"
@@ -554,6 +555,9 @@ TEST_F(RedisStoreTest, DestructionFailsQueuedCalls) {
       results.push_back(promise->get_future());
       store.Claim("k", "fp", absl::Seconds(30), absl::Hours(1),
                   [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+      // The worker pipelines everything queued when it wakes: let it take the first call alone
+      // (and block on the paused Redis), so the other four are still queued at destruction.
+      if (i == 0) absl::SleepFor(absl::Milliseconds(300));
     }
   }
   int shutting_down = 0;
