@@ -44,6 +44,9 @@ class Api {
         metrics_(metrics) {}
 
   Operations& operations() { return operations_; }
+  const CallerAuthenticator* authenticator() const { return authenticator_; }
+  GatewayMetrics* metrics() const { return metrics_; }
+  Random& random() { return random_; }
 
   // Waits until no RPC begun is still undone (gRPC's OnDone(): the reply is handed to the
   // transport) or `deadline` passes; true when idle. Used by the drain.

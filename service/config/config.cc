@@ -277,6 +277,54 @@ const Setting kSettings[] = {
      [](absl::string_view v, GatewayConfig& c) {
        return ApplyAddress(v, &c.metrics_listen_address);
      }},
+    {"webhook-listen", "GATEWAY_WEBHOOK_LISTEN",
+     "plain HTTP address of the Twilio webhook receiver, host:port (default off; TLS ends at "
+     "the ingress); needs --public-webhook-url",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyAddress(v, &c.webhook_listen_address);
+     }},
+    {"public-webhook-url", "GATEWAY_PUBLIC_WEBHOOK_URL",
+     "the URL Twilio is given and signs (https://host/path); signatures are checked against it, "
+     "and Create uses it when a request has no callback",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       if (!absl::StartsWith(v, "https://") && !absl::StartsWith(v, "http://")) {
+         return "must be an absolute https:// (or http://) URL";
+       }
+       c.public_webhook_url = std::string(v);
+       return "";
+     }},
+    {"webhook-max-body-bytes", "GATEWAY_WEBHOOK_MAX_BODY_BYTES",
+     "largest webhook body accepted; larger is answered 413 (default 65536)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1024, 16 << 20, &c.webhook_max_body_bytes);
+     }},
+    {"webhook-threads", "GATEWAY_WEBHOOK_THREADS",
+     "threads serving the webhook port; each waits for the store while it saves a message "
+     "(default 4)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyInt(v, 1, 64, &c.webhook_threads); }},
+    {"webhook-token-overlap", "GATEWAY_WEBHOOK_TOKEN_OVERLAP",
+     "after the Auth Token changes, how long the previous one still verifies (default 24h)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyDuration(v, &c.webhook_token_overlap);
+     }},
+    {"message-retention", "GATEWAY_MESSAGE_RETENTION",
+     "how long received messages stay available to Watch (default 24h)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyDuration(v, &c.message_retention); }},
+    {"message-retention-count", "GATEWAY_MESSAGE_RETENTION_COUNT",
+     "received messages kept at most (default 100000; with Redis, trimmed approximately)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 100000000, &c.message_retention_count);
+     }},
+    {"message-retention-mb", "GATEWAY_MESSAGE_RETENTION_MB",
+     "memory store: megabytes of received messages kept at most (default 64)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 65536, &c.message_retention_mb);
+     }},
+    {"max-watch-streams", "GATEWAY_MAX_WATCH_STREAMS",
+     "MessageService.Watch streams served at once; more are RESOURCE_EXHAUSTED (default 1000)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 100000, &c.max_watch_streams);
+     }},
     {"log-level", "GATEWAY_LOG_LEVEL", "debug, info, warning or error (default info)",
      [](absl::string_view v, GatewayConfig& c) -> std::string {
        return ParseLogLevel(v, &c.log_level) ? "" : "must be debug, info, warning or error";
@@ -406,6 +454,16 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   }
   if (config.twilio_key_window < config.attempt_timeout) {
     return Invalid("--twilio-key-window", "must not be shorter than --attempt-timeout");
+  }
+  if (config.webhook_listen_address.empty() != config.public_webhook_url.empty()) {
+    return Invalid(
+        config.webhook_listen_address.empty() ? "--public-webhook-url" : "--webhook-listen",
+        "needs --webhook-listen and --public-webhook-url together");
+  }
+  if (!config.webhook_listen_address.empty() &&
+      config.idempotency_store == GatewayConfig::IdempotencyStoreKind::kNone) {
+    return Invalid("--webhook-listen",
+                   "needs a store for the messages: --idempotency-store memory or redis");
   }
   if (absl::Status s = CheckCallerSecurity(config); !s.ok()) return s;
   if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;

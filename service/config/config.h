@@ -57,6 +57,18 @@ struct GatewayConfig {
   int redis_port = 6379;
   std::string redis_password;  // Secret: environment only.
 
+  // The Twilio webhook receiver and the message log it feeds (MessageService.Watch). Off
+  // unless webhook_listen is set, which needs public_webhook_url.
+  std::string webhook_listen_address;
+  std::string public_webhook_url;
+  long webhook_max_body_bytes = 64 * 1024;
+  long webhook_threads = 4;
+  absl::Duration webhook_token_overlap = absl::Hours(24);
+  absl::Duration message_retention = absl::Hours(24);
+  long message_retention_count = 100000;
+  long message_retention_mb = 64;  // Memory store only.
+  long max_watch_streams = 1000;
+
   long max_upstream_in_flight = 25;  // Per account.
   long max_upstream_queue = 1000;    // Per account.
   double retry_budget_tokens = 100;

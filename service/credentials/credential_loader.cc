@@ -47,6 +47,9 @@ absl::StatusOr<TwilioAccount> ReadTwilioAccount(const ValueLookup& lookup) {
     }
     out.credentials = {*key, *std::move(secret)};
     out.api_key = true;
+    // Optional beside a key: only the webhook receiver needs it, and the gateway checks that
+    // when it starts the receiver.
+    out.auth_token = lookup("TWILIO_AUTH_TOKEN").value_or("");
     return out;
   }
   std::optional<std::string> token = lookup("TWILIO_AUTH_TOKEN");
@@ -54,6 +57,7 @@ absl::StatusOr<TwilioAccount> ReadTwilioAccount(const ValueLookup& lookup) {
     return Invalid("TWILIO_AUTH_TOKEN",
                    "is not set (or set TWILIO_API_KEY and TWILIO_API_SECRET, recommended)");
   }
+  out.auth_token = *token;
   out.credentials = {*account, *std::move(token)};
   return out;
 }

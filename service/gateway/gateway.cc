@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
+#include "messages/memory_message_log.h"
 
 #ifndef GATEWAY_VERSION
 #define GATEWAY_VERSION "0.0.0"
@@ -63,6 +64,16 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
           random);
   }
   return nullptr;
+}
+
+// The log the webhook receiver feeds and Watch reads; null when the receiver is off.
+std::unique_ptr<MessageLog> MakeMessageLog(const GatewayConfig& config, const Clock& clock) {
+  if (config.webhook_listen_address.empty()) return nullptr;
+  const MessageRetention retention = {
+      .max_messages = static_cast<size_t>(config.message_retention_count),
+      .max_age = config.message_retention,
+      .max_bytes = static_cast<size_t>(config.message_retention_mb) << 20};
+  return std::make_unique<MemoryMessageLog>(retention, clock);
 }
 
 // Plaintext, TLS, or mutual TLS from files that gRPC re-reads every `reload_interval`.
@@ -187,6 +198,7 @@ Gateway::Gateway(const GatewayConfig& config)
                                : std::make_unique<IdempotencyGuard>(
                                      IdempotencyOptions{.retention = config.idempotency_retention},
                                      *store_, timer_, clock_, &metrics_)),
+      message_log_(MakeMessageLog(config, clock_)),
       limiter_({.max_in_flight_per_account = static_cast<int>(config.max_upstream_in_flight),
                 .max_queued_per_account = static_cast<int>(config.max_upstream_queue)},
                timer_),
@@ -202,14 +214,19 @@ Gateway::Gateway(const GatewayConfig& config)
                .retry_budget = &retry_budget_,
                .resolution_budget = &resolution_budget_,
                .metrics = &metrics_}),
-      operations_({.default_deadline = config.default_deadline}, account_, engine_, clock_, random_,
+      operations_({.default_deadline = config.default_deadline,
+                   .default_callback =
+                       config.webhook_listen_address.empty() ? "" : config.public_webhook_url},
+                  account_, engine_, clock_, random_,
                   {.policy = config.caller_policy_file.empty() ? nullptr : &policy_,
                    .idempotency = guard_.get()}),
       authenticator_({.tokens = config.caller_tokens_file.empty() ? nullptr : &tokens_,
                       .required = !config.caller_policy_file.empty()}),
       api_(operations_, random_, &authenticator_, &metrics_),
       subscriptions_(api_),
-      messages_(api_) {
+      watch_(api_, message_log_.get(),
+             {.max_streams = static_cast<size_t>(config.max_watch_streams)}),
+      messages_(api_, watch_) {
   metrics_.SetUpstreamGauges([this] { return limiter_.total_in_flight(); },
                              [this] { return limiter_.total_queued(); });
   metrics_.SetCredentialsLoaded([this] { return account_.Get() != nullptr ? 1.0 : 0.0; });
@@ -267,6 +284,7 @@ absl::Status Gateway::StartServing() {
     metrics_server_ = *std::move(started);
     metrics_address_ = BoundAddress(config_.metrics_listen_address, metrics_server_->port());
   }
+  if (absl::Status webhook = StartWebhook(); !webhook.ok()) return webhook;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   int port = 0;
@@ -295,6 +313,41 @@ absl::Status Gateway::StartServing() {
   return absl::OkStatus();
 }
 
+// The receiver verifies with the Auth Token of the account the credentials name, read at each
+// delivery, so a rotated Secret is used as soon as the reloader installs it.
+absl::Status Gateway::StartWebhook() {
+  if (message_log_ == nullptr) return absl::OkStatus();
+  std::shared_ptr<const TwilioAccount> account = account_.Get();
+  if (account != nullptr && account->auth_token.empty()) {
+    return absl::InvalidArgumentError(
+        "--webhook-listen needs TWILIO_AUTH_TOKEN to verify Twilio's signatures: with API key "
+        "credentials, provide it beside TWILIO_API_KEY and TWILIO_API_SECRET");
+  }
+  absl::StatusOr<std::unique_ptr<WebhookReceiver>> receiver = WebhookReceiver::Create(
+      {.public_url = config_.public_webhook_url, .token_overlap = config_.webhook_token_overlap},
+      [this] {
+        std::shared_ptr<const TwilioAccount> now = account_.Get();
+        return now == nullptr ? WebhookAccount{}
+                              : WebhookAccount{now->account_sid, now->auth_token};
+      },
+      *message_log_, clock_,
+      [this](absl::string_view result) { metrics_.WebhookDelivery(result); });
+  if (!receiver.ok()) return receiver.status();
+  receiver_ = *std::move(receiver);
+  HttpServer::Options options;
+  options.max_body_bytes = static_cast<size_t>(config_.webhook_max_body_bytes);
+  options.threads = static_cast<int>(config_.webhook_threads);
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
+      config_.webhook_listen_address,
+      [this](const HttpServer::Request& request) { return receiver_->Handle(request); }, options);
+  if (!server.ok()) {
+    return absl::UnavailableError(absl::StrCat("--webhook-listen: ", server.status().message()));
+  }
+  webhook_server_ = *std::move(server);
+  webhook_address_ = BoundAddress(config_.webhook_listen_address, webhook_server_->port());
+  return absl::OkStatus();
+}
+
 void Gateway::LogStarted() {
   std::shared_ptr<const TwilioAccount> account = account_.Get();
   Log(LogLevel::kInfo, "started",
@@ -313,7 +366,9 @@ void Gateway::LogStarted() {
        {"idempotency_store",
         store_ == nullptr                                                          ? "none"
         : config_.idempotency_store == GatewayConfig::IdempotencyStoreKind::kRedis ? "redis"
-                                                                                   : "memory"}});
+                                                                                   : "memory"},
+       {"webhook", webhook_address_.empty() ? "off" : webhook_address_},
+       {"public_webhook_url", config_.public_webhook_url}});
 }
 
 void Gateway::Stop() {
@@ -322,6 +377,11 @@ void Gateway::Stop() {
   const absl::Time drain_deadline = absl::Now() + config_.drain_grace;
   // 1. Load balancers and probes see NOT_SERVING and stop sending.
   if (health_ != nullptr) health_->Drain();
+  // Twilio redelivers what this port no longer takes; deliveries being stored finish first.
+  if (webhook_server_ != nullptr) webhook_server_->Stop();
+  // 2. Watch streams never end by themselves: end them now, each with the cursor to resume
+  // from on another replica.
+  watch_.EndAll();
   if (server_ != nullptr) {
     // 2. GOAWAY: no new RPCs. Shutdown() would also wait for every client to close its idle
     // connection, which most never do before the deadline; so wait for our own RPCs instead.
@@ -346,6 +406,7 @@ void Gateway::Stop() {
   // those exist. Dropped timers belong to calls already answered.
   timer_.Shutdown();
   if (store_ != nullptr) store_->Shutdown();
+  if (message_log_ != nullptr) message_log_->Shutdown();
   // 7. Health checks are instant; whatever is left there is an idle probe connection.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());
   health_.reset();

@@ -4,7 +4,9 @@
 //
 // Stop order, each step's reason beside it in gateway.cc:
 //   1. health NOT_SERVING          load balancers stop sending
-//   2. gRPC intake closed          GOAWAY; RPCs in flight finish within the grace period
+//      webhook port closed         Twilio redelivers elsewhere; deliveries in hand are stored
+//   2. Watch streams ended         with their cursors; gRPC intake closed (GOAWAY); unary RPCs
+//                                  in flight finish within the grace period
 //   3. RPCs past the grace         cancelled
 //   4. resolutions                 finish within the grace, or are handed over
 //   5. upstream transport          transfers still in libcurl end while their users exist
@@ -24,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "api/caller_authenticator.h"
 #include "api/message_service.h"
+#include "api/message_watch.h"
 #include "api/subscription_service.h"
 #include "api/unary_call.h"
 #include "auth/caller_policy.h"
@@ -35,9 +38,11 @@
 #include "config/config.h"
 #include "credentials/credential_loader.h"
 #include "http/curl_transport.h"
+#include "http/http_server.h"
 #include "idempotency/idempotency_guard.h"
 #include "idempotency/idempotency_store.h"
 #include "limits/concurrency_limiter.h"
+#include "messages/message_log.h"
 #include "metrics/gateway_metrics.h"
 #include "metrics/metrics.h"
 #include "metrics/metrics_http_server.h"
@@ -46,6 +51,7 @@
 #include "reload/reloader.h"
 #include "retry/retry_budget.h"
 #include "upstream/upstream_engine.h"
+#include "webhook/receiver.h"
 
 namespace gateway {
 
@@ -62,6 +68,7 @@ class Gateway {
   const std::string& listen_address() const { return listen_address_; }
   const std::string& health_address() const { return health_address_; }
   const std::string& metrics_address() const { return metrics_address_; }
+  const std::string& webhook_address() const { return webhook_address_; }
 
   // Drains and stops, in the order the header comment gives, within config.drain_grace.
   void Stop();
@@ -70,6 +77,7 @@ class Gateway {
   explicit Gateway(const GatewayConfig& config);
   absl::Status LoadFiles();
   absl::Status StartServing();
+  absl::Status StartWebhook();
   void LogStarted();
 
   const GatewayConfig config_;
@@ -90,6 +98,7 @@ class Gateway {
   SystemRandom random_;
   std::unique_ptr<IdempotencyStore> store_;
   std::unique_ptr<IdempotencyGuard> guard_;
+  std::unique_ptr<MessageLog> message_log_;  // Null without the webhook receiver.
   ConcurrencyLimiter limiter_;
   RetryBudget retry_budget_;
   RetryBudget resolution_budget_;
@@ -98,8 +107,11 @@ class Gateway {
   CallerAuthenticator authenticator_;
   Api api_;
   SubscriptionService subscriptions_;
+  MessageWatch watch_;
   MessageService messages_;
+  std::unique_ptr<WebhookReceiver> receiver_;
   std::unique_ptr<MetricsHttpServer> metrics_server_;
+  std::unique_ptr<HttpServer> webhook_server_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> health_server_;
   std::unique_ptr<HealthReporter> health_;
@@ -107,6 +119,7 @@ class Gateway {
   std::string listen_address_;
   std::string health_address_;
   std::string metrics_address_;
+  std::string webhook_address_;
   bool stopped_ = false;
 };
 

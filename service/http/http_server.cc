@@ -147,9 +147,10 @@ HttpServer::Response PayloadTooLarge() {
 
 }  // namespace
 
-// The request being read, from the first call of the access handler to its completion.
+// The request being read, from its request line to its completion.
 struct PendingRequest {
   HttpServer::Request request;
+  bool headers_read = false;
 };
 
 class HttpServerCallbacks {
@@ -159,7 +160,8 @@ class HttpServerCallbacks {
                               size_t* upload_data_size, void** state) {
     const HttpServer& server = *static_cast<const HttpServer*>(cls);
     auto* pending = static_cast<PendingRequest*>(*state);
-    if (pending == nullptr) {
+    if (pending == nullptr) return MHD_NO;  // OnRequestLine always makes one.
+    if (!pending->headers_read) {
       // The headers are in. Refuse a body announced too large before reading it; answering now
       // also keeps the library from sending 100 Continue.
       const char* length =
@@ -169,8 +171,7 @@ class HttpServerCallbacks {
           announced > server.options_.max_body_bytes) {
         return Queue(connection, PayloadTooLarge());
       }
-      pending = new PendingRequest;
-      *state = pending;
+      pending->headers_read = true;
       pending->request.method = method;
       pending->request.path = url;
       MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &pending->request);
@@ -187,6 +188,16 @@ class HttpServerCallbacks {
       return MHD_YES;
     }
     return Queue(connection, server.handler_(pending->request));
+  }
+
+  // The library's only view of the request target before it decodes the path and splits the
+  // query into arguments; a signed URL needs the query as sent. Its result becomes `state`.
+  static void* OnRequestLine(void*, const char* uri, MHD_Connection*) {
+    auto* pending = new PendingRequest;
+    if (const char* query = uri == nullptr ? nullptr : std::strchr(uri, '?')) {
+      pending->request.query = query + 1;
+    }
+    return pending;
   }
 
   static void OnCompleted(void*, MHD_Connection*, void** state, MHD_RequestTerminationCode) {
@@ -240,6 +251,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool_bytes, MHD_OPTION_THREAD_POOL_SIZE,
       static_cast<unsigned int>(std::max(options.threads, 1)), MHD_OPTION_STRICT_FOR_CLIENT, 1,
       MHD_OPTION_NOTIFY_COMPLETED, &HttpServerCallbacks::OnCompleted, nullptr,
+      MHD_OPTION_URI_LOG_CALLBACK, &HttpServerCallbacks::OnRequestLine, nullptr,
       MHD_OPTION_EXTERNAL_LOGGER, &LogFromLibrary, nullptr, MHD_OPTION_END);
   if (daemon == nullptr) {
     close(*listen_fd);

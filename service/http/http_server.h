@@ -61,6 +61,7 @@ class HttpServer {
   struct Request {
     std::string method;  // As sent: methods are case-sensitive.
     std::string path;    // Decoded, without the query string.
+    std::string query;   // After the first '?', exactly as sent (not decoded); may be empty.
     std::vector<std::pair<std::string, std::string>> headers;  // In arrival order.
     std::string body;
 

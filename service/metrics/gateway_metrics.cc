@@ -78,7 +78,24 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& registry)
       resolutions_(CounterFamily(
           registry, "gateway_resolutions_total",
           "Ambiguous outcomes resolved in the background: started, resolved (Twilio answered), "
-          "unknown (given up: the key window closed), handed_over (to the next claimant).")) {}
+          "unknown (given up: the key window closed), handed_over (to the next claimant).")),
+      webhook_deliveries_(CounterFamily(
+          registry, "gateway_webhook_requests_total",
+          "Requests to the Twilio webhook receiver, by result: stored, duplicate, or the reason "
+          "refused.")),
+      watch_messages_(CounterFamily(registry, "gateway_watch_messages_sent_total",
+                                    "Messages written to Watch streams.")
+                          .Add({})) {}
+
+void GatewayMetrics::WebhookDelivery(absl::string_view result) {
+  webhook_deliveries_.Add(Label("result", result)).Increment();
+}
+
+void GatewayMetrics::WatchMessagesSent(int count) { watch_messages_.Increment(count); }
+
+void GatewayMetrics::SetWatchers(std::function<double()> watchers) {
+  registry_.AddCallbackGauge("gateway_watch_streams", "Watch streams open.", std::move(watchers));
+}
 
 void GatewayMetrics::Resolution(absl::string_view event) {
   resolutions_.Add(Label("event", event)).Increment();

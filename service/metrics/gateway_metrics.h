@@ -58,6 +58,13 @@ class GatewayMetrics {
   // `event`: started, resolved, unknown or handed_over.
   void Resolution(absl::string_view event);
 
+  // A webhook request answered: `result` is stored, duplicate, or why it was refused (a fixed
+  // label from the receiver: bad_signature, malformed, unknown_account, too_large, ...).
+  void WebhookDelivery(absl::string_view result);
+  // Watch streams: messages written to subscribers.
+  void WatchMessagesSent(int count);
+  void SetWatchers(std::function<double()> watchers);
+
   // Gauges read at scrape time.
   void SetUpstreamGauges(std::function<double()> in_flight, std::function<double()> queued);
   void SetCredentialsLoaded(std::function<double()> loaded);
@@ -103,6 +110,8 @@ class GatewayMetrics {
   prometheus::Counter& limiter_rejections_;
   prometheus::Family<prometheus::Counter>& reloads_;
   prometheus::Family<prometheus::Counter>& resolutions_;
+  prometheus::Family<prometheus::Counter>& webhook_deliveries_;
+  prometheus::Counter& watch_messages_;
   Children<prometheus::Counter, kMethods * kCodes> rpc_counts_;
   Children<prometheus::Histogram, kMethods> rpc_durations_;
   Children<prometheus::Counter, kStatuses> response_counts_;

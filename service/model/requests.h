@@ -57,6 +57,19 @@ struct SendMessageRequest {
   std::string idempotency_key;
 };
 
+// A Watch of the messages Twilio delivers: call_sid is an optional filter here.
+struct WatchInput : CallInput {
+  std::string cursor;  // Empty: start at the newest message (or the oldest, with from_oldest).
+  bool from_oldest = false;
+};
+
+struct WatchRequest {
+  std::string account_sid;
+  std::string call_sid;  // Empty: every call of the account.
+  std::string cursor;
+  bool from_oldest = false;
+};
+
 }  // namespace gateway
 
 #endif  // GATEWAY_MODEL_REQUESTS_H_

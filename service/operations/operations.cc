@@ -59,8 +59,14 @@ std::shared_ptr<PendingCall> Operations::Create(const CreateSubscriptionInput& i
   return Run(
       input, input.idempotency_key, deadline,
       [&](absl::string_view default_account) -> absl::StatusOr<Plan> {
-        absl::StatusOr<CreateSubscriptionRequest> request =
-            ValidateCreateRequest(input, default_account);
+        absl::StatusOr<CreateSubscriptionRequest> request;
+        if (input.callback.empty() && !options_.default_callback.empty()) {
+          CreateSubscriptionInput to_gateway = input;
+          to_gateway.callback = options_.default_callback;
+          request = ValidateCreateRequest(to_gateway, default_account);
+        } else {
+          request = ValidateCreateRequest(input, default_account);
+        }
         if (!request.ok()) return request.status();
         // A generated key is recorded too: every error hands it to the caller, who may
         // retry with it.
@@ -106,14 +112,10 @@ std::shared_ptr<PendingCall> Operations::Run(const CallInput& input, absl::strin
   }
   absl::StatusOr<Plan> plan = describe(account->account_sid);
   if (!plan.ok()) return FailEarly(plan.status(), "", input_key, done);
-  const std::string& account_sid = plan->call.account_sid;
-  if (controls_.policy != nullptr) {
-    std::shared_ptr<const CallerPolicy> policy = controls_.policy->Get();
-    if (policy == nullptr || !policy->Allows(input.caller, account_sid, account->account_sid)) {
-      return FailEarly(absl::PermissionDeniedError(absl::StrCat(
-                           "caller \"", input.caller, "\" may not use account ", account_sid)),
-                       "CALLER_NOT_ALLOWED", input_key, done);
-    }
+  if (absl::Status allowed =
+          CheckPolicy(input.caller, plan->call.account_sid, account->account_sid);
+      !allowed.ok()) {
+    return FailEarly(std::move(allowed), "", input_key, done);
   }
   if (deadline == absl::InfiniteFuture()) deadline = clock_.Now() + options_.default_deadline;
   auto call = std::make_shared<const TwilioCall>(std::move(plan->call));
@@ -140,6 +142,36 @@ std::shared_ptr<PendingCall> Operations::Run(const CallInput& input, absl::strin
         return engine_.Start(account, call, upstream, std::move(upstream_done));
       },
       std::move(done));
+}
+
+absl::Status Operations::CheckPolicy(absl::string_view caller, absl::string_view account_sid,
+                                     absl::string_view default_account_sid) const {
+  if (controls_.policy == nullptr) return absl::OkStatus();
+  std::shared_ptr<const CallerPolicy> policy = controls_.policy->Get();
+  if (policy != nullptr && policy->Allows(caller, account_sid, default_account_sid)) {
+    return absl::OkStatus();
+  }
+  absl::Status denied = absl::PermissionDeniedError(
+      absl::StrCat("caller \"", caller, "\" may not use account ", account_sid));
+  SetErrorInfo(denied, "CALLER_NOT_ALLOWED");
+  return denied;
+}
+
+absl::StatusOr<WatchRequest> Operations::AuthorizeWatch(const WatchInput& input) const {
+  std::shared_ptr<const TwilioAccount> account = account_.Get();
+  if (account == nullptr) {
+    absl::Status status =
+        absl::UnavailableError("the gateway has no valid Twilio credentials loaded");
+    SetErrorInfo(status, "CREDENTIALS_UNAVAILABLE");
+    return status;
+  }
+  absl::StatusOr<WatchRequest> request = ValidateWatchRequest(input, account->account_sid);
+  if (!request.ok()) return request.status();
+  if (absl::Status allowed = CheckPolicy(input.caller, request->account_sid, account->account_sid);
+      !allowed.ok()) {
+    return allowed;
+  }
+  return request;
 }
 
 }  // namespace gateway

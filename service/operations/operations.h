@@ -38,6 +38,9 @@ namespace gateway {
 struct OperationsOptions {
   // Deadline for requests that arrive without one.
   absl::Duration default_deadline = absl::Seconds(10);
+  // The callback of a Create that names none: the gateway's own public webhook URL when its
+  // receiver is configured; empty makes `callback` required.
+  std::string default_callback = {};
 };
 
 // Optional collaborators; null means no authorization (any caller may use any account) and no
@@ -68,6 +71,10 @@ class Operations {
                                       Done done);
   std::shared_ptr<PendingCall> Send(const SendMessageInput& input, absl::Time deadline, Done done);
 
+  // A Watch's scope, after the checks an operation's input gets: the filters' shapes and the
+  // caller policy (with ErrorInfo reason CALLER_NOT_ALLOWED). Nothing is sent anywhere.
+  absl::StatusOr<WatchRequest> AuthorizeWatch(const WatchInput& input) const;
+
  private:
   // One operation, described: the Twilio call to make and, for a keyed operation, the
   // fingerprint its idempotency record is checked against (empty: not keyed).
@@ -81,6 +88,9 @@ class Operations {
 
   std::shared_ptr<PendingCall> Run(const CallInput& input, absl::string_view input_key,
                                    absl::Time deadline, Describe describe, Done done);
+  // OK when no policy is configured or it lets `caller` use `account_sid`.
+  absl::Status CheckPolicy(absl::string_view caller, absl::string_view account_sid,
+                           absl::string_view default_account_sid) const;
 
   const OperationsOptions options_;
   const Snapshot<TwilioAccount>& account_;

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/error_details.h"
 #include "common/json_text.h"
-#include "twilio/rfc2822.h"
+#include "common/rfc2822.h"
 
 namespace gateway {
 namespace {

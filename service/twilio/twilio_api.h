@@ -31,6 +31,9 @@ struct TwilioAccount {
   std::string account_sid;  // AC...
   TwilioCredentials credentials;
   bool api_key = false;  // credentials.username is an API Key SID (SK...), not the account.
+  // The Auth Token, which alone verifies Twilio's webhook signatures: credentials.password
+  // without an API key, else TWILIO_AUTH_TOKEN when given beside the key (empty when not).
+  std::string auth_token = {};
 };
 
 // One Twilio REST operation, described as data: the upstream engine sends any of them the same

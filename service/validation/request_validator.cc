@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_details.h"
+#include "model/call_message.h"
 #include "model/sid.h"
 
 namespace gateway {
@@ -101,9 +102,10 @@ std::string CallbackProblem(absl::string_view url) {
 namespace {
 
 // The fields every operation shares: the call and, optionally, the account.
-void CheckCall(const CallInput& input, std::vector<FieldViolation>& violations) {
+void CheckCall(const CallInput& input, std::vector<FieldViolation>& violations,
+               bool call_required = true) {
   if (input.call_sid.empty()) {
-    violations.push_back({"call_sid", "is required"});
+    if (call_required) violations.push_back({"call_sid", "is required"});
   } else if (!IsSid(input.call_sid, "CA")) {
     violations.push_back({"call_sid", "must be CA followed by 32 hexadecimal digits"});
   }
@@ -195,6 +197,22 @@ absl::StatusOr<SendMessageRequest> ValidateSendRequest(const SendMessageInput& i
                             .call_sid = input.call_sid,
                             .content = input.content,
                             .idempotency_key = input.idempotency_key};
+}
+
+absl::StatusOr<WatchRequest> ValidateWatchRequest(const WatchInput& input,
+                                                  absl::string_view default_account_sid) {
+  std::vector<FieldViolation> violations;
+  CheckCall(input, violations, /*call_required=*/false);
+  if (!input.cursor.empty() && !LogPosition::Parse(input.cursor).has_value()) {
+    violations.push_back({"cursor", "is not a cursor the gateway issued"});
+  } else if (!input.cursor.empty() && input.from_oldest) {
+    violations.push_back({"from_oldest", "must be false when a cursor is given"});
+  }
+  if (!violations.empty()) return InvalidArgument(violations);
+  return WatchRequest{.account_sid = AccountOrDefault(input, default_account_sid),
+                      .call_sid = input.call_sid,
+                      .cursor = input.cursor,
+                      .from_oldest = input.from_oldest};
 }
 
 }  // namespace gateway

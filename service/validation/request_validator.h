@@ -37,6 +37,8 @@ absl::StatusOr<DeleteSubscriptionRequest> ValidateDeleteRequest(
     const DeleteSubscriptionInput& input, absl::string_view default_account_sid);
 absl::StatusOr<SendMessageRequest> ValidateSendRequest(const SendMessageInput& input,
                                                        absl::string_view default_account_sid);
+absl::StatusOr<WatchRequest> ValidateWatchRequest(const WatchInput& input,
+                                                  absl::string_view default_account_sid);
 
 }  // namespace gateway
 

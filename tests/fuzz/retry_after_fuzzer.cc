@@ -16,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
-#include "twilio/rfc2822.h"
+#include "common/rfc2822.h"
 #include "twilio/twilio_api.h"
 
 namespace gateway {

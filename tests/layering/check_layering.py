@@ -22,6 +22,7 @@ CASES = [
     ("retry", "limits/concurrency_limiter.h", "model/outcome.h"),
     ("webhook", "api/unary_call.h", "common/sha256.h"),
     ("webhook", "twilio/twilio_api.h", "common/sha256.h"),
+    ("messages", "webhook/receiver.h", "model/call_message.h"),
     ("metrics", "idempotency/idempotency_guard.h", "http/http_server.h"),
     ("idempotency", "upstream/upstream_engine.h", "metrics/gateway_metrics.h"),
     ("validation", "twilio/twilio_api.h", "model/requests.h"),

@@ -45,6 +45,29 @@ type MessageServiceClient interface {
 	//	PERMISSION_DENIED, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED, INTERNAL
 	//	                    as for Create.
 	Send(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*Message, error)
+	// Streams the messages Voice SDK clients send on calls, as Twilio delivers them to the
+	// gateway's own webhook (see README, "Receiving messages"): the gateway verifies each delivery's
+	// signature, stores it once per message SID, and serves it to every Watch, on any replica.
+	//
+	// Order and resumption: messages come in the order the gateway stored them (for one call, that
+	// is Twilio's delivery order; compare sequence_number to detect what Twilio itself dropped).
+	// Every message carries a cursor; a Watch started with the last cursor received gets every
+	// later message still retained, in order, none twice. Retention is bounded by count and age
+	// (the gateway's --message-retention flags).
+	//
+	// The stream does not end by itself. It ends with:
+	//
+	//	OUT_OF_RANGE        the cursor's message has left the retention, so later messages may
+	//	                    have been dropped (ErrorInfo reason CURSOR_EXPIRED). Start again with
+	//	                    from_oldest to take what is left, knowing some may be lost.
+	//	INVALID_ARGUMENT    a malformed cursor or filter (BadRequest names the field).
+	//	PERMISSION_DENIED   the caller may not use the account.
+	//	RESOURCE_EXHAUSTED  the gateway serves its maximum number of Watch streams.
+	//	UNAVAILABLE         the message store is unreachable, or the gateway is shutting down:
+	//	                    resume on any replica with the cursor in ErrorInfo metadata `cursor`
+	//	                    (the last message delivered; absent when none was).
+	//	FAILED_PRECONDITION the gateway has no webhook receiver configured.
+	Watch(ctx context.Context, in *WatchMessagesRequest, opts ...grpc.CallOption) (MessageService_WatchClient, error)
 }
 
 type messageServiceClient struct {
@@ -62,6 +85,38 @@ func (c *messageServiceClient) Send(ctx context.Context, in *SendMessageRequest,
 		return nil, err
 	}
 	return out, nil
+}
+
+func (c *messageServiceClient) Watch(ctx context.Context, in *WatchMessagesRequest, opts ...grpc.CallOption) (MessageService_WatchClient, error) {
+	stream, err := c.cc.NewStream(ctx, &_MessageService_serviceDesc.Streams[0], "/twilio_gateway.v1.MessageService/Watch", opts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &messageServiceWatchClient{stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+type MessageService_WatchClient interface {
+	Recv() (*CallMessage, error)
+	grpc.ClientStream
+}
+
+type messageServiceWatchClient struct {
+	grpc.ClientStream
+}
+
+func (x *messageServiceWatchClient) Recv() (*CallMessage, error) {
+	m := new(CallMessage)
+	if err := x.ClientStream.RecvMsg(m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // MessageServiceServer is the server API for MessageService service.
@@ -96,6 +151,29 @@ type MessageServiceServer interface {
 	//	PERMISSION_DENIED, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED, INTERNAL
 	//	                    as for Create.
 	Send(context.Context, *SendMessageRequest) (*Message, error)
+	// Streams the messages Voice SDK clients send on calls, as Twilio delivers them to the
+	// gateway's own webhook (see README, "Receiving messages"): the gateway verifies each delivery's
+	// signature, stores it once per message SID, and serves it to every Watch, on any replica.
+	//
+	// Order and resumption: messages come in the order the gateway stored them (for one call, that
+	// is Twilio's delivery order; compare sequence_number to detect what Twilio itself dropped).
+	// Every message carries a cursor; a Watch started with the last cursor received gets every
+	// later message still retained, in order, none twice. Retention is bounded by count and age
+	// (the gateway's --message-retention flags).
+	//
+	// The stream does not end by itself. It ends with:
+	//
+	//	OUT_OF_RANGE        the cursor's message has left the retention, so later messages may
+	//	                    have been dropped (ErrorInfo reason CURSOR_EXPIRED). Start again with
+	//	                    from_oldest to take what is left, knowing some may be lost.
+	//	INVALID_ARGUMENT    a malformed cursor or filter (BadRequest names the field).
+	//	PERMISSION_DENIED   the caller may not use the account.
+	//	RESOURCE_EXHAUSTED  the gateway serves its maximum number of Watch streams.
+	//	UNAVAILABLE         the message store is unreachable, or the gateway is shutting down:
+	//	                    resume on any replica with the cursor in ErrorInfo metadata `cursor`
+	//	                    (the last message delivered; absent when none was).
+	//	FAILED_PRECONDITION the gateway has no webhook receiver configured.
+	Watch(*WatchMessagesRequest, MessageService_WatchServer) error
 	mustEmbedUnimplementedMessageServiceServer()
 }
 
@@ -105,6 +183,9 @@ type UnimplementedMessageServiceServer struct {
 
 func (UnimplementedMessageServiceServer) Send(context.Context, *SendMessageRequest) (*Message, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedMessageServiceServer) Watch(*WatchMessagesRequest, MessageService_WatchServer) error {
+	return status.Errorf(codes.Unimplemented, "method Watch not implemented")
 }
 func (UnimplementedMessageServiceServer) mustEmbedUnimplementedMessageServiceServer() {}
 
@@ -137,6 +218,27 @@ func _MessageService_Send_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MessageService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchMessagesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MessageServiceServer).Watch(m, &messageServiceWatchServer{stream})
+}
+
+type MessageService_WatchServer interface {
+	Send(*CallMessage) error
+	grpc.ServerStream
+}
+
+type messageServiceWatchServer struct {
+	grpc.ServerStream
+}
+
+func (x *messageServiceWatchServer) Send(m *CallMessage) error {
+	return x.ServerStream.SendMsg(m)
+}
+
 var _MessageService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "twilio_gateway.v1.MessageService",
 	HandlerType: (*MessageServiceServer)(nil),
@@ -146,6 +248,12 @@ var _MessageService_serviceDesc = grpc.ServiceDesc{
 			Handler:    _MessageService_Send_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _MessageService_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "twilio_gateway/v1/message_service.proto",
 }

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\nDtwilio_gateway_client/_proto/twilio_gateway/v1/message_service.proto\x12\x11twilio_gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"e\n\x12SendMessageRequest\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x04 \x01(\t\"\x88\x01\n\x07Message\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x02 \x01(\t\x12\x0b\n\x03sid\x18\x03 \x01(\t\x12\x30\n\x0c\x64\x61te_created\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t2[\n\x0eMessageService\x12I\n\x04Send\x12%.twilio_gateway.v1.SendMessageRequest\x1a\x1a.twilio_gateway.v1.MessageBe\n\x1c\x63om.example.twiliogateway.v1P\x01Z@example.com/twilio-gateway/gen/twilio_gateway/v1;twiliogatewayv1\xf8\x01\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\nDtwilio_gateway_client/_proto/twilio_gateway/v1/message_service.proto\x12\x11twilio_gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"b\n\x14WatchMessagesRequest\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\x13\n\x0b\x66rom_oldest\x18\x04 \x01(\x08\"\xc0\x01\n\x0b\x43\x61llMessage\x12\x0b\n\x03sid\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x03 \x01(\t\x12\x17\n\x0fsequence_number\x18\x04 \x01(\x03\x12\x0f\n\x07\x63ontent\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12-\n\ttimestamp\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63ursor\x18\x08 \x01(\t\"e\n\x12SendMessageRequest\x12\x10\n\x08\x63\x61ll_sid\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x04 \x01(\t\"\x88\x01\n\x07Message\x12\x13\n\x0b\x61\x63\x63ount_sid\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61ll_sid\x18\x02 \x01(\t\x12\x0b\n\x03sid\x18\x03 \x01(\t\x12\x30\n\x0c\x64\x61te_created\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t2\xaf\x01\n\x0eMessageService\x12I\n\x04Send\x12%.twilio_gateway.v1.SendMessageRequest\x1a\x1a.twilio_gateway.v1.Message\x12R\n\x05Watch\x12\'.twilio_gateway.v1.WatchMessagesRequest\x1a\x1e.twilio_gateway.v1.CallMessage0\x01\x42\x65\n\x1c\x63om.example.twiliogateway.v1P\x01Z@example.com/twilio-gateway/gen/twilio_gateway/v1;twiliogatewayv1\xf8\x01\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'twilio_gateway_client._proto.twilio_gateway.v1.message_service_pb2', globals())
@@ -22,10 +22,14 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'\n\034com.example.twiliogateway.v1P\001Z@example.com/twilio-gateway/gen/twilio_gateway/v1;twiliogatewayv1\370\001\001'
-  _SENDMESSAGEREQUEST._serialized_start=124
-  _SENDMESSAGEREQUEST._serialized_end=225
-  _MESSAGE._serialized_start=228
-  _MESSAGE._serialized_end=364
-  _MESSAGESERVICE._serialized_start=366
-  _MESSAGESERVICE._serialized_end=457
+  _WATCHMESSAGESREQUEST._serialized_start=124
+  _WATCHMESSAGESREQUEST._serialized_end=222
+  _CALLMESSAGE._serialized_start=225
+  _CALLMESSAGE._serialized_end=417
+  _SENDMESSAGEREQUEST._serialized_start=419
+  _SENDMESSAGEREQUEST._serialized_end=520
+  _MESSAGE._serialized_start=523
+  _MESSAGE._serialized_end=659
+  _MESSAGESERVICE._serialized_start=662
+  _MESSAGESERVICE._serialized_end=837
 # @@protoc_insertion_point(module_scope)

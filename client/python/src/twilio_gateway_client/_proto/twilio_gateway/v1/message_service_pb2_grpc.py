@@ -20,6 +20,11 @@ class MessageServiceStub(object):
                 request_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.SendMessageRequest.SerializeToString,
                 response_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.Message.FromString,
                 )
+        self.Watch = channel.unary_stream(
+                '/twilio_gateway.v1.MessageService/Watch',
+                request_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.WatchMessagesRequest.SerializeToString,
+                response_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.CallMessage.FromString,
+                )
 
 
 class MessageServiceServicer(object):
@@ -58,6 +63,33 @@ class MessageServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Watch(self, request, context):
+        """Streams the messages Voice SDK clients send on calls, as Twilio delivers them to the
+        gateway's own webhook (see README, "Receiving messages"): the gateway verifies each delivery's
+        signature, stores it once per message SID, and serves it to every Watch, on any replica.
+
+        Order and resumption: messages come in the order the gateway stored them (for one call, that
+        is Twilio's delivery order; compare sequence_number to detect what Twilio itself dropped).
+        Every message carries a cursor; a Watch started with the last cursor received gets every
+        later message still retained, in order, none twice. Retention is bounded by count and age
+        (the gateway's --message-retention flags).
+
+        The stream does not end by itself. It ends with:
+        OUT_OF_RANGE        the cursor's message has left the retention, so later messages may
+        have been dropped (ErrorInfo reason CURSOR_EXPIRED). Start again with
+        from_oldest to take what is left, knowing some may be lost.
+        INVALID_ARGUMENT    a malformed cursor or filter (BadRequest names the field).
+        PERMISSION_DENIED   the caller may not use the account.
+        RESOURCE_EXHAUSTED  the gateway serves its maximum number of Watch streams.
+        UNAVAILABLE         the message store is unreachable, or the gateway is shutting down:
+        resume on any replica with the cursor in ErrorInfo metadata `cursor`
+        (the last message delivered; absent when none was).
+        FAILED_PRECONDITION the gateway has no webhook receiver configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +97,11 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     servicer.Send,
                     request_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.SendMessageRequest.FromString,
                     response_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.Message.SerializeToString,
+            ),
+            'Watch': grpc.unary_stream_rpc_method_handler(
+                    servicer.Watch,
+                    request_deserializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.WatchMessagesRequest.FromString,
+                    response_serializer=twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.CallMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,5 +128,22 @@ class MessageService(object):
         return grpc.experimental.unary_unary(request, target, '/twilio_gateway.v1.MessageService/Send',
             twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.SendMessageRequest.SerializeToString,
             twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.Message.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Watch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/twilio_gateway.v1.MessageService/Watch',
+            twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.WatchMessagesRequest.SerializeToString,
+            twilio__gateway__client_dot___proto_dot_twilio__gateway_dot_v1_dot_message__service__pb2.CallMessage.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

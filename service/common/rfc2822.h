@@ -3,8 +3,8 @@
 // Accepts what RFC 2822 section 3.3 allows, including its obsolete forms that appear in the
 // wild: optional day of week, one- or two-digit day, optional seconds, numeric zones and the
 // named zones UT, GMT, Z and the US zones. Rejects anything else rather than guessing.
-#ifndef GATEWAY_TWILIO_RFC2822_H_
-#define GATEWAY_TWILIO_RFC2822_H_
+#ifndef GATEWAY_COMMON_RFC2822_H_
+#define GATEWAY_COMMON_RFC2822_H_
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -16,4 +16,4 @@ absl::StatusOr<absl::Time> ParseRfc2822Date(absl::string_view text);
 
 }  // namespace gateway
 
-#endif  // GATEWAY_TWILIO_RFC2822_H_
+#endif  // GATEWAY_COMMON_RFC2822_H_
