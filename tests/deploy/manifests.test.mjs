@@ -827,5 +827,10 @@ describe("the offline renderer", () => {
     assert.deepEqual(strategicMerge(target, patch), {
       spec: { containers: [{ name: "a", image: "x", args: ["2"] }, { name: "b" }], list: [3] },
     });
+    // kustomize 5.5's order: the items the patch names, merged or added, in the patch's order, then the rest.
+    const env = (...names) => names.map((name) => ({ name }));
+    assert.deepEqual(strategicMerge({ env: env("A", "B", "C") }, { env: [...env("C", "N"), { name: "A", $patch: "delete" }] }, ""), {
+      env: env("C", "N", "B"),
+    });
   });
 });
