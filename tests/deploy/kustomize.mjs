@@ -121,20 +121,17 @@ export function strategicMerge(target, patch, field = "") {
   if (Array.isArray(target) && Array.isArray(patch) && MERGE_KEYS[field]) {
     const keys = MERGE_KEYS[field];
     const keyOf = (item) => JSON.stringify(keys.map((k) => item?.[k]));
-    const out = target.map((item) => structuredClone(item));
-    const added = [];
+    const rest = target.map((item) => structuredClone(item));
+    const patched = [];
     for (const item of patch) {
-      const i = out.findIndex((existing) => keyOf(existing) === keyOf(item));
-      if (item.$patch === "delete") {
-        if (i >= 0) out.splice(i, 1);
-      } else if (i >= 0) {
-        out[i] = strategicMerge(out[i], item, "");
-      } else {
-        added.push(structuredClone(item));
-      }
+      const i = rest.findIndex((existing) => keyOf(existing) === keyOf(item));
+      const existing = i >= 0 ? rest.splice(i, 1)[0] : undefined;
+      if (item.$patch === "delete") continue;
+      patched.push(existing ? strategicMerge(existing, item, "") : structuredClone(item));
     }
-    // kustomize (kyaml) puts list items the patch adds before the existing ones.
-    return [...added, ...out];
+    // kustomize (kyaml) puts the items the patch names, merged or added, first and in the
+    // patch's order, then the target's other items in their order (checked against v5.5.0).
+    return [...patched, ...rest];
   }
   return structuredClone(patch);
 }

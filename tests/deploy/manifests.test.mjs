@@ -20,9 +20,19 @@ const GATEWAY = "twilio-gateway";
 const REDIS = "twilio-gateway-redis";
 const CLIENT_NAMESPACE_LABEL = ["twilio-gateway/client", "true"];
 const MONITORING_NAMESPACE_LABEL = ["kubernetes.io/metadata.name", "monitoring"];
-// The gateway's three ports, by container port name: gRPC with TLS, plaintext grpc.health.v1 for
-// the kubelet's probes (which cannot speak TLS), Prometheus /metrics.
-const PORTS = { grpc: 50051, health: 8081, metrics: 9090 };
+// The gateway's four ports, by container port name: gRPC with TLS, plaintext grpc.health.v1 for
+// the kubelet's probes (which cannot speak TLS), Prometheus /metrics, and the Twilio webhook
+// receiver (plain HTTP behind the Ingress, which ends TLS; GET /healthz for the liveness probe).
+const PORTS = { grpc: 50051, health: 8081, metrics: 9090, webhook: 8080 };
+// The flag that sets each port's listen address.
+const LISTEN_FLAGS = { grpc: "listen", health: "health-listen", metrics: "metrics-listen", webhook: "webhook-listen" };
+// The one Ingress, publishing the webhook path, and the ingress controller's pods that alone may
+// reach the webhook port (ingress-nginx, as its Helm chart and manifests label them).
+const WEBHOOK_INGRESS = "twilio-gateway-webhook";
+const INGRESS_CONTROLLER_NAMESPACE = { "kubernetes.io/metadata.name": "ingress-nginx" };
+const INGRESS_CONTROLLER_PODS = { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" };
+// --webhook-max-body-bytes when not set (issue 13's contract).
+const WEBHOOK_MAX_BODY_BYTES_DEFAULT = 65536;
 // What the gateway reads from files, each a whole Secret or ConfigMap mounted as a directory.
 const MOUNTS = {
   credentials: { kind: "secret", name: "twilio-gateway-credentials", path: "/var/run/secrets/twilio" },
@@ -52,6 +62,21 @@ function settingsTable() {
   }));
 }
 const SETTINGS = settingsTable();
+
+// Flags of the webhook receiver (issue 13) that the manifests pass although kSettings may not
+// have them yet: the server and these manifests are written in parallel against the issue's
+// fixed contract. A flag kSettings has resolves to its variable like any other (its entry here is
+// then unused: delete it once the server has landed); until then its value is keyed "--flag".
+const CONTRACT_FLAGS = ["webhook-listen", "public-webhook-url", "webhook-max-body-bytes"];
+
+// The key of a flag's value in effectiveSettings(): its environment variable, or "--flag" for a
+// contract flag that kSettings does not have yet.
+function settingKey(flag) {
+  const setting = SETTINGS.find((x) => x.flag === flag);
+  if (setting) return setting.env;
+  assert.ok(CONTRACT_FLAGS.includes(flag), `--${flag} is not a flag of service/config/config.cc`);
+  return `--${flag}`;
+}
 
 // absl::ParseDuration's units, for the durations used here ("5s", "250ms", "1m30s").
 function durationSeconds(text) {
@@ -212,9 +237,22 @@ function isLoopbackHost(host) {
   return octets.length === 4 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255) && octets[0] === "127";
 }
 
-// The settings the gateway starts with, keyed by environment variable name, as it resolves them:
-// the envFrom ConfigMaps, then env (a value from a Secret is FROM_SECRET), then the flags of args,
-// which win. The container must use the image's entrypoint (no `command`).
+// The kubelet's expansion of $(VAR) in args, from the container's environment (envFrom and env):
+// `$$` is a literal `$`. A reference the environment does not define would reach the gateway as
+// written, and a Secret's value would be readable in /proc/<pid>/cmdline: both fail here.
+function expandVariables(text, environment) {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (match, name) => {
+    if (match === "$$") return "$";
+    assert.notEqual(environment[name], FROM_SECRET, `args reference ${name}, a Secret's value: it would be on the command line`);
+    assert.equal(typeof environment[name], "string", `args reference $(${name}), which env does not set`);
+    return environment[name];
+  });
+}
+
+// The settings the gateway starts with, keyed by environment variable name (settingKey()), as it
+// resolves them: the envFrom ConfigMaps, then env (a value from a Secret is FROM_SECRET), then
+// the flags of args, which win, with $(VAR) expanded. The container must use the image's
+// entrypoint (no `command`).
 function effectiveSettings(objects, container) {
   assert.equal(container.command, undefined, "command replaces the image's ENTRYPOINT (twilio-gateway)");
   const out = {};
@@ -223,17 +261,17 @@ function effectiveSettings(objects, container) {
     Object.assign(out, get(objects, "ConfigMap", from.configMapRef.name).data);
   }
   for (const e of container.env ?? []) out[e.name] = e.value ?? (e.valueFrom?.secretKeyRef ? FROM_SECRET : e.valueFrom);
-  const args = container.args ?? [];
+  const environment = { ...out };
+  const args = (container.args ?? []).map((arg) => expandVariables(arg, environment));
   for (let i = 0; i < args.length; i++) {
     assert.ok(args[i].startsWith("--"), `unexpected argument ${args[i]}`);
     let [name, value] = args[i].slice(2).split(/=(.*)/s);
-    const setting = SETTINGS.find((x) => x.flag === name);
-    assert.ok(setting, `--${name} is not a flag of service/config/config.cc`);
+    const key = settingKey(name);
     if (value === undefined) {
       assert.ok(i + 1 < args.length, `--${name} needs a value`);
       value = args[++i];
     }
-    out[setting.env] = value;
+    out[key] = value;
   }
   return out;
 }
@@ -373,7 +411,7 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       assert.equal(d.spec.strategy.rollingUpdate.maxUnavailable, 0);
     });
 
-    test("named ports grpc, health and metrics are the ports the gateway listens on, beyond loopback", () => {
+    test("named ports grpc, health, metrics and webhook are the ports the gateway listens on, beyond loopback", () => {
       const c = gatewayContainer(deployment());
       const s = settings();
       for (const [name, port] of Object.entries(PORTS)) {
@@ -381,30 +419,44 @@ for (const [overlay, objects] of Object.entries(rendered)) {
         assert.ok((c.ports.find((p) => p.name === name).protocol ?? "TCP") === "TCP", `port ${name} is TCP`);
       }
       assert.equal(new Set(c.ports.map((p) => p.containerPort)).size, c.ports.length, "one container port per number");
-      const addresses = { grpc: "GATEWAY_LISTEN", health: "GATEWAY_HEALTH_LISTEN", metrics: "GATEWAY_METRICS_LISTEN" };
-      for (const [name, setting] of Object.entries(addresses)) {
-        assert.equal(typeof s[setting], "string", `${setting} (--${SETTINGS.find((x) => x.env === setting).flag}) must be set`);
-        assert.equal(portOfAddress(s[setting]), PORTS[name], `${setting} ${s[setting]} is not on the ${name} port`);
-        // The kubelet, the Service and Prometheus all connect to the pod's address.
-        assert.ok(!isLoopbackHost(hostOfAddress(s[setting])), `${setting} ${s[setting]} is loopback only`);
+      for (const [name, flag] of Object.entries(LISTEN_FLAGS)) {
+        const address = s[settingKey(flag)];
+        assert.equal(typeof address, "string", `--${flag} must be set`);
+        assert.equal(portOfAddress(address), PORTS[name], `--${flag} ${address} is not on the ${name} port`);
+        // The kubelet, the Service, Prometheus and the ingress controller all connect to the pod's address.
+        assert.ok(!isLoopbackHost(hostOfAddress(address)), `--${flag} ${address} is loopback only`);
       }
     });
 
-    test("probes are native gRPC health checks on the plaintext health port, not the TLS port", () => {
+    test("probes: startup and readiness gRPC health on the plaintext health port, liveness GET /healthz on the webhook port", () => {
       const c = gatewayContainer(deployment());
       const health = containerPort(c, "health");
+      const webhook = containerPort(c, "webhook");
       assert.notEqual(health, containerPort(c, "grpc"), "the gRPC port speaks TLS, which kubelet probes cannot");
       assert.ok(c.startupProbe && c.readinessProbe && c.livenessProbe, "startup, readiness and liveness probes are required");
-      for (const kind of ["readinessProbe", "livenessProbe", "startupProbe"]) {
+      // Readiness is the gRPC health service's: SERVING only with credentials loaded and the upstream
+      // loop running, NOT_SERVING in a drain. It takes the pod out of the Service and the Ingress alike.
+      for (const kind of ["readinessProbe", "startupProbe"]) {
         const probe = c[kind];
         // A grpc probe takes a number (no named ports); no `service`: the server's overall health.
         assert.deepEqual(probe.grpc, { port: health }, `${kind} must be grpc: {port: ${health}}`);
         for (const other of ["exec", "httpGet", "tcpSocket"]) assert.equal(probe[other], undefined, `${kind}.${other}`);
       }
-      assert.equal(portOfAddress(settings().GATEWAY_HEALTH_LISTEN), health, "the gateway must serve health on the probed port");
-      // Startup may take a while (Secrets mounted, credentials loaded); liveness must not be hair-trigger.
+      assert.equal(portOfAddress(settings()[settingKey("health-listen")]), health, "the gateway must serve health on the probed port");
+      // Liveness exercises the webhook listener, which the gRPC probes do not reach.
+      const live = c.livenessProbe;
+      for (const other of ["exec", "grpc", "tcpSocket"]) assert.equal(live[other], undefined, `livenessProbe.${other}`);
+      assert.equal(live.httpGet?.path, "/healthz", "liveness is GET /healthz");
+      assert.equal(live.httpGet.scheme ?? "HTTP", "HTTP", "the webhook port is plain HTTP: TLS ends at the Ingress");
+      assert.equal(live.httpGet.host, undefined, "the probe must reach the pod itself");
+      const probed = c.ports.find((p) => p.name === live.httpGet.port || p.containerPort === live.httpGet.port);
+      assert.equal(probed?.containerPort, webhook, `liveness probes port ${live.httpGet.port}, not the webhook port`);
+      assert.equal(portOfAddress(settings()[settingKey("webhook-listen")]), webhook, "the gateway must serve /healthz on the probed port");
+      // Startup may take a while (Secrets mounted, credentials loaded). Liveness must not be
+      // hair-trigger, all the less on a port that also carries Twilio's traffic.
       assert.ok(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold >= 10, "startup probe allows at least 10 s");
-      assert.ok(c.livenessProbe.periodSeconds * (c.livenessProbe.failureThreshold ?? 3) >= 10, "liveness tolerates 10 s");
+      assert.ok(live.periodSeconds * (live.failureThreshold ?? 3) >= 30, "liveness tolerates 30 s");
+      assert.ok((live.timeoutSeconds ?? 1) >= 2, "liveness waits at least 2 s for an answer");
     });
 
     test("the gateway's start-up rules accept the settings: TLS and a caller policy beyond loopback", () => {
@@ -574,14 +626,14 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       assert.ok(grace >= sleep + drainSeconds, `grace ${grace}s < preStop ${sleep}s + drain ${drainSeconds}s`);
     });
 
-    test("Service: ClusterIP on the gRPC and metrics ports, selecting only the gateway pods", () => {
+    test("Service: ClusterIP on the gRPC, metrics and webhook ports, selecting only the gateway pods", () => {
       const svc = get(objects, "Service", GATEWAY);
       assert.equal(svc.spec.type ?? "ClusterIP", "ClusterIP");
       assert.ok(matches({ matchLabels: svc.spec.selector }, podLabels()));
       const redis = find(objects, "Deployment", REDIS);
       if (redis) assert.ok(!matches({ matchLabels: svc.spec.selector }, redis.spec.template.metadata.labels));
       const c = gatewayContainer(deployment());
-      assert.deepEqual(svc.spec.ports.map((p) => p.name).sort(), ["grpc", "metrics"], "grpc and metrics; health is the kubelet's only");
+      assert.deepEqual(svc.spec.ports.map((p) => p.name).sort(), ["grpc", "metrics", "webhook"], "grpc, metrics and webhook (for the Ingress); health is the kubelet's only");
       for (const port of svc.spec.ports) {
         assert.equal(port.port, PORTS[port.name], `Service port ${port.name}`);
         const target = c.ports.find((p) => p.name === port.targetPort || p.containerPort === port.targetPort);
@@ -591,6 +643,70 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       assert.equal(svc.spec.ports.find((p) => p.name === "grpc").appProtocol, "grpc");
       const scrape = svc.metadata.annotations?.["prometheus.io/scrape"];
       assert.equal(scrape, undefined, "the pods are scraped by annotation; the Service too would scrape them twice");
+    });
+
+    // The URL Twilio is given and signs (--public-webhook-url) and the Ingress that publishes it.
+    const webhookIngress = () => {
+      const ingresses = objects.filter((o) => o.kind === "Ingress");
+      assert.deepEqual(ingresses.map((o) => o.metadata.name), [WEBHOOK_INGRESS], "one Ingress: only the webhook is public");
+      return ingresses[0];
+    };
+
+    test("Ingress: HTTPS on exactly the webhook path, to the webhook port and nothing else", () => {
+      const ing = webhookIngress();
+      assert.equal(ing.apiVersion, "networking.k8s.io/v1");
+      assert.ok(ing.spec.ingressClassName, "a class: the controller the NetworkPolicy admits, not whichever is the default");
+      assert.equal(ing.spec.defaultBackend, undefined, "a default backend would send every other path to the gateway");
+      assert.equal(ing.spec.rules.length, 1, "one host");
+      const [rule] = ing.spec.rules;
+      assert.match(rule.host ?? "", /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "one exact host name, no wildcard");
+      assert.equal(rule.http.paths.length, 1, "exactly one path is routed");
+      const [route] = rule.http.paths;
+      assert.equal(route.pathType, "Exact", "Exact: Prefix (or ImplementationSpecific) would route more than the path");
+
+      // Backend: the gateway Service's webhook port, which targets the webhook container port.
+      assert.equal(route.backend.resource, undefined);
+      assert.equal(route.backend.service.name, GATEWAY);
+      const svc = get(objects, "Service", GATEWAY);
+      const want = route.backend.service.port;
+      const svcPort = svc.spec.ports.find((p) => (want.name !== undefined ? p.name === want.name : p.port === want.number));
+      assert.ok(svcPort, `the Service has no port ${JSON.stringify(want)}`);
+      assert.equal(svcPort.name, "webhook", "the Ingress routes to the webhook port only");
+      const c = gatewayContainer(deployment());
+      const target = c.ports.find((p) => p.name === svcPort.targetPort || p.containerPort === svcPort.targetPort);
+      assert.equal(target?.name, "webhook", "the Service's webhook port targets the webhook container port");
+
+      // TLS for the host, from a Secret that is not the gRPC port's (internal CA) certificate.
+      const tls = (ing.spec.tls ?? []).filter((t) => (t.hosts ?? []).includes(rule.host));
+      assert.equal(tls.length, 1, `TLS for ${rule.host}`);
+      assert.ok(tls[0].secretName, "TLS names its certificate's Secret");
+      assert.notEqual(tls[0].secretName, MOUNTS.tls.name, "Twilio needs a publicly trusted certificate, not the gRPC port's");
+
+      // ingress-nginx: no path rewrite (the gateway serves the URL's own path), and a body limit
+      // no smaller than the gateway's, so the gateway's documented limit is the one Twilio meets.
+      const annotations = ing.metadata.annotations ?? {};
+      assert.equal(annotations["nginx.ingress.kubernetes.io/rewrite-target"], undefined, "no path rewrite");
+      const bodySize = annotations["nginx.ingress.kubernetes.io/proxy-body-size"];
+      if (bodySize !== undefined) {
+        const m = String(bodySize).toLowerCase().match(/^(\d+)([km]?)$/);
+        assert.ok(m, `unparsable proxy-body-size ${bodySize}`);
+        const bytes = Number(m[1]) * { "": 1, k: 1024, m: 1024 * 1024 }[m[2]];
+        const limit = Number(settings()[settingKey("webhook-max-body-bytes")] ?? WEBHOOK_MAX_BODY_BYTES_DEFAULT);
+        assert.ok(bytes === 0 || bytes >= limit, `nginx refuses bodies over ${bodySize}, below the gateway's ${limit}`);
+      }
+    });
+
+    test("--public-webhook-url is https://<the Ingress's host><its path>: the URL Twilio signs reaches the receiver", () => {
+      const value = settings()[settingKey("public-webhook-url")];
+      assert.equal(typeof value, "string", "--public-webhook-url must be set (the receiver verifies signatures against it)");
+      const url = new URL(value);
+      const [rule] = webhookIngress().spec.rules;
+      assert.equal(url.protocol, "https:", "Twilio is given HTTPS; TLS ends at the Ingress");
+      assert.equal(url.port, "", "the Ingress serves 443");
+      assert.equal(url.username + url.password + url.search + url.hash, "", "no userinfo, query or fragment");
+      assert.equal(url.hostname, rule.host, "the URL's host is the Ingress's");
+      assert.equal(url.pathname, rule.http.paths[0].path, "the URL's path is the one the Ingress routes");
+      assert.ok(webhookIngress().spec.tls.some((t) => t.hosts.includes(url.hostname)), "TLS covers the URL's host");
     });
 
     test("HorizontalPodAutoscaler (autoscaling/v2) scales the Deployment on CPU, never below its replicas", () => {
@@ -610,7 +726,7 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       assert.ok(matches(pdb.spec.selector, podLabels()));
     });
 
-    test("NetworkPolicy: gRPC in only from client namespaces, metrics only from monitoring; out only to DNS, HTTPS and Redis", () => {
+    test("NetworkPolicy: gRPC in only from client namespaces, metrics only from monitoring, webhook only from the ingress controller; out only to DNS, HTTPS and Redis", () => {
       const np = get(objects, "NetworkPolicy", GATEWAY);
       assert.ok(matches(np.spec.podSelector, podLabels()));
       assert.deepEqual([...np.spec.policyTypes].sort(), ["Egress", "Ingress"]);
@@ -618,6 +734,7 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       const c = gatewayContainer(deployment());
       const grpc = { port: containerPort(c, "grpc"), protocol: "TCP" };
       const metrics = { port: containerPort(c, "metrics"), protocol: "TCP" };
+      const webhook = { port: containerPort(c, "webhook"), protocol: "TCP" };
       const seen = new Set();
       for (const rule of np.spec.ingress) {
         assert.ok(rule.ports?.length >= 1, "an ingress rule without ports opens every port, health and metrics too");
@@ -636,14 +753,26 @@ for (const [overlay, objects] of Object.entries(rendered)) {
             assert.deepEqual(Object.keys(peer).filter((k) => k !== "podSelector"), ["namespaceSelector"]);
             assert.deepEqual(peer.namespaceSelector.matchLabels, Object.fromEntries([MONITORING_NAMESPACE_LABEL]));
           }
+        } else if (isDeepStrictEqual(rule.ports, [webhook])) {
+          seen.add("webhook");
+          for (const peer of rule.from) {
+            // One peer with both selectors: the controller's pods in the controller's namespace.
+            assert.deepEqual(Object.keys(peer).sort(), ["namespaceSelector", "podSelector"],
+              "the webhook port only to the ingress controller's pods in its namespace (namespace AND pod)");
+            for (const selector of [peer.namespaceSelector, peer.podSelector]) {
+              assert.equal(selector.matchExpressions, undefined, "matchExpressions are not checked by this test");
+            }
+            assert.deepEqual(peer.namespaceSelector.matchLabels, INGRESS_CONTROLLER_NAMESPACE);
+            assert.deepEqual(peer.podSelector.matchLabels, INGRESS_CONTROLLER_PODS);
+          }
         } else {
           assert.fail(
-            `ingress rule opens ${JSON.stringify(rule.ports)}: only gRPC from clients and metrics from monitoring; ` +
-              "health needs no rule (the kubelet probes from the node)",
+            `ingress rule opens ${JSON.stringify(rule.ports)}: only gRPC from clients, metrics from monitoring and ` +
+              "the webhook from the ingress controller, each in a rule of its own; health needs no rule (the kubelet probes from the node)",
           );
         }
       }
-      assert.deepEqual([...seen].sort(), ["grpc", "metrics"], "ingress rules for gRPC and for metrics");
+      assert.deepEqual([...seen].sort(), ["grpc", "metrics", "webhook"], "ingress rules for gRPC, metrics and the webhook");
 
       const allowed = new Set(["53/UDP", "53/TCP", "443/TCP", "6379/TCP"]);
       const seenPorts = new Set();
@@ -686,9 +815,10 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       for (const key of Object.keys(cm.data)) {
         assert.ok(known.has(key), `${key} is not a setting of service/config/config.cc`);
       }
-      for (const key of ["GATEWAY_LISTEN", "GATEWAY_HEALTH_LISTEN", "GATEWAY_METRICS_LISTEN"]) {
+      for (const key of Object.values(LISTEN_FLAGS).map(settingKey)) {
         assert.equal(cm.data[key], undefined, `${key}: the addresses are fixed by args (probes, Service and NetworkPolicy depend on them)`);
       }
+      assert.equal(cm.data[settingKey("public-webhook-url")], undefined, "the public URL is set next to the Ingress (PUBLIC_WEBHOOK_URL in env)");
       assert.ok(!Object.keys(cm.data).some((k) => /SECRET|TOKEN|PASSWORD/.test(k)), "secrets belong in a Secret");
       // Every replica shares one idempotency store, so a retry on another replica is recognised.
       assert.equal(cm.data.GATEWAY_IDEMPOTENCY_STORE, "redis");
@@ -781,8 +911,19 @@ for (const [overlay, objects] of Object.entries(rendered)) {
         for (const field of ["args", "ports", "volumeMounts", "startupProbe", "readinessProbe", "livenessProbe", "lifecycle"]) {
           assert.deepEqual(c[field], baseC[field], `gateway ${field} differs from the base's`);
         }
-        const withoutRedis = (env) => env.filter((e) => e.name !== "GATEWAY_REDIS_PASSWORD");
-        assert.deepEqual(withoutRedis(c.env), baseC.env, "gateway env differs from the base's (beyond the Redis password)");
+        const overlaid = ["GATEWAY_REDIS_PASSWORD", "PUBLIC_WEBHOOK_URL"];
+        const withoutOverlaid = (env) => env.filter((e) => !overlaid.includes(e.name));
+        assert.deepEqual(withoutOverlaid(c.env), withoutOverlaid(baseC.env), "gateway env differs from the base's (beyond the Redis password and the public URL)");
+        // Production's own public URL, on the base's Ingress with only the host changed.
+        const url = (cont) => cont.env.find((e) => e.name === "PUBLIC_WEBHOOK_URL")?.value;
+        assert.notEqual(url(c), url(baseC), "production sets its own public webhook URL");
+        const host = (objs) => get(objs, "Ingress", WEBHOOK_INGRESS).spec.rules[0].host;
+        const baseIngress = JSON.stringify(get(base, "Ingress", WEBHOOK_INGRESS)).replaceAll(JSON.stringify(host(base)), JSON.stringify(host(objects)));
+        const ours = { ...get(objects, "Ingress", WEBHOOK_INGRESS) };
+        assert.deepEqual(
+          { ...ours, metadata: { ...ours.metadata, labels: undefined } },
+          { ...JSON.parse(baseIngress), metadata: { ...JSON.parse(baseIngress).metadata, labels: undefined } },
+          "the Ingress is the base's apart from its host");
         const podSpec = deployment().spec.template.spec;
         assert.deepEqual(podSpec.volumes, get(base, "Deployment", GATEWAY).spec.template.spec.volumes);
         assert.deepEqual(get(objects, "ConfigMap", MOUNTS.policy.name).data, get(base, "ConfigMap", MOUNTS.policy.name).data);
@@ -826,6 +967,11 @@ describe("the offline renderer", () => {
     const patch = { spec: { containers: [{ name: "a", args: ["2"] }], list: [3], gone: null } };
     assert.deepEqual(strategicMerge(target, patch), {
       spec: { containers: [{ name: "a", image: "x", args: ["2"] }, { name: "b" }], list: [3] },
+    });
+    // kustomize 5.5's order: the items the patch names, merged or added, in the patch's order, then the rest.
+    const env = (...names) => names.map((name) => ({ name }));
+    assert.deepEqual(strategicMerge({ env: env("A", "B", "C") }, { env: [...env("C", "N"), { name: "A", $patch: "delete" }] }, ""), {
+      env: env("C", "N", "B"),
     });
   });
 });
