@@ -63,19 +63,11 @@ function settingsTable() {
 }
 const SETTINGS = settingsTable();
 
-// Flags of the webhook receiver (issue 13) that the manifests pass although kSettings may not
-// have them yet: the server and these manifests are written in parallel against the issue's
-// fixed contract. A flag kSettings has resolves to its variable like any other (its entry here is
-// then unused: delete it once the server has landed); until then its value is keyed "--flag".
-const CONTRACT_FLAGS = ["webhook-listen", "public-webhook-url", "webhook-max-body-bytes"];
-
-// The key of a flag's value in effectiveSettings(): its environment variable, or "--flag" for a
-// contract flag that kSettings does not have yet.
+// The key of a flag's value in effectiveSettings(): its environment variable.
 function settingKey(flag) {
   const setting = SETTINGS.find((x) => x.flag === flag);
-  if (setting) return setting.env;
-  assert.ok(CONTRACT_FLAGS.includes(flag), `--${flag} is not a flag of service/config/config.cc`);
-  return `--${flag}`;
+  assert.ok(setting, `--${flag} is not a flag of service/config/config.cc`);
+  return setting.env;
 }
 
 // absl::ParseDuration's units, for the durations used here ("5s", "250ms", "1m30s").

@@ -1,4 +1,4 @@
-#include "twilio/rfc2822.h"
+#include "common/rfc2822.h"
 
 #include <string>
 
