@@ -1,7 +1,9 @@
 // Randomness as an injected dependency (backoff jitter, generated idempotency keys, request ids
 // and claim tokens), so tests can fix it.
 //
-// Thread-safety: SystemRandom is safe from any thread (one generator per thread).
+// Thread-safety: implementations must be safe from any thread (callers draw from gRPC threads,
+// the libcurl loop and the Redis store's callers at once). SystemRandom is (one generator per
+// thread).
 #ifndef GATEWAY_COMMON_RANDOM_H_
 #define GATEWAY_COMMON_RANDOM_H_
 

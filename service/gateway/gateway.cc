@@ -54,14 +54,13 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
           MemoryStoreOptions{.max_entries = static_cast<size_t>(config.idempotency_max_entries),
                              .max_bytes = static_cast<size_t>(config.idempotency_max_mb) << 20},
           clock, random);
-    case GatewayConfig::IdempotencyStoreKind::kRedis:
-      return std::make_unique<RedisIdempotencyStore>(
-          RedisStoreOptions{.host = config.redis_host,
-                            .port = config.redis_port,
-                            .password = config.redis_password.empty()
-                                            ? std::nullopt
-                                            : std::optional<std::string>(config.redis_password)},
-          random);
+    case GatewayConfig::IdempotencyStoreKind::kRedis: {
+      RedisStoreOptions options;
+      options.redis.host = config.redis_host;
+      options.redis.port = config.redis_port;
+      if (!config.redis_password.empty()) options.redis.password = config.redis_password;
+      return std::make_unique<RedisIdempotencyStore>(std::move(options), random);
+    }
   }
   return nullptr;
 }

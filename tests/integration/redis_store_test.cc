@@ -100,8 +100,8 @@ class RedisStoreTest : public ::testing::Test {
  protected:
   RedisStoreOptions Options() const {
     RedisStoreOptions options;
-    options.host = "127.0.0.1";
-    options.port = redis_.port();
+    options.redis.host = "127.0.0.1";
+    options.redis.port = redis_.port();
     return options;
   }
 
@@ -494,7 +494,7 @@ TEST_F(RedisStoreTest, FailsClosedWhileRedisIsDownAndRecoversWhenItReturns) {
 
 TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
   RedisStoreOptions options = Options();
-  options.command_timeout = absl::Milliseconds(300);
+  options.redis.command_timeout = absl::Milliseconds(300);
   RedisIdempotencyStore store(std::move(options), random_);
   ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
 
@@ -509,7 +509,7 @@ TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
 
 TEST_F(RedisStoreTest, UnreachableRedisFailsWithUnavailable) {
   RedisStoreOptions options = Options();
-  options.port = FreeLoopbackPort();  // Nothing listens there.
+  options.redis.port = FreeLoopbackPort();  // Nothing listens there.
   RedisIdempotencyStore store(std::move(options), random_);
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
@@ -519,8 +519,8 @@ TEST_F(RedisStoreTest, UnreachableRedisFailsWithUnavailable) {
 
 TEST_F(RedisStoreTest, FullQueueRefusesAtOnce) {
   RedisStoreOptions options = Options();
-  options.max_pending = 1;
-  options.command_timeout = absl::Seconds(1);
+  options.redis.max_pending = 1;
+  options.redis.command_timeout = absl::Seconds(1);
   RedisIdempotencyStore store(std::move(options), random_);
   // The worker blocks on the first call; at most one more fits in the queue.
   redis_.Pause();
@@ -547,7 +547,7 @@ TEST_F(RedisStoreTest, DestructionFailsQueuedCalls) {
   std::vector<std::future<absl::StatusOr<ClaimResult>>> results;
   {
     RedisStoreOptions options = Options();
-    options.command_timeout = absl::Seconds(1);
+    options.redis.command_timeout = absl::Seconds(1);
     RedisIdempotencyStore store(std::move(options), random_);
     redis_.Pause();
     for (int i = 0; i < 5; ++i) {
@@ -566,7 +566,7 @@ TEST_F(RedisStoreTest, DestructionFailsQueuedCalls) {
     ASSERT_EQ(f.wait_for(std::chrono::seconds(0)), std::future_status::ready);
     absl::StatusOr<ClaimResult> r = f.get();
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
-    if (absl::StrContains(r.status().message(), "store shutting down")) {
+    if (absl::StrContains(r.status().message(), "shutting down")) {
       ++shutting_down;
     }
   }
@@ -578,9 +578,9 @@ class RedisPasswordTest : public ::testing::Test {
  protected:
   RedisStoreOptions Options(std::optional<std::string> password) const {
     RedisStoreOptions options;
-    options.host = "127.0.0.1";
-    options.port = redis_.port();
-    options.password = std::move(password);
+    options.redis.host = "127.0.0.1";
+    options.redis.port = redis_.port();
+    options.redis.password = std::move(password);
     return options;
   }
 

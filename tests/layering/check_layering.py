@@ -24,6 +24,8 @@ CASES = [
     ("webhook", "twilio/twilio_api.h", "common/sha256.h"),
     ("messages", "webhook/receiver.h", "model/call_message.h"),
     ("metrics", "idempotency/idempotency_guard.h", "http/http_server.h"),
+    ("redis", "idempotency/idempotency_store.h", "common/log.h"),
+    ("redis", "metrics/metrics.h", "common/log.h"),
     ("idempotency", "upstream/upstream_engine.h", "metrics/gateway_metrics.h"),
     ("validation", "twilio/twilio_api.h", "model/requests.h"),
     ("upstream", "operations/operations.h", "twilio/attempt.h"),
