@@ -23,6 +23,7 @@
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
 #include "messages/memory_message_log.h"
+#include "messages/redis_message_log.h"
 
 #ifndef GATEWAY_VERSION
 #define GATEWAY_VERSION "0.0.0"
@@ -44,6 +45,15 @@ std::string UserAgent() {
                       curl_version_info(CURLVERSION_NOW)->version);
 }
 
+// Where Redis is, and how to log in: the same for every part that keeps data there.
+RedisClientOptions RedisOptions(const GatewayConfig& config) {
+  RedisClientOptions options;
+  options.host = config.redis_host;
+  options.port = config.redis_port;
+  if (!config.redis_password.empty()) options.password = config.redis_password;
+  return options;
+}
+
 std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& config,
                                                        const Clock& clock, Random& random) {
   switch (config.idempotency_store) {
@@ -56,9 +66,7 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
           clock, random);
     case GatewayConfig::IdempotencyStoreKind::kRedis: {
       RedisStoreOptions options;
-      options.redis.host = config.redis_host;
-      options.redis.port = config.redis_port;
-      if (!config.redis_password.empty()) options.redis.password = config.redis_password;
+      options.redis = RedisOptions(config);
       return std::make_unique<RedisIdempotencyStore>(std::move(options), random);
     }
   }
@@ -72,6 +80,11 @@ std::unique_ptr<MessageLog> MakeMessageLog(const GatewayConfig& config, const Cl
       .max_messages = static_cast<size_t>(config.message_retention_count),
       .max_age = config.message_retention,
       .max_bytes = static_cast<size_t>(config.message_retention_mb) << 20};
+  // With Redis, replicas share the messages as they share the idempotency records.
+  if (config.idempotency_store == GatewayConfig::IdempotencyStoreKind::kRedis) {
+    return std::make_unique<RedisMessageLog>(
+        RedisMessageLogOptions{.redis = RedisOptions(config), .retention = retention});
+  }
   return std::make_unique<MemoryMessageLog>(retention, clock);
 }
 
