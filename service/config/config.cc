@@ -485,7 +485,8 @@ std::string Usage() {
       "flags):\n"
       "  TWILIO_ACCOUNT_SID                 the account (AC...) used when a request names none\n"
       "  TWILIO_API_KEY + TWILIO_API_SECRET recommended; or\n"
-      "  TWILIO_AUTH_TOKEN                  the account's auth token\n"
+      "  TWILIO_AUTH_TOKEN                  the account's auth token; with an API key too when\n"
+      "                                     --webhook-listen is on (it verifies Twilio's signatures)\n"
       "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n"
       "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store\n");
   return out;
