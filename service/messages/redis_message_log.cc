@@ -14,7 +14,9 @@ namespace gateway {
 namespace {
 
 // KEYS[1] stream, KEYS[2] the SID's key; ARGV max_len, max_age_ms, then the entry's fields and
-// values. Redis' clock (TIME) dates the age trim, as it dates the entry IDs.
+// values. Redis' clock (TIME) dates the age trim, as it dates the entry IDs. Length is trimmed
+// approximately (whole nodes, cheap); age exactly, so that nothing older than the retention is
+// ever served.
 constexpr char kAppendScript[] = R"lua(
 local existing = redis.call('GET', KEYS[2])
 if existing then return {'duplicate', existing} end
@@ -22,7 +24,7 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV,
 local t = redis.call('TIME')
 local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2])
 if oldest > 0 then
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', oldest))
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', oldest))
 end
 redis.call('SET', KEYS[2], id, 'PX', ARGV[2])
 return {'stored', id}

@@ -5,8 +5,8 @@
 // sid, account, call, sequence number, content, content type, Twilio's timestamp in ms); and
 // "sid:<KX...>", the entry ID a message SID was stored at, kept as long as the retention age, so
 // a redelivery is recognized. One Lua script checks the SID, adds the entry and trims the stream
-// by length (approximately, as XADD MAXLEN ~ does, in whole nodes) and by age (XTRIM MINID ~),
-// atomically.
+// by length (approximately, as XADD MAXLEN ~ does, in whole nodes) and by age (exactly, XTRIM
+// MINID), atomically.
 //
 // A cursor is the entry's stream ID. A cursor older than the oldest entry retained is refused as
 // expired: the stream keeps no record of what trimming removed, so the log cannot prove that
