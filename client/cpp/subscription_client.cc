@@ -99,6 +99,23 @@ bool ErrorDetails::SubscriptionMayExist() const {
 bool ErrorDetails::MessageMayExist() const { return Metadata("message_may_exist") != "false"; }
 
 const char* NextStep(Operation operation, grpc::StatusCode code, const std::string& reason) {
+  if (operation == Operation::kWatch) {
+    // No key either: a Watch resumes after the last message received.
+    switch (code) {
+      case grpc::StatusCode::OUT_OF_RANGE:
+        return "messages after the cursor may be lost: watch again without it (from_oldest for "
+               "what is still kept)";
+      case grpc::StatusCode::INVALID_ARGUMENT:
+        return "fix the request: retrying it unchanged cannot succeed";
+      case grpc::StatusCode::PERMISSION_DENIED:
+      case grpc::StatusCode::UNAUTHENTICATED:
+        return "retrying changes nothing until the cause is fixed";
+      case grpc::StatusCode::FAILED_PRECONDITION:
+        return "the gateway receives no messages: ask its operator to configure its webhook";
+      default:
+        return "watch again with the resume cursor: nothing it still keeps after it is lost";
+    }
+  }
   if (operation == Operation::kDelete) {
     // No key: a Delete is repeated as it is, and repeating it is always safe.
     switch (code) {
@@ -211,6 +228,55 @@ SendResult SubscriptionClient::Send(v1::SendMessageRequest request,
   result.status = message_stub_->Send(&context, request, &result.message);
   if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
   ReadCallMetadata(context, result.status, result.details, &result.request_id, &result.replayed);
+  return result;
+}
+
+std::unique_ptr<MessageStream> SubscriptionClient::Watch(
+    const v1::WatchMessagesRequest& request, std::optional<std::chrono::milliseconds> timeout) {
+  std::unique_ptr<MessageStream> stream(new MessageStream());
+  if (timeout.has_value()) {
+    stream->context_.set_deadline(std::chrono::system_clock::now() + *timeout);
+  }
+  if (!options_.bearer_token.empty()) {
+    stream->context_.AddMetadata("authorization", "Bearer " + options_.bearer_token);
+  }
+  stream->cursor_ = request.cursor();
+  stream->reader_ = message_stub_->Watch(&stream->context_, request);
+  return stream;
+}
+
+MessageStream::~MessageStream() {
+  if (reader_ != nullptr) {
+    // gRPC wants every stream finished; cancelling first makes that immediate.
+    context_.TryCancel();
+    reader_->Finish().IgnoreError();
+  }
+}
+
+bool MessageStream::Next(v1::CallMessage* message) {
+  if (reader_ == nullptr || !reader_->Read(message)) return false;
+  cursor_ = message->cursor();
+  ++messages_;
+  return true;
+}
+
+void MessageStream::Cancel() {
+  cancelled_ = true;
+  context_.TryCancel();
+}
+
+WatchResult MessageStream::Finish() {
+  WatchResult result;
+  if (reader_ == nullptr) {
+    result.status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Finish() called twice");
+    return result;
+  }
+  result.status = reader_->Finish();
+  reader_.reset();
+  result.cancelled = cancelled_ && result.status.error_code() == grpc::StatusCode::CANCELLED;
+  if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
+  result.resume_cursor = cursor_;
+  result.messages = messages_;
   return result;
 }
 

@@ -1,5 +1,6 @@
 // C++ client for the gateway: SubscriptionService.Create and Delete and MessageService.Send, one
-// call each, with a deadline, and the error's rich details decoded.
+// call each, with a deadline, and the error's rich details decoded; MessageService.Watch as a
+// MessageStream.
 //
 // Usage:
 //   auto channel = grpc::CreateChannel("gateway:50051", grpc::InsecureChannelCredentials());
@@ -11,18 +12,25 @@
 //   if (!result.status.ok()) { ... result.details.twilio_error, result.idempotency_key ... }
 //   auto deleted = client.Delete(delete_request, std::chrono::seconds(10));   // ZY... from Create
 //   auto sent = client.Send(send_request, std::chrono::seconds(10));          // content: JSON text
+//   auto stream = client.Watch(watch_request);   // call_sid, cursor or from_oldest
+//   twilio_gateway::v1::CallMessage message;
+//   while (stream->Next(&message)) { ... message.content(); save message.cursor() ... }
+//   auto ended = stream->Finish();  // ended.status, ended.resume_cursor: where to watch again
 //
 // When a Create or Send request has no idempotency key the client generates one before sending,
 // so the caller knows the key even if the RPC times out and can retry the same call safely.
 // Delete needs none: deleting again is always safe.
 //
-// Thread-safety: every call may be made concurrently; the class holds only the stubs.
+// Thread-safety: every call may be made concurrently; the class holds only the stubs. A
+// MessageStream is read from one thread; Cancel() may come from any.
 #ifndef TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_
 #define TWILIO_GATEWAY_CLIENT_SUBSCRIPTION_CLIENT_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,10 +65,11 @@ struct ErrorDetails {
 };
 
 // The call an error came from, for NextStep's advice.
-enum class Operation { kCreate, kDelete, kSend };
+enum class Operation { kCreate, kDelete, kSend, kWatch };
 
 // What to do next after an error, by operation, code and ErrorInfo reason (README, "Exactly
-// once: the contract"); for Create and Send it is about the idempotency key.
+// once: the contract"); for Create and Send it is about the idempotency key, for Watch about the
+// cursor to resume from (README, "Receiving messages").
 const char* NextStep(Operation operation, grpc::StatusCode code, const std::string& reason);
 
 struct CreateResult {
@@ -90,6 +99,49 @@ struct SendResult {
   // second message was sent).
   bool replayed = false;
   std::string request_id;
+};
+
+// How a Watch ended.
+struct WatchResult {
+  // Never OK: a Watch does not end by itself. CANCELLED after MessageStream::Cancel() (then
+  // `cancelled` is true); OUT_OF_RANGE (reason CURSOR_EXPIRED) when the cursor left the
+  // retention; UNAVAILABLE when the gateway stopped or the connection broke; see the proto.
+  grpc::Status status;
+  ErrorDetails details;
+  bool cancelled = false;
+  // Where to watch again (WatchMessagesRequest.cursor): the last message Next() returned, else
+  // the cursor the stream started after; empty when there is neither. The gateway's own word
+  // (the last message it wrote, which a broken connection may have lost) is
+  // details.Metadata("cursor").
+  std::string resume_cursor;
+  uint64_t messages = 0;  // How many Next() returned.
+};
+
+// A Watch in progress: MessageService.Watch's messages, in order, until the stream ends.
+class MessageStream {
+ public:
+  ~MessageStream();  // Cancels the stream if it is still open.
+  MessageStream(const MessageStream&) = delete;
+  MessageStream& operator=(const MessageStream&) = delete;
+
+  // Blocks for the next message; false once the stream has ended (then call Finish()).
+  bool Next(v1::CallMessage* message);
+  // Ends the stream from any thread: Next() returns false, Finish() says `cancelled`.
+  void Cancel();
+  // After Next() returned false: how the stream ended. Call once.
+  WatchResult Finish();
+  // The cursor of the last message Next() returned, else the one the stream started after.
+  const std::string& cursor() const { return cursor_; }
+
+ private:
+  friend class SubscriptionClient;
+  MessageStream() = default;
+
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::CallMessage>> reader_;
+  std::atomic<bool> cancelled_{false};
+  std::string cursor_;
+  uint64_t messages_ = 0;
 };
 
 // Decodes a status's details; unknown detail types are kept only in rich_status.
@@ -126,6 +178,11 @@ class SubscriptionClient {
                       std::chrono::milliseconds timeout);
   // MessageService.Send over the same channel.
   SendResult Send(v1::SendMessageRequest request, std::chrono::milliseconds timeout);
+  // MessageService.Watch: starts the stream (it does not end by itself). `timeout` bounds the
+  // whole stream; none: no deadline. Errors, as for the others, come from Finish().
+  std::unique_ptr<MessageStream> Watch(
+      const v1::WatchMessagesRequest& request,
+      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
  private:
   void PrepareContext(grpc::ClientContext& context, std::chrono::milliseconds timeout) const;

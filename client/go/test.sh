@@ -4,11 +4,12 @@
 #   client/go/test.sh GATEWAY_BINARY [WORK_DIR]
 #
 # Links Debian's Go sources into client/go/vendor (vendor.sh), starts the Twilio simulator and the
-# two gateways of tests/clients/fixture.sh, and runs gofmt, `go vet ./...` and `go test -v ./...` in
+# gateways of tests/clients/fixture.sh, and runs gofmt, `go vet ./...` and `go test -v ./...` in
 # client/go with their addresses, the CA, the token and a client certificate in the environment
 # (TEST_GATEWAY_TARGET, TEST_GATEWAY_TLS_TARGET, TEST_GATEWAY_CA_FILE, TEST_GATEWAY_TOKEN,
-# TEST_GATEWAY_CLIENT_CERT, TEST_GATEWAY_CLIENT_KEY, TEST_SIMULATOR_URL). Here no test may skip:
-# a skipped integration test fails the run. Then no file left in WORK_DIR may hold the token.
+# TEST_GATEWAY_CLIENT_CERT, TEST_GATEWAY_CLIENT_KEY, TEST_SIMULATOR_URL; the gateway that receives
+# Twilio's deliveries: TEST_GATEWAY_WEBHOOK_TARGET, TEST_GATEWAY_WEBHOOK_URL). Here no test may
+# skip: a skipped integration test fails the run. Then no file left in WORK_DIR may hold the token.
 # Go's build cache and GOPATH live in WORK_DIR (the cache survives reruns with the same WORK_DIR),
 # never in $HOME. Every process it started is stopped on exit. Logs stay in WORK_DIR (default: a
 # temporary directory, removed on success).
@@ -42,6 +43,8 @@ export TEST_GATEWAY_TOKEN="$token"
 export TEST_GATEWAY_CLIENT_CERT="$pki/client.pem"
 export TEST_GATEWAY_CLIENT_KEY="$pki/client.key"
 export TEST_SIMULATOR_URL="http://127.0.0.1:$sim_port"
+export TEST_GATEWAY_WEBHOOK_TARGET="127.0.0.1:$webhook_gateway_port"
+export TEST_GATEWAY_WEBHOOK_URL="$webhook_url"
 
 # --- the checks ---------------------------------------------------------------------------------
 passed=0

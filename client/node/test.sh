@@ -8,7 +8,8 @@
 # test/ and examples/ beside it, starts the Twilio simulator and the two gateways of
 # tests/clients/fixture.sh, and runs `node --test` there with their addresses, the CA and the
 # token in the environment (GATEWAY_TARGET, GATEWAY_TLS_TARGET, GATEWAY_CA, GATEWAY_TOKEN,
-# GATEWAY_CLIENT_CERT, GATEWAY_CLIENT_KEY, SIMULATOR_URL, TSC, NODE_PACKAGE_TARBALL). Then no file
+# GATEWAY_CLIENT_CERT, GATEWAY_CLIENT_KEY, SIMULATOR_URL, GATEWAY_WEBHOOK_TARGET and
+# GATEWAY_WEBHOOK_URL (the gateway that receives Twilio's deliveries), TSC, NODE_PACKAGE_TARBALL). Then no file
 # left in WORK_DIR may hold the token. Every process it started is stopped on exit. Logs stay in
 # WORK_DIR (default: a temporary directory, removed on success).
 set -euo pipefail
@@ -48,6 +49,8 @@ export GATEWAY_TOKEN="$token"
 export GATEWAY_CLIENT_CERT="$pki/client.pem"
 export GATEWAY_CLIENT_KEY="$pki/client.key"
 export SIMULATOR_URL="http://127.0.0.1:$sim_port"
+export GATEWAY_WEBHOOK_TARGET="127.0.0.1:$webhook_gateway_port"
+export GATEWAY_WEBHOOK_URL="$webhook_url"
 export TSC="$project/node_modules/.bin/tsc"
 export NODE_PACKAGE_TARBALL="$tarball"
 

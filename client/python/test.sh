@@ -7,8 +7,8 @@
 # python3-protobuf (--system-site-packages, --no-build-isolation --no-index: no PyPI needed).
 # It installs from a clean copy of client/python, so that a build/ left by an earlier in-tree
 # install cannot slip stale modules into the wheel. Then it starts the clients' shared fixture
-# (tests/clients/fixture.sh: the Twilio simulator, a plain gateway and one that wants callers to
-# authenticate) and runs pytest with them described in CLIENT_TEST_* variables (see
+# (tests/clients/fixture.sh: the Twilio simulator, a plain gateway, one that wants callers to
+# authenticate, and one that receives Twilio's deliveries) and runs pytest with them described in CLIENT_TEST_* variables (see
 # tests/conftest.py). Finally no file left in WORK_DIR may hold the fixture's tokens. Every process
 # it started is stopped on exit. Logs stay in WORK_DIR (default: a temporary directory, removed
 # on success).
@@ -43,6 +43,8 @@ export CLIENT_TEST_CLIENT_CERT="$pki/client.pem"
 export CLIENT_TEST_CLIENT_KEY="$pki/client.key"
 export CLIENT_TEST_TOKEN="$token"
 export CLIENT_TEST_SIMULATOR="http://127.0.0.1:$sim_port"
+export CLIENT_TEST_WEBHOOK_TARGET="127.0.0.1:$webhook_gateway_port"
+export CLIENT_TEST_WEBHOOK_URL="$webhook_url"
 
 # --- the tests ----------------------------------------------------------------------------------
 code=0

@@ -11,7 +11,9 @@
 #   fixture_start
 # sets sim_port, gateway_pid/gateway_port, tls_pid/tls_port, pki (ca.pem, client.pem/.key,
 # stranger.pem/.key), token, wrong_token, token_caller, cert_caller, and offers sim_admin and
-# sim_requests. The tokens are fixed test values (the secret scanner looks for them); at the end
+# sim_requests. A third gateway, webhook_pid/webhook_gateway_port, receives Twilio's deliveries
+# (--webhook-listen on webhook_port, --public-webhook-url webhook_url): a Create without a callback
+# subscribes to it, and POST /_sim/deliver reaches its Watch streams. The tokens are fixed test values (the secret scanner looks for them); at the end
 # fixture_no_token_left checks that no file in $work holds one.
 
 fixture_prepare() {  # fixture_prepare NAME [WORK_DIR [KEEP]]
@@ -43,7 +45,8 @@ fixture_cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ $status -ne 0 ]]; then
-    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/simulator.err; do
+    for log in "$work"/gateway.err "$work"/gateway-tls.err "$work"/gateway-webhook.err \
+        "$work"/simulator.err; do
       [[ -s "$log" ]] && { echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; }
     done
     echo "logs kept in $work" >&2
@@ -146,6 +149,15 @@ fixture_start() {
     --caller-policy "$work/caller-policy.json"
   tls_pid=$started_pid
   tls_port=$started_port
+  # Receives Twilio's deliveries. Its public URL is itself: the simulator signs that URL, as
+  # Twilio signs the one an Ingress publishes. The port is chosen here (free a moment ago),
+  # because the URL must name it before the gateway starts.
+  webhook_port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  webhook_url="http://127.0.0.1:$webhook_port/twilio/messages"
+  start_gateway gateway-webhook --webhook-listen "127.0.0.1:$webhook_port" \
+    --public-webhook-url "$webhook_url"
+  webhook_pid=$started_pid
+  webhook_gateway_port=$started_port
 
 }
 

@@ -1,15 +1,22 @@
-// The C++ client library (client/cpp) and subscription-cli (client/cli): Create, Delete and Send
-// against the real gateway and the Twilio simulator, and the parts that need no gateway (error
-// helpers, the CLI's commands and usage errors).
+// The C++ client library (client/cpp) and subscription-cli (client/cli): Create, Delete, Send and
+// Watch against the real gateway and the Twilio simulator, and the parts that need no gateway
+// (error helpers, the CLI's commands and usage errors). Watch runs against a gateway whose
+// webhook receiver is its own public URL (--webhook-listen, --public-webhook-url), with the
+// simulator playing the Voice SDK (POST /_sim/deliver signs each message as Twilio does).
 //
 // The Delete and Send cases follow the contract (proto/twilio_gateway/v1/*.proto); until the
 // gateway implements those RPCs they fail with UNIMPLEMENTED.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "harness.h"
 #include "subscription_client.h"
@@ -22,6 +29,7 @@ using twilio_gateway::client::ErrorDetails;
 using twilio_gateway::client::NextStep;
 using twilio_gateway::client::Operation;
 using twilio_gateway::client::SubscriptionClient;
+using twilio_gateway::client::WatchResult;
 
 constexpr char kCallSid[] = "CA0123456789abcdef0123456789abcdef";
 constexpr char kCallback[] = "https://example.com/twilio/messages";
@@ -82,6 +90,12 @@ TEST(CppClientErrorsTest, NextStepSpeaksOfTheOperation) {
   EXPECT_STREQ(
       NextStep(Operation::kSend, grpc::StatusCode::FAILED_PRECONDITION, "IDEMPOTENCY_KEY_REUSED"),
       "this key belongs to another request: use a new key");
+  EXPECT_STREQ(NextStep(Operation::kWatch, grpc::StatusCode::UNAVAILABLE, ""),
+               "watch again with the resume cursor: nothing it still keeps after it is lost");
+  EXPECT_NE(
+      std::string(NextStep(Operation::kWatch, grpc::StatusCode::OUT_OF_RANGE, "CURSOR_EXPIRED"))
+          .find("watch again without it"),
+      std::string::npos);
 }
 
 TEST(CppClientCliTest, UsageErrorsOfEachCommandNeedNoGateway) {
@@ -100,6 +114,9 @@ TEST(CppClientCliTest, UsageErrorsOfEachCommandNeedNoGateway) {
       {{"remove", "--call-sid", kCallSid}, "unknown command \"remove\""},
       {{"send", "--call-sid", kCallSid, "--content", "{}", "--timeout", "0"}, "--timeout"},
       {{"create", "--callback", kCallback}, "--call-sid is required"},
+      {{"watch", "--cursor", "1-0", "--from-oldest"}, "exclude each other"},
+      {{"watch", "--from-oldest=maybe"}, "--from-oldest takes no value"},
+      {{"watch", "--content", "{}"}, "unknown flag --content for watch"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> argv = {CLI_BINARY};
@@ -123,6 +140,10 @@ TEST(CppClientCliTest, EachCommandHasItsHelp) {
   const CommandResult send = RunCommand({CLI_BINARY, "send", "--help"});
   EXPECT_EQ(send.exit_code, 0);
   EXPECT_NE(send.out.find("--content JSON"), std::string::npos) << send.out;
+  const CommandResult watch = RunCommand({CLI_BINARY, "watch", "--help"});
+  EXPECT_EQ(watch.exit_code, 0);
+  EXPECT_NE(watch.out.find("--from-oldest"), std::string::npos) << watch.out;
+  EXPECT_NE(watch.out.find("resume_cursor"), std::string::npos) << watch.out;
 }
 
 class CppClientTest : public ::testing::Test {
@@ -327,6 +348,254 @@ TEST_F(CppClientTest, CliErrorsSayWhatToDoNext) {
   EXPECT_NE(deleted.err.find("error: NOT_FOUND"), std::string::npos) << deleted.err;
   EXPECT_NE(deleted.err.find("next: there is no such subscription"), std::string::npos)
       << deleted.err;
+}
+
+TEST_F(CppClientTest, CreateWithoutACallbackIsInvalidWhenTheGatewayHasNoReceiver) {
+  pb::CreateSubscriptionRequest request;
+  request.set_call_sid(kCallSid);
+  const auto created = Client().Create(request, kTimeout);
+  EXPECT_EQ(created.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(created.details.bad_request.has_value());
+  EXPECT_EQ(created.details.bad_request->field_violations(0).field(), "callback");
+
+  auto stream = Client().Watch(pb::WatchMessagesRequest(), kTimeout);
+  pb::CallMessage message;
+  EXPECT_FALSE(stream->Next(&message));
+  const WatchResult ended = stream->Finish();
+  EXPECT_EQ(ended.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ended.resume_cursor, "");
+}
+
+// A gateway that receives Twilio's deliveries at its own public URL.
+class WebhookGateway {
+ public:
+  WebhookGateway(const Simulator& sim, const std::string& log_name)
+      : port_(FreeLoopbackPort()),
+        url_("http://127.0.0.1:" + std::to_string(port_) + "/twilio/messages"),
+        gateway_(sim.base_url(),
+                 {"--webhook-listen", "127.0.0.1:" + std::to_string(port_), "--public-webhook-url",
+                  url_},
+                 {}, LogDir() + "/" + log_name) {}
+  const std::string& url() const { return url_; }
+  Gateway& gateway() { return gateway_; }
+  SubscriptionClient Client() const {
+    return SubscriptionClient(
+        grpc::CreateChannel(gateway_.target(), grpc::InsecureChannelCredentials()));
+  }
+
+ private:
+  int port_;
+  std::string url_;
+  Gateway gateway_;
+};
+
+class CppClientWatchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sim_ = new Simulator(LogDir());
+    receiver_ = new WebhookGateway(*sim_, "gateway-cpp-client-watch.log");
+  }
+  static void TearDownTestSuite() {
+    delete receiver_;
+    delete sim_;
+  }
+
+  // A call no other test has messages on: the gateway's log outlives each test, and the
+  // simulator treats every call as in progress.
+  static std::string NewCall() {
+    static int calls = 0;
+    char sid[35];
+    std::snprintf(sid, sizeof sid, "CA%032x", ++calls);
+    return sid;
+  }
+  // Subscribes the call to the gateway's own URL (Create without a callback).
+  static void Subscribe(WebhookGateway& receiver, const std::string& call_sid) {
+    pb::CreateSubscriptionRequest request;
+    request.set_call_sid(call_sid);
+    const auto created = receiver.Client().Create(request, kTimeout);
+    ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  }
+  // The simulator plays the SDK: one message per content, signed, to the call's subscriptions.
+  static void Deliver(const std::string& call_sid, const std::vector<std::string>& contents) {
+    const HttpReply reply =
+        HttpCall("POST", sim_->base_url() + "/_sim/deliver",
+                 nlohmann::json{{"call_sid", call_sid}, {"contents", contents}}.dump());
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    for (const auto& delivery : nlohmann::json::parse(reply.body)["deliveries"]) {
+      EXPECT_EQ(delivery["status"], 200) << delivery.dump();
+    }
+  }
+  static pb::WatchMessagesRequest FromOldest(const std::string& call_sid) {
+    pb::WatchMessagesRequest request;
+    request.set_call_sid(call_sid);
+    request.set_from_oldest(true);
+    return request;
+  }
+  static std::vector<pb::CallMessage> Take(twilio_gateway::client::MessageStream& stream,
+                                           int count) {
+    std::vector<pb::CallMessage> messages(count);
+    for (auto& message : messages) {
+      if (!stream.Next(&message)) {
+        ADD_FAILURE() << "the stream ended early: " << stream.Finish().status.error_message();
+        return {};
+      }
+    }
+    return messages;
+  }
+
+  static Simulator* sim_;
+  static WebhookGateway* receiver_;
+};
+
+Simulator* CppClientWatchTest::sim_ = nullptr;
+WebhookGateway* CppClientWatchTest::receiver_ = nullptr;
+
+// Every stream has a deadline, so that a message that never comes fails instead of hanging.
+constexpr auto kStreamTimeout = std::chrono::seconds(30);
+
+TEST_F(CppClientWatchTest, CreateWithoutACallbackSubscribesTheGatewaysOwnUrl) {
+  const std::string call = NewCall();
+  pb::CreateSubscriptionRequest request;
+  request.set_call_sid(call);
+  const auto created = receiver_->Client().Create(request, kTimeout);
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  bool found = false;
+  for (const auto& subscription : sim_->Subscriptions()) {
+    if (subscription["sid"] != created.subscription.sid()) continue;
+    found = true;
+    EXPECT_EQ(subscription["callback"], receiver_->url());
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(CppClientWatchTest, WatchStreamsTheDeliveredMessagesAndResumesAfterACursor) {
+  const std::string call = NewCall();
+  Subscribe(*receiver_, call);
+  auto stream = receiver_->Client().Watch(FromOldest(call), kStreamTimeout);
+  Deliver(call, {R"({"text":"one"})", R"({"text":"two"})", "[3]"});
+  const std::vector<pb::CallMessage> first = Take(*stream, 3);
+  ASSERT_EQ(first.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(first[i].sequence_number(), i);
+    EXPECT_EQ(first[i].call_sid(), call);
+    EXPECT_EQ(first[i].account_sid(), kSimAccountSid);
+    EXPECT_EQ(first[i].sid().substr(0, 2), "KX");
+    EXPECT_EQ(first[i].content_type(), "application/json");
+    EXPECT_TRUE(first[i].has_timestamp());
+    EXPECT_FALSE(first[i].cursor().empty());
+  }
+  EXPECT_EQ(first[2].content(), "[3]");
+  EXPECT_EQ(stream->cursor(), first[2].cursor());
+
+  // Cancelled from another thread, as the CLI does on SIGINT: no error.
+  std::thread cancel([&stream] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stream->Cancel();
+  });
+  pb::CallMessage more;
+  EXPECT_FALSE(stream->Next(&more));
+  cancel.join();
+  const WatchResult ended = stream->Finish();
+  EXPECT_TRUE(ended.cancelled);
+  EXPECT_EQ(ended.messages, 3u);
+  EXPECT_EQ(ended.resume_cursor, first[2].cursor());
+
+  // Delivered while nobody watches; a Watch after the second message's cursor gets the third and
+  // these, nothing twice.
+  Deliver(call, {"4", "5"});
+  pb::WatchMessagesRequest resume;
+  resume.set_call_sid(call);
+  resume.set_cursor(first[1].cursor());
+  auto resumed = receiver_->Client().Watch(resume, kStreamTimeout);
+  const std::vector<pb::CallMessage> later = Take(*resumed, 3);
+  ASSERT_EQ(later.size(), 3u);
+  EXPECT_EQ(later[0].sid(), first[2].sid());
+  EXPECT_EQ(later[1].sequence_number(), 3);
+  EXPECT_EQ(later[2].content(), "5");
+}
+
+TEST_F(CppClientWatchTest, AGatewayThatStopsEndsTheStreamWithTheCursorToResumeFrom) {
+  WebhookGateway stopping(*sim_, "gateway-cpp-client-watch-stop.log");
+  const std::string call = NewCall();
+  Subscribe(stopping, call);
+  auto stream = stopping.Client().Watch(FromOldest(call), kStreamTimeout);
+  Deliver(call, {"1", "2"});
+  const std::vector<pb::CallMessage> received = Take(*stream, 2);
+  ASSERT_EQ(received.size(), 2u);
+
+  std::thread stop([&stopping] { stopping.gateway().process().Stop(SIGTERM); });
+  pb::CallMessage more;
+  EXPECT_FALSE(stream->Next(&more));
+  stop.join();
+  const WatchResult ended = stream->Finish();
+  EXPECT_FALSE(ended.cancelled);
+  EXPECT_EQ(ended.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << ended.status.error_message();
+  EXPECT_EQ(ended.resume_cursor, received[1].cursor());
+  EXPECT_EQ(ended.details.Metadata("cursor"), received[1].cursor());
+}
+
+TEST_F(CppClientWatchTest, AMalformedCursorIsInvalidArgumentNamingIt) {
+  pb::WatchMessagesRequest request;
+  request.set_cursor("not-a-cursor");
+  auto stream = receiver_->Client().Watch(request, kStreamTimeout);
+  pb::CallMessage message;
+  EXPECT_FALSE(stream->Next(&message));
+  const WatchResult ended = stream->Finish();
+  EXPECT_EQ(ended.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(ended.details.bad_request.has_value());
+  EXPECT_EQ(ended.details.bad_request->field_violations(0).field(), "cursor");
+}
+
+TEST_F(CppClientWatchTest, CliCreatesWithoutACallbackAndWatchesUntilTheStreamEnds) {
+  const std::string call = NewCall();
+  const CommandResult created = RunCommand(
+      {CLI_BINARY, "create", "--target", receiver_->gateway().target(), "--call-sid", call});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  Deliver(call, {R"({"text":"hi"})", "2", "3"});
+
+  // From the oldest, with a deadline: three lines, then the deadline ends the stream and the
+  // CLI says where to resume.
+  const CommandResult watched =
+      RunCommand({CLI_BINARY, "watch", "--target", receiver_->gateway().target(), "--call-sid",
+                  call, "--from-oldest", "--timeout", "2"});
+  EXPECT_EQ(watched.exit_code, 1) << watched.err;
+  std::vector<nlohmann::json> lines;
+  size_t start = 0;
+  for (size_t end; (end = watched.out.find('\n', start)) != std::string::npos; start = end + 1) {
+    lines.push_back(nlohmann::json::parse(watched.out.substr(start, end - start)));
+  }
+  ASSERT_EQ(lines.size(), 3u) << watched.out;
+  EXPECT_EQ(lines[0]["content"], R"({"text":"hi"})");
+  EXPECT_EQ(lines[0]["call_sid"], call);
+  EXPECT_EQ(lines[2]["sequence_number"], 2);
+  EXPECT_EQ(lines[0]["sid"].get<std::string>().substr(0, 2), "KX");
+  EXPECT_TRUE(lines[0].contains("timestamp")) << lines[0].dump();
+  const std::string last = lines[2]["cursor"];
+  EXPECT_NE(watched.err.find("error: DEADLINE_EXCEEDED"), std::string::npos) << watched.err;
+  EXPECT_NE(watched.err.find("resume_cursor: " + last + "\n"), std::string::npos) << watched.err;
+
+  // Resumed after the second: only the third.
+  const CommandResult resumed =
+      RunCommand({CLI_BINARY, "watch", "--target", receiver_->gateway().target(), "--call-sid",
+                  call, "--cursor", lines[1]["cursor"].get<std::string>(), "--timeout", "2"});
+  EXPECT_EQ(resumed.exit_code, 1) << resumed.err;
+  ASSERT_EQ(std::count(resumed.out.begin(), resumed.out.end(), '\n'), 1) << resumed.out;
+  EXPECT_EQ(nlohmann::json::parse(resumed.out)["cursor"], last);
+}
+
+TEST_F(CppClientWatchTest, CliWatchStopsCleanlyOnSigint) {
+  const std::string call = NewCall();
+  Subscribe(*receiver_, call);
+  Deliver(call, {"1"});
+  ChildProcess watch({CLI_BINARY, "watch", "--target", receiver_->gateway().target(), "--call-sid",
+                      call, "--from-oldest"},
+                     {}, LogDir() + "/cli-watch-sigint.err");
+  // The message's line: the stream is open.
+  EXPECT_NE(watch.WaitForLine("\"sid\":").find("KX"), std::string::npos);
+  const int status = watch.Stop(SIGINT);
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

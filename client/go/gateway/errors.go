@@ -22,6 +22,7 @@ const (
 	OperationCreate Operation = "create"
 	OperationDelete Operation = "delete"
 	OperationSend   Operation = "send"
+	OperationWatch  Operation = "watch"
 )
 
 // Error is a failed Create, Delete or Send: the gRPC status and the details the gateway attached
@@ -36,6 +37,11 @@ type Error struct {
 	IdempotencyKey string
 	// Operation is the call that failed (OperationCreate when decoded by DecodeError).
 	Operation Operation
+	// ResumeCursor, for an error that ended a Watch, is where to watch again: the cursor of the
+	// last message Recv returned, else the one the Watch started after; empty when neither. The
+	// gateway's own word (the last message it wrote, which a broken connection may have lost) is
+	// Metadata["cursor"].
+	ResumeCursor string
 
 	// From google.rpc.ErrorInfo (domain "twilio-gateway"): a stable reason such as
 	// INVALID_REQUEST or OUTCOME_UNKNOWN, and the metadata (idempotency_key, attempts,
@@ -86,7 +92,9 @@ func (e *Error) Error() string {
 	if e.Reason != "" {
 		fmt.Fprintf(&b, "reason %s, ", e.Reason)
 	}
-	if e.IdempotencyKey == "" {
+	if e.ResumeCursor != "" {
+		fmt.Fprintf(&b, "%s, resume cursor %s)", e.Operation, e.ResumeCursor)
+	} else if e.IdempotencyKey == "" {
 		fmt.Fprintf(&b, "%s)", e.Operation)
 	} else {
 		fmt.Fprintf(&b, "idempotency key %s)", e.IdempotencyKey)
@@ -109,8 +117,24 @@ func NextStep(code codes.Code, reason string) string {
 
 // NextStepFor says what to do next after an error of op: the words of the C++ client's NextStep
 // (client/cpp/subscription_client.cc), from README "Exactly once: the contract". For Create and
-// Send it is about the idempotency key; a Delete has none and is always safe to repeat.
+// Send it is about the idempotency key; a Delete has none and is always safe to repeat; a Watch
+// resumes with its cursor (README, "Receiving messages").
 func NextStepFor(op Operation, code codes.Code, reason string) string {
+	if op == OperationWatch {
+		switch code {
+		case codes.OutOfRange:
+			return "messages after the cursor may be lost: watch again without it (from_oldest " +
+				"for what is still kept)"
+		case codes.InvalidArgument:
+			return "fix the request: retrying it unchanged cannot succeed"
+		case codes.PermissionDenied, codes.Unauthenticated:
+			return "retrying changes nothing until the cause is fixed"
+		case codes.FailedPrecondition:
+			return "the gateway receives no messages: ask its operator to configure its webhook"
+		default:
+			return "watch again with the resume cursor: nothing it still keeps after it is lost"
+		}
+	}
 	if op == OperationDelete {
 		switch code {
 		case codes.InvalidArgument:

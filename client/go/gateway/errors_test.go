@@ -239,7 +239,7 @@ func TestNextStepHasTheWordsOfTheCLI(t *testing.T) {
 
 	seen := map[string]bool{}
 	for _, op := range []gateway.Operation{gateway.OperationCreate, gateway.OperationDelete,
-		gateway.OperationSend} {
+		gateway.OperationSend, gateway.OperationWatch} {
 		for code := codes.OK; code <= codes.Unauthenticated; code++ {
 			for _, reason := range []string{"", "OUTCOME_UNKNOWN", "IDEMPOTENCY_KEY_REUSED"} {
 				seen[gateway.NextStepFor(op, code, reason)] = true

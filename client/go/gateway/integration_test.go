@@ -9,7 +9,9 @@ package gateway_test
 //	TEST_GATEWAY_CA_FILE      the CA its certificate chains to
 //	TEST_GATEWAY_TOKEN        a bearer token it accepts
 //	TEST_GATEWAY_CLIENT_CERT, TEST_GATEWAY_CLIENT_KEY   a client certificate its policy allows
-//	TEST_SIMULATOR_URL        the simulator both gateways call, http://host:port
+//	TEST_SIMULATOR_URL        the simulator the gateways call, http://host:port
+//	TEST_GATEWAY_WEBHOOK_TARGET, TEST_GATEWAY_WEBHOOK_URL   a plaintext gateway that receives
+//	                          Twilio's deliveries (Watch), and its --public-webhook-url
 
 import (
 	"bytes"

@@ -1,5 +1,5 @@
 // SubscriptionClient: calls the gateway's SubscriptionService (create, delete) and MessageService
-// (send) with a deadline per call, the idempotency key of a create or send generated before
+// (send, and watch: a stream of the messages the SDKs send) with a deadline per call, the idempotency key of a create or send generated before
 // sending (so the caller knows it even when the call times out), and failures thrown as
 // GatewayError with the details decoded.
 //
@@ -7,6 +7,7 @@
 //   const subscription = await client.create({ callSid: "CA...", callback: "https://..." });
 //   await client.send({ callSid: "CA...", content: JSON.stringify({ text: "hi" }) });
 //   await client.delete({ callSid: "CA...", sid: subscription.sid });
+//   for await (const message of client.watch({ callSid: "CA...", cursor })) cursor = message.cursor;
 //
 // One client holds one channel for both services; its calls may run concurrently. close() ends
 // the channel.
@@ -14,6 +15,7 @@
 
 const crypto = require("node:crypto");
 const fs = require("node:fs");
+const { Readable } = require("node:stream");
 
 const grpc = require("@grpc/grpc-js");
 
@@ -34,6 +36,7 @@ const REQUEST_FIELDS = {
   },
   delete: { callSid: "call_sid", sid: "sid", accountSid: "account_sid" },
   send: { callSid: "call_sid", content: "content", idempotencyKey: "idempotency_key", accountSid: "account_sid" },
+  watch: { callSid: "call_sid", accountSid: "account_sid", cursor: "cursor", fromOldest: "from_oldest" },
 };
 const METHODS = { POST: "CALLBACK_METHOD_POST", GET: "CALLBACK_METHOD_GET" };
 
@@ -85,13 +88,15 @@ function wireRequest(operation, request) {
       throw new TypeError(`unknown request field ${name} (known: ${Object.keys(fields).join(", ")})`);
     }
     if (value === undefined) continue;
-    if (typeof value !== "string") {
+    if (name === "fromOldest") {
+      if (typeof value !== "boolean") throw new TypeError("request field fromOldest must be a boolean");
+    } else if (typeof value !== "string") {
       const hint = name === "content" ? " of JSON text: use JSON.stringify()" : "";
       throw new TypeError(`request field ${name} must be a string${hint}`);
     }
     wire[fields[name]] = value;
   }
-  if (operation === "delete") return wire;
+  if (operation === "delete" || operation === "watch") return wire;
   if (wire.method !== undefined) {
     const method = METHODS[wire.method.toUpperCase()];
     if (!method) {
@@ -142,6 +147,81 @@ function toSubscription(response, replayed, requestId) {
     replayed,
     requestId,
   };
+}
+
+function toCallMessage(m) {
+  return {
+    sid: m.sid,
+    accountSid: m.account_sid,
+    callSid: m.call_sid,
+    sequenceNumber: Number(m.sequence_number),
+    content: m.content,
+    contentType: m.content_type,
+    timestamp: toTimestamp(m.timestamp),
+    cursor: m.cursor,
+  };
+}
+
+// A Watch in progress: a Readable in object mode of messages (so also an async iterator), in
+// order. It does not end by itself: it fails with the GatewayError that ended the stream, whose
+// resumeCursor is where to watch again, or ends without error after cancel() (or destroy(), or
+// the call's AbortSignal). `cursor` is the last message's, else the one it started after.
+class MessageStream extends Readable {
+  #call;
+  #cancelled = false;
+
+  constructor(call, cursor) {
+    super({ objectMode: true });
+    this.cursor = cursor;
+    this.#call = call;
+    let requestId = "";
+    call.on("metadata", (headers) => {
+      requestId = firstValue(headers, "x-request-id");
+    });
+    call.on("data", (message) => {
+      const out = toCallMessage(message);
+      this.cursor = out.cursor;
+      if (!this.push(out)) call.pause();
+    });
+    // grpc-js emits the error as the status arrives, and "end" once the messages received before
+    // it have been taken: so they all come out first, then the error.
+    let failure = null;
+    call.on("error", (error) => {
+      if (this.#cancelled) return;
+      failure = fromServiceError(error, {
+        idempotencyKey: "",
+        requestId,
+        detailTypes: loadDetailTypes(),
+        operation: "watch",
+      });
+    });
+    call.on("end", () => {
+      if (failure === null) {
+        this.push(null);
+        return;
+      }
+      // This stream's own word: the gateway's `cursor` (errorInfo.metadata) is the last message
+      // it wrote, which a broken connection may have lost on the way.
+      failure.resumeCursor = this.cursor;
+      this.destroy(failure);
+    });
+  }
+
+  _read() {
+    this.#call.resume();
+  }
+
+  _destroy(error, callback) {
+    if (!error) this.#cancelled = true;
+    this.#call.cancel();
+    callback(error);
+  }
+
+  // Ends the stream without an error.
+  cancel() {
+    this.#cancelled = true;
+    this.#call.cancel();
+  }
 }
 
 class SubscriptionClient {
@@ -201,6 +281,28 @@ class SubscriptionClient {
     return this.#call(this.#messages, "Send", "send", wire, options, toMessage);
   }
 
+  // Streams the messages Voice SDK clients send on calls, as Twilio delivers them to the gateway's
+  // webhook (README, "Receiving messages"): a MessageStream. request: callSid (only that call's),
+  // accountSid (absent: the gateway's account), cursor (resume after that message) or fromOldest
+  // (without a cursor: the oldest message kept, instead of the next one received); all optional.
+  // options: timeoutMs (a deadline for the whole stream; default none, not the client's) and an
+  // AbortSignal that ends it without error.
+  watch(request = {}, { timeoutMs, signal } = {}) {
+    const wire = wireRequest("watch", request);
+    if (timeoutMs !== undefined) checkTimeout(timeoutMs, "timeoutMs");
+    const metadata = new grpc.Metadata();
+    if (this.#token) metadata.set("authorization", `Bearer ${this.#token}`);
+    const callOptions = timeoutMs === undefined ? {} : { deadline: new Date(Date.now() + timeoutMs) };
+    const stream = new MessageStream(this.#messages.Watch(wire, metadata, callOptions), wire.cursor || null);
+    if (signal) {
+      const cancel = () => stream.cancel();
+      if (signal.aborted) cancel();
+      signal.addEventListener("abort", cancel, { once: true });
+      stream.on("close", () => signal.removeEventListener("abort", cancel));
+    }
+    return stream;
+  }
+
   #call(stub, method, operation, wire, { timeoutMs = this.#timeoutMs, signal } = {}, toResult) {
     checkTimeout(timeoutMs, "timeoutMs");
     const metadata = new grpc.Metadata();
@@ -245,4 +347,4 @@ class SubscriptionClient {
   }
 }
 
-module.exports = { SubscriptionClient, channelCredentials };
+module.exports = { MessageStream, SubscriptionClient, channelCredentials };

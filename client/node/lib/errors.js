@@ -15,15 +15,31 @@ function statusCodeName(code) {
   return CODE_NAMES[code] ?? "UNKNOWN";
 }
 
-const OPERATIONS = ["create", "delete", "send"];
+const OPERATIONS = ["create", "delete", "send", "watch"];
 
-// What to do next after an error of `operation` ("create", "delete" or "send"), by the gRPC code
-// name and the ErrorInfo reason: the same advice as the C++ client's NextStep
+// What to do next after an error of `operation` ("create", "delete", "send" or "watch"), by the
+// gRPC code name and the ErrorInfo reason: the same advice as the C++ client's NextStep
 // (client/cpp/subscription_client.cc; README, "Exactly once: the contract"). For create and send
-// it is about the idempotency key; a delete has none and is always safe to repeat.
+// it is about the idempotency key; a delete has none and is always safe to repeat; a watch
+// resumes with its cursor (README, "Receiving messages").
 function nextStep(code, reason, operation = "create") {
   if (!OPERATIONS.includes(operation)) {
-    throw new TypeError(`operation must be create, delete or send, not ${JSON.stringify(operation)}`);
+    throw new TypeError(`operation must be create, delete, send or watch, not ${JSON.stringify(operation)}`);
+  }
+  if (operation === "watch") {
+    switch (code) {
+      case "OUT_OF_RANGE":
+        return "messages after the cursor may be lost: watch again without it (from_oldest for what is still kept)";
+      case "INVALID_ARGUMENT":
+        return "fix the request: retrying it unchanged cannot succeed";
+      case "PERMISSION_DENIED":
+      case "UNAUTHENTICATED":
+        return "retrying changes nothing until the cause is fixed";
+      case "FAILED_PRECONDITION":
+        return "the gateway receives no messages: ask its operator to configure its webhook";
+      default:
+        return "watch again with the resume cursor: nothing it still keeps after it is lost";
+    }
   }
   if (operation === "delete") {
     switch (code) {
@@ -82,6 +98,7 @@ class GatewayError extends Error {
     statusCode = null,
     requestId = "",
     operation = "create",
+    resumeCursor = null,
     cause = undefined,
   }) {
     const codeName = statusCodeName(code);
@@ -90,8 +107,13 @@ class GatewayError extends Error {
     this.code = code;
     this.codeName = codeName;
     this.statusMessage = statusMessage;
-    // The call that failed: "create", "delete" (no idempotency key: "") or "send".
+    // The call that failed: "create", "delete" (no idempotency key: ""), "send" or "watch" (no
+    // key either).
     this.operation = operation;
+    // For a watch: where to watch again, the cursor of the last message the stream gave out (or
+    // the one it started after); null when there is none. The gateway's own word is
+    // errorInfo.metadata.cursor.
+    this.resumeCursor = resumeCursor;
     this.idempotencyKey = idempotencyKey;
     this.errorInfo = errorInfo;
     this.reason = errorInfo?.reason ?? "";
@@ -121,7 +143,8 @@ class GatewayError extends Error {
       idempotency_key: this.idempotencyKey,
       details: this.details,
     };
-    if (this.operation === "delete") delete report.idempotency_key; // a delete has none
+    if (this.operation === "delete" || this.operation === "watch") delete report.idempotency_key; // none
+    if (this.resumeCursor) report.resume_cursor = this.resumeCursor;
     if (this.statusCode !== null && this.statusCode !== this.code) report.status_code_mismatch = this.statusCode;
     return report;
   }

@@ -40,8 +40,11 @@ export type CallbackMethod = "POST" | "GET";
 export interface CreateSubscriptionRequest {
   /** The call: `^CA[0-9a-fA-F]{32}$`. The gateway checks it (BadRequest names `call_sid`). */
   callSid: string;
-  /** Absolute http or https URL Twilio sends the messages to. */
-  callback: string;
+  /**
+   * Absolute http or https URL Twilio sends the messages to. Absent or empty: the gateway decides
+   * (with its webhook receiver, its own public URL: then watch(); without, INVALID_ARGUMENT).
+   */
+  callback?: string;
   /** How Twilio calls `callback`; absent: Twilio's default, POST. */
   method?: CallbackMethod;
   /** Identifies this create across retries; generated (UUID v4) before sending when absent or empty. */
@@ -68,6 +71,69 @@ export interface SendMessageRequest {
   idempotencyKey?: string;
   /** A subaccount (`AC...`); absent: the gateway's own account. */
   accountSid?: string;
+}
+
+export interface WatchMessagesRequest {
+  /** Only this call's messages: `^CA[0-9a-fA-F]{32}$`; absent: every call of the account. */
+  callSid?: string;
+  /** Only this account's (`AC...`); absent: the gateway's own account. */
+  accountSid?: string;
+  /** Resume after this message (a CallMessage.cursor received earlier, on any replica). */
+  cursor?: string;
+  /** Without a cursor: start with the oldest message the gateway keeps, not the next one it receives. */
+  fromOldest?: boolean;
+}
+
+export interface WatchOptions {
+  /** A deadline for the whole stream; absent: none (a Watch does not end by itself). */
+  timeoutMs?: number;
+  /** Ends the stream without an error. */
+  signal?: AbortSignal;
+}
+
+/** twilio_gateway.v1.CallMessage: a message a Voice SDK client sent on a call, as Twilio delivered it. */
+export interface CallMessage {
+  /** `KX` + 32 hex digits; a redelivery by Twilio is not streamed again. */
+  sid: string;
+  accountSid: string;
+  callSid: string;
+  /** Twilio's per call, from 0; a gap is a message Twilio did not deliver. */
+  sequenceNumber: number;
+  /** The SDK's JSON, as text (JSON.parse it). */
+  content: string;
+  /** E.g. "application/json". */
+  contentType: string;
+  /** When Twilio says it was sent; null when unknown. */
+  timestamp: Date | null;
+  /** Pass as WatchMessagesRequest.cursor to resume after this message. */
+  cursor: string;
+}
+
+/**
+ * A Watch in progress: at run time a stream.Readable in object mode of CallMessage (so also an
+ * async iterator); declared here by the part of it a watcher uses, typed. It does not end by
+ * itself: it fails with the GatewayError that ended it (see resumeCursor), or ends without error
+ * after cancel(), destroy() or the AbortSignal.
+ */
+export class MessageStream implements AsyncIterable<CallMessage> {
+  private constructor();
+  /** The last message's cursor, else the one the stream started after; null when neither. */
+  readonly cursor: string | null;
+  /** Ends the stream without an error. */
+  cancel(): void;
+  destroy(error?: Error): this;
+  readonly destroyed: boolean;
+  pause(): this;
+  resume(): this;
+  read(size?: number): CallMessage | null;
+  [Symbol.asyncIterator](): AsyncIterableIterator<CallMessage>;
+  on(event: "data", listener: (message: CallMessage) => void): this;
+  on(event: "error", listener: (error: GatewayError) => void): this;
+  on(event: "end" | "close", listener: () => void): this;
+  once(event: "data", listener: (message: CallMessage) => void): this;
+  once(event: "error", listener: (error: GatewayError) => void): this;
+  once(event: "end" | "close", listener: () => void): this;
+  off(event: "data" | "error" | "end" | "close", listener: (...args: any[]) => void): this;
 }
 
 export interface CallOptions {
@@ -114,7 +180,7 @@ export interface Message {
 }
 
 /** The call an error came from. */
-export type Operation = "create" | "delete" | "send";
+export type Operation = "create" | "delete" | "send" | "watch";
 
 export interface ErrorInfo {
   reason: string;
@@ -156,6 +222,7 @@ export interface GatewayErrorFields {
   requestId?: string;
   /** Default "create". */
   operation?: Operation;
+  resumeCursor?: string | null;
   cause?: unknown;
 }
 
@@ -164,8 +231,10 @@ export interface GatewayErrorReport {
   code: string;
   code_number: number;
   message: string;
-  /** Absent for a delete, which has no key. */
+  /** Absent for a delete or a watch, which have no key. */
   idempotency_key?: string;
+  /** A watch's resumeCursor, when it has one. */
+  resume_cursor?: string;
   details: DetailJson[];
   status_code_mismatch?: number;
 }
@@ -182,8 +251,13 @@ export class GatewayError extends Error {
   readonly statusMessage: string;
   /** The call that failed. */
   readonly operation: Operation;
-  /** The key a create or send sent, the caller's or the generated one: what to retry with. "" for a delete. */
+  /** The key a create or send sent, the caller's or the generated one: what to retry with. "" for a delete or a watch. */
   readonly idempotencyKey: string;
+  /**
+   * For a watch: where to watch again, the cursor of the last message the stream gave out (or the
+   * one it started after); null when there is none. The gateway's own word is errorInfo.metadata.cursor.
+   */
+  readonly resumeCursor: string | null;
   readonly errorInfo: ErrorInfo | null;
   /** errorInfo's reason, "" without ErrorInfo. */
   readonly reason: string;
@@ -219,6 +293,8 @@ export class SubscriptionClient {
   delete(request: DeleteSubscriptionRequest, options?: CallOptions): Promise<Deleted>;
   /** Sends a message to the Voice SDK on the call (MessageService.Send, same channel). */
   send(request: SendMessageRequest, options?: CallOptions): Promise<Message>;
+  /** Streams the messages the SDKs send (MessageService.Watch); throws TypeError for a malformed request. */
+  watch(request?: WatchMessagesRequest, options?: WatchOptions): MessageStream;
   close(): void;
 }
 

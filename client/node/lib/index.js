@@ -4,7 +4,7 @@
 
 const { status } = require("@grpc/grpc-js");
 
-const { SubscriptionClient, channelCredentials } = require("./client");
+const { MessageStream, SubscriptionClient, channelCredentials } = require("./client");
 const { decodeStatusDetails } = require("./details");
 const { GatewayError, nextStep, statusCodeName } = require("./errors");
 const { detailToJson, messageToJson, subscriptionToJson } = require("./json");
@@ -14,6 +14,7 @@ const { PROTO_DIR, loadDetailTypes, loadMessageService, loadService } = require(
 // exports by reading this literal (cjs-module-lexer), so `import { SubscriptionClient }` works.
 module.exports = {
   SubscriptionClient,
+  MessageStream,
   GatewayError,
   nextStep,
   statusCodeName,

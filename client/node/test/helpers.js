@@ -21,6 +21,9 @@ const fixture = {
   certFile: env("GATEWAY_CLIENT_CERT"),
   keyFile: env("GATEWAY_CLIENT_KEY"),
   simulator: env("SIMULATOR_URL"),
+  // The gateway that receives Twilio's deliveries (watch), and its public webhook URL.
+  webhookTarget: env("GATEWAY_WEBHOOK_TARGET"),
+  webhookUrl: env("GATEWAY_WEBHOOK_URL"),
 };
 
 // The simulator's admin API (tests/twilio_simulator): METHOD /_sim/PATH with a JSON body.

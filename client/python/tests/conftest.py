@@ -1,6 +1,7 @@
 """What client/python/test.sh sets up for these tests, from the clients' shared fixture
-(tests/clients/fixture.sh): the Twilio simulator, a plain gateway, and a gateway that wants its
-callers to authenticate (TLS, a bearer token or a client certificate from the fixture's CA).
+(tests/clients/fixture.sh): the Twilio simulator, a plain gateway, a gateway that wants its
+callers to authenticate (TLS, a bearer token or a client certificate from the fixture's CA), and
+a gateway that receives Twilio's deliveries on its webhook (for watch()).
 
 The tests need them running and fail, not skip, without them: a test that cannot fail is not a
 test.
@@ -31,6 +32,8 @@ class Fixture:
     client_key: str
     token: str = dataclasses.field(repr=False)  # a bearer token its caller policy allows
     simulator: str  # the simulator's base URL (http://127.0.0.1:PORT)
+    webhook_target: str  # the gateway with a webhook receiver (plaintext, no caller policy)
+    webhook_url: str  # its --public-webhook-url: a Create without a callback subscribes it
 
     def sim(self, method: str, path: str, body: Optional[dict] = None) -> Any:
         """The simulator's admin API (/_sim/...; tests/twilio_simulator/README.md)."""
@@ -66,6 +69,13 @@ def fixture() -> Fixture:
 def client(fixture: Fixture) -> Iterator[SubscriptionClient]:
     """A client of the plain gateway."""
     with open_channel(fixture.target) as channel:
+        yield SubscriptionClient(channel)
+
+
+@pytest.fixture
+def receiver(fixture: Fixture) -> Iterator[SubscriptionClient]:
+    """A client of the gateway that receives Twilio's deliveries (Watch)."""
+    with open_channel(fixture.webhook_target) as channel:
         yield SubscriptionClient(channel)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,56 @@ def test_usage_errors_exit_2(fixture):
     assert done.returncode == 2
     assert "--tls-cert and --tls-key go together" in done.stderr
     assert run("--callback", CALLBACK).returncode == 2
+
+
+def run_command(command, *args):
+    env = {k: v for k, v in os.environ.items() if k != "SUBSCRIPTION_CLI_TOKEN"}
+    return subprocess.run([CLI, command, *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_create_without_a_callback_then_watch_until_the_deadline(fixture):
+    call_sid = "CA" + os.urandom(16).hex()
+    created = run_command("create", "--target", fixture.webhook_target, "--call-sid", call_sid)
+    assert created.returncode == 0, created.stderr
+    fixture.sim("POST", "/_sim/deliver", {"call_sid": call_sid, "contents": ['{"a": 1}', "[2]"]})
+
+    watched = run_command("watch", "--target", fixture.webhook_target, "--call-sid", call_sid,
+                          "--from-oldest", "--timeout", "2")
+    assert watched.returncode == 1
+    lines = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert [(m["sequence_number"], m["content"]) for m in lines] == [(0, '{"a": 1}'), (1, "[2]")]
+    assert lines[0]["call_sid"] == call_sid and lines[0]["timestamp"].endswith("Z")
+    error, advice, resume, _ = watched.stderr.split("\n", 3)
+    assert error.startswith("error: DEADLINE_EXCEEDED")
+    assert advice == ("next: watch again with the resume cursor: nothing it still keeps after it "
+                      "is lost")
+    assert resume == f"resume_cursor: {lines[1]['cursor']}"
+
+    resumed = run_command("watch", "--target", fixture.webhook_target, "--call-sid", call_sid,
+                          "--cursor", lines[0]["cursor"], "--timeout", "2")
+    assert [json.loads(line)["content"] for line in resumed.stdout.splitlines()] == ["[2]"]
+
+
+def test_watch_ends_cleanly_on_sigint(fixture):
+    call_sid = "CA" + os.urandom(16).hex()
+    assert run_command("create", "--target", fixture.webhook_target, "--call-sid",
+                       call_sid).returncode == 0
+    fixture.sim("POST", "/_sim/deliver", {"call_sid": call_sid})
+    with subprocess.Popen([CLI, "watch", "--target", fixture.webhook_target, "--call-sid",
+                           call_sid, "--from-oldest"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as watcher:
+        # Its first line: the stream is open and the signal handlers are in place.
+        first = watcher.stdout.readline()
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    assert json.loads(first)["call_sid"] == call_sid
+    assert watcher.returncode == 0, err
+    assert out == ""
+
+
+def test_watch_wants_either_a_cursor_or_from_oldest(fixture):
+    done = run_command("watch", "--target", fixture.webhook_target, "--cursor", "1-0",
+                       "--from-oldest")
+    assert done.returncode == 2
+    assert "not allowed with argument" in done.stderr

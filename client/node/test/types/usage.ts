@@ -6,7 +6,10 @@ import {
   loadService,
   status,
   subscriptionToJson,
+  type CallMessage,
   type CreateSubscriptionRequest,
+  type MessageStream,
+  type WatchMessagesRequest,
   type Message,
   type SendMessageRequest,
   type Subscription,
@@ -77,3 +80,30 @@ const wrongContent: SendMessageRequest = { callSid: "CA0", content: { text: "hi"
 // @ts-expect-error a delete has no idempotency key
 const wrongDelete: import("@twilio-gateway/client").DeleteSubscriptionRequest = { callSid: "CA0", sid: "ZY0", idempotencyKey: "k" };
 console.log(wrongName, wrongMethod, wrongContent, wrongDelete);
+
+export async function watchOnce(gateway: SubscriptionClient, cursor: string | null): Promise<string | null> {
+  await gateway.create({ callSid: "CA0123456789abcdef0123456789abcdef" });
+  const request: WatchMessagesRequest = cursor
+    ? { callSid: "CA0123456789abcdef0123456789abcdef", cursor }
+    : { callSid: "CA0123456789abcdef0123456789abcdef", fromOldest: true };
+  const stream: MessageStream = gateway.watch(request, { timeoutMs: 60_000 });
+  try {
+    for await (const message of stream) {
+      const received: CallMessage = message;
+      // @ts-expect-error the iterator yields CallMessage, not any: sequenceNumber is a number
+      const wrong: string = message.sequenceNumber;
+      console.log(wrong);
+      const sent: Date | null = received.timestamp;
+      console.log(received.sequenceNumber + 1, JSON.parse(received.content), sent?.toISOString());
+      cursor = received.cursor;
+    }
+  } catch (e) {
+    if (!(e instanceof GatewayError)) throw e;
+    const resume: string | null = e.resumeCursor;
+    return resume;
+  }
+  stream.cancel();
+  // @ts-expect-error fromOldest is a boolean
+  gateway.watch({ fromOldest: "yes" });
+  return cursor;
+}

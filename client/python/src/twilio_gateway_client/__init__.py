@@ -8,6 +8,8 @@ MessageService).
         created = client.create("CA...", "https://example.com/twilio/messages", timeout=10)
         client.send("CA...", json.dumps({"text": "hi"}))
         client.delete("CA...", created.subscription.sid)
+        for message in client.watch(call_sid="CA...", cursor=cursor):  # messages the SDK sent
+            cursor = message.cursor
 
 Errors are raised as GatewayError, decoded: the idempotency key the call was sent with (chosen
 before sending, so known even after a timeout), ErrorInfo's reason and metadata, whether the
@@ -17,9 +19,11 @@ what to do with the key. The `subscription-cli` command is the C++ CLI for Pytho
 
 from .channel import Tls, open_channel
 from .client import (
+    CallMessage,
     Created,
     Deleted,
     Message,
+    MessageStream,
     Sent,
     Subscription,
     SubscriptionClient,
@@ -28,11 +32,13 @@ from .client import (
 from .errors import FieldViolation, GatewayError, TwilioError, next_step
 
 __all__ = [
+    "CallMessage",
     "Created",
     "Deleted",
     "FieldViolation",
     "GatewayError",
     "Message",
+    "MessageStream",
     "Sent",
     "Subscription",
     "SubscriptionClient",

@@ -1,6 +1,6 @@
 """SubscriptionClient: SubscriptionService.Create and Delete and MessageService.Send, each with a
 deadline, a known idempotency key (Create and Send), and errors raised as GatewayError with their
-details decoded.
+details decoded; MessageService.Watch as an iterator of CallMessage.
 
 The key is chosen here, before sending, when the caller gives none: a call whose deadline passes
 still tells the caller which key to retry with, and a retry with it never creates a second
@@ -11,8 +11,10 @@ key: deleting again is always safe.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import threading
 import uuid
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import grpc
 
@@ -37,6 +39,21 @@ def new_idempotency_key() -> str:
     """A random UUID v4, as the gateway would generate. Make one yourself and store it before
     calling when your own process must be able to retry after a crash."""
     return str(uuid.uuid4())
+
+
+@dataclasses.dataclass(frozen=True)
+class CallMessage:
+    """A message a Voice SDK client sent on a call, as Twilio delivered it to the gateway
+    (twilio_gateway.v1.CallMessage)."""
+
+    sid: str  # KX + 32 hex digits; a redelivery by Twilio is not streamed again
+    account_sid: str
+    call_sid: str
+    sequence_number: int  # Twilio's per call, from 0; a gap is a message Twilio did not deliver
+    content: str  # the SDK's JSON, as text: json.loads() it
+    content_type: str  # e.g. "application/json"
+    timestamp: Optional[datetime.datetime]  # when Twilio says it was sent (UTC); None if unknown
+    cursor: str  # pass to watch(cursor=...) to resume after this message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +101,15 @@ class SubscriptionClient:
         self._metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._default_timeout = default_timeout
 
-    def create(self, call_sid: str, callback: str, *, method: Optional[str] = None,
-               idempotency_key: Optional[str] = None, account_sid: Optional[str] = None,
-               timeout: Optional[float] = None) -> Created:
+    def create(self, call_sid: str, callback: Optional[str] = None, *,
+               method: Optional[str] = None, idempotency_key: Optional[str] = None,
+               account_sid: Optional[str] = None, timeout: Optional[float] = None) -> Created:
         """Subscribes the call `call_sid` (CA + 32 hex digits) to Twilio user-defined messages,
         delivered to `callback` (an http or https URL) with `method` "POST" (Twilio's default) or
-        "GET". `account_sid`: a subaccount (AC...); none means the gateway's own account.
+        "GET". Without a callback (None or "") the gateway decides: with its webhook receiver
+        configured it subscribes its own public URL, and watch() streams the messages; without
+        one it answers INVALID_ARGUMENT naming `callback`. `account_sid`: a subaccount (AC...);
+        none means the gateway's own account.
 
         `idempotency_key`: the same key as an earlier call retries that create safely; none (or
         empty) means a new key, generated here. Raises GatewayError, which carries the key.
@@ -151,6 +171,83 @@ class SubscriptionClient:
             raise from_rpc_error(e, request.idempotency_key, "send") from e
         replayed, request_id = _call_facts(call)
         return Sent(message=message, replayed=replayed, request_id=request_id)
+
+    def watch(self, call_sid: Optional[str] = None, account_sid: Optional[str] = None,
+              cursor: Optional[str] = None, from_oldest: bool = False,
+              timeout: Optional[float] = None) -> "MessageStream":
+        """Streams the messages Voice SDK clients send on calls, as Twilio delivers them to the
+        gateway's webhook (README, "Receiving messages"): an iterator of CallMessage that does not
+        end by itself. `call_sid`, `account_sid`: only that call's (or account's; none: the
+        gateway's own account). `cursor`: resume after that message (a CallMessage.cursor
+        received earlier, on any replica); none: the next message stored, or with `from_oldest`
+        the oldest still kept. `timeout`: a deadline for the whole stream in seconds; none: no
+        deadline (not the client's default_timeout, which bounds single calls).
+
+        Iterating raises GatewayError when the stream ends: its `resume_cursor` is where to
+        resume (OUT_OF_RANGE: the cursor left the retention, so start again without it).
+        MessageStream.cancel() (from any thread) or leaving a `with` block ends it without error.
+        """
+        _check_timeout(timeout)
+        if from_oldest not in (True, False):
+            raise TypeError("from_oldest must be a bool")
+        request = message_service_pb2.WatchMessagesRequest(
+            call_sid=call_sid, account_sid=account_sid, cursor=cursor, from_oldest=from_oldest)
+        call = self._messages.Watch(request, timeout=timeout, metadata=self._metadata)
+        return MessageStream(call, cursor or None)
+
+
+class MessageStream:
+    """A Watch in progress: iterate it for CallMessage. Knows the cursor of the last message it
+    gave out, which is where a new watch() resumes (`cursor`, also on the GatewayError that ends
+    it as `resume_cursor`). Iterate from one thread; cancel() may come from any.
+    """
+
+    def __init__(self, call: grpc.Call, cursor: Optional[str]) -> None:
+        self._call = call
+        self._lock = threading.Lock()
+        self._cancelled = False
+        # The last message handed out, else the cursor the stream started after.
+        self.cursor: Optional[str] = cursor
+
+    def __iter__(self) -> Iterator[CallMessage]:
+        return self
+
+    def __next__(self) -> CallMessage:
+        try:
+            received = next(self._call)  # type: ignore[call-overload]
+        except grpc.RpcError as e:
+            with self._lock:
+                if self._cancelled:
+                    raise StopIteration from None
+            error = from_rpc_error(e, "", "watch")
+            # This stream's own word first: the gateway's `cursor` is the last message it wrote,
+            # which a broken connection may have lost on the way.
+            error.resume_cursor = self.cursor
+            raise error from e
+        message = _call_message(received)
+        self.cursor = message.cursor
+        return message
+
+    def cancel(self) -> None:
+        """Ends the stream: iterating stops (StopIteration), no error."""
+        with self._lock:
+            self._cancelled = True
+        self._call.cancel()
+
+    def __enter__(self) -> "MessageStream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
+
+
+def _call_message(m: message_service_pb2.CallMessage) -> CallMessage:
+    return CallMessage(
+        sid=m.sid, account_sid=m.account_sid, call_sid=m.call_sid,
+        sequence_number=m.sequence_number, content=m.content, content_type=m.content_type,
+        timestamp=(m.timestamp.ToDatetime(tzinfo=datetime.timezone.utc)
+                   if m.HasField("timestamp") else None),
+        cursor=m.cursor)
 
 
 def _check_timeout(timeout: Optional[float]) -> None:

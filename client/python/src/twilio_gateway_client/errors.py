@@ -25,7 +25,7 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 Metadata = Tuple[Tuple[str, Union[str, bytes]], ...]
 
 # The call an error came from: next_step's advice depends on it.
-Operation = Literal["create", "delete", "send"]
+Operation = Literal["create", "delete", "send", "watch"]
 
 # By the type URL's message name, which is the gateway's (google.rpc.*): the generated classes
 # carry another proto package (see generate.sh) and so cannot be matched by their own names.
@@ -64,9 +64,21 @@ class TwilioError:
 def next_step(code: grpc.StatusCode, reason: str, operation: Operation = "create") -> str:
     """What to do next after an error of `operation`, by the gRPC code and the ErrorInfo reason
     (README, "Exactly once: the contract"; the C++ CLI's NextStep says the same). For create and
-    send it is about the idempotency key; a delete has none and is always safe to repeat."""
-    if operation not in ("create", "delete", "send"):
-        raise ValueError(f"operation must be create, delete or send, not {operation!r}")
+    send it is about the idempotency key; a delete has none and is always safe to repeat; a watch
+    resumes with its cursor (README, "Receiving messages")."""
+    if operation not in ("create", "delete", "send", "watch"):
+        raise ValueError(f"operation must be create, delete, send or watch, not {operation!r}")
+    if operation == "watch":
+        if code == grpc.StatusCode.OUT_OF_RANGE:
+            return ("messages after the cursor may be lost: watch again without it (from_oldest "
+                    "for what is still kept)")
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            return "fix the request: retrying it unchanged cannot succeed"
+        if code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+            return "retrying changes nothing until the cause is fixed"
+        if code == grpc.StatusCode.FAILED_PRECONDITION:
+            return "the gateway receives no messages: ask its operator to configure its webhook"
+        return "watch again with the resume cursor: nothing it still keeps after it is lost"
     if operation == "delete":
         if code == grpc.StatusCode.INVALID_ARGUMENT:
             return "fix the request: retrying it unchanged cannot succeed"
@@ -99,7 +111,11 @@ class GatewayError(Exception):
 
     `idempotency_key` is always the key a create or send was sent with, even when no answer came
     back: the client chose it before sending. Retrying with it is what `next_step` is about. A
-    delete has no key ("").
+    delete or a watch has no key ("").
+
+    An error that ends a watch has `resume_cursor`: the cursor of the last message the watch
+    gave out (or the one it started after), to pass to the next watch(); None when there is none.
+    The gateway's own view is in `metadata["cursor"]` (the last message it wrote to the stream).
     """
 
     def __init__(self, *, code: grpc.StatusCode, message: str, idempotency_key: str,
@@ -107,7 +123,7 @@ class GatewayError(Exception):
                  trailing_metadata: Metadata = (), operation: Operation = "create") -> None:
         super().__init__(f"{code.name}: {message}" +
                          (f" (idempotency_key {idempotency_key})" if idempotency_key else ""))
-        self.operation = operation  # "create", "delete" or "send": the call that failed
+        self.operation = operation  # "create", "delete", "send" or "watch": the call that failed
         self.code = code
         self.message = message
         self.idempotency_key = idempotency_key
@@ -118,6 +134,7 @@ class GatewayError(Exception):
         # operator. Empty when the call never reached the gateway.
         self.request_id = request_id
         self.trailing_metadata = trailing_metadata
+        self.resume_cursor: Optional[str] = None  # set by MessageStream for a watch
 
         self.reason = ""  # ErrorInfo's stable reason, e.g. "INVALID_REQUEST"; "" when none
         self.metadata: Mapping[str, str] = {}  # ErrorInfo's metadata
