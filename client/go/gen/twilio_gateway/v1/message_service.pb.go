@@ -30,8 +30,8 @@ type WatchMessagesRequest struct {
 	// Optional. Resume after this cursor (a CallMessage.cursor received earlier, on any replica).
 	// Empty: start with the next message stored (or the oldest retained, with from_oldest).
 	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	// Optional. With an empty cursor, start with the oldest message still retained instead of
-	// the next one stored.
+	// Optional. Start with the oldest message still retained instead of the next one stored.
+	// Only without a cursor: both together are INVALID_ARGUMENT.
 	FromOldest           bool     `protobuf:"varint,4,opt,name=from_oldest,json=fromOldest,proto3" json:"from_oldest,omitempty"`
 	XXX_NoUnkeyedLiteral struct{} `json:"-"`
 	XXX_unrecognized     []byte   `json:"-"`
