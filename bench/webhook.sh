@@ -6,7 +6,7 @@
 # of docs/benchmarks.md (between its markers; the rest of the file is left alone).
 #
 # Usage: bench/webhook.sh [--quick] [--build-dir DIR] [--no-build] [--no-doc] [--profile]
-#   --quick        shorter windows (about 2 minutes instead of about 5)
+#   --quick        shorter windows (about 3 minutes instead of about 6)
 #   --build-dir D  where twilio-gateway and webhook-loadgen are built (default build)
 #   --no-build     use the binaries as they are in the build dir
 #   --no-doc       print the table only
