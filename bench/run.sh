@@ -338,3 +338,14 @@ doc_args=()
   --delay-ms "$upstream_delay_ms" --command "$invocation" --upstream-limit "$gateway_upstream_limit" \
   --small-store "$small_store_entries" \
   "${doc_args[@]}"
+
+# --- receiving messages (webhook -> Watch): its own script, results and section of the doc -----
+# BENCH_WEBHOOK=0 skips it. It runs after report.py, which rewrites docs/benchmarks.md, and
+# writes only its own section (between markers) there.
+if [[ ${BENCH_WEBHOOK:-1} -eq 1 ]]; then
+  webhook_args=(--build-dir "$build_dir")
+  [[ $quick -eq 1 ]] && webhook_args+=(--quick)
+  [[ $write_doc -eq 0 ]] && webhook_args+=(--no-doc)
+  [[ $profile -eq 1 ]] && webhook_args+=(--profile)
+  bench/webhook.sh "${webhook_args[@]}"
+fi

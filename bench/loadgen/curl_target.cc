@@ -25,9 +25,16 @@ size_t DiscardBody(char*, size_t size, size_t count, void*) { return size * coun
 
 struct Transfer {
   Request request;
+  std::string url;  // Built requests only; libcurl copies the URL, but not the headers.
   std::string body;
+  curl_slist* headers = nullptr;  // Built requests only.
   CURL* easy = nullptr;
 };
+
+void FreeTransfer(Transfer* t) {
+  curl_slist_free_all(t->headers);
+  delete t;
+}
 
 }  // namespace
 
@@ -65,7 +72,7 @@ class CurlTarget::Loop {
     for (Transfer* t : active_) {
       curl_multi_remove_handle(multi_, t->easy);
       curl_easy_cleanup(t->easy);
-      delete t;
+      FreeTransfer(t);
     }
     for (CURL* easy : spare_) curl_easy_cleanup(easy);
     curl_multi_cleanup(multi_);
@@ -120,8 +127,20 @@ class CurlTarget::Loop {
   void Start(const Request& request) {
     auto* t = new Transfer;
     t->request = request;
-    t->body = absl::StrCat(body_prefix_, request.seq);
     t->easy = TakeEasy();
+    if (options_.build) {
+      HttpPost post = options_.build(request);
+      t->url = std::move(post.url);
+      t->body = std::move(post.body);
+      for (const std::string& header : post.headers) {
+        t->headers = curl_slist_append(t->headers, header.c_str());
+      }
+      t->headers = curl_slist_append(t->headers, "Expect:");
+      curl_easy_setopt(t->easy, CURLOPT_URL, t->url.c_str());
+      curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
+    } else {
+      t->body = absl::StrCat(body_prefix_, request.seq);
+    }
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body.data());
     curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
@@ -144,7 +163,7 @@ class CurlTarget::Loop {
     spare_.push_back(easy);
     active_.erase(t);
     const Request request = t->request;
-    delete t;
+    FreeTransfer(t);
     sink_->OnComplete(request, outcome);
   }
 

@@ -24,11 +24,10 @@
 #include "driver.h"
 #include "grpc_target.h"
 #include "process_monitor.h"
+#include "report.h"
 
 namespace loadgen {
 namespace {
-
-using Json = nlohmann::ordered_json;
 
 constexpr char kUsage[] = R"(gateway-loadgen: load generator for the Twilio subscription gateway
 
@@ -81,23 +80,6 @@ struct Flags {
   bool json = false;
   bool quiet = false;
 };
-
-std::optional<std::chrono::nanoseconds> ParseDuration(absl::string_view text) {
-  struct Unit {
-    absl::string_view suffix;
-    double nanos;
-  };
-  static constexpr Unit kUnits[] = {{"ms", 1e6}, {"us", 1e3}, {"s", 1e9}, {"m", 60e9}, {"", 1e9}};
-  for (const Unit& unit : kUnits) {
-    if (!absl::EndsWith(text, unit.suffix)) continue;
-    double value = 0;
-    if (!absl::SimpleAtod(text.substr(0, text.size() - unit.suffix.size()), &value) || value < 0) {
-      return std::nullopt;
-    }
-    return std::chrono::nanoseconds(static_cast<int64_t>(value * unit.nanos));
-  }
-  return std::nullopt;
-}
 
 // Returns an error message, or empty on success. --help prints usage and exits.
 std::string ParseFlags(int argc, char** argv, Flags* flags) {
@@ -183,28 +165,6 @@ std::string ParseFlags(int argc, char** argv, Flags* flags) {
     flags->key_prefix = absl::StrFormat("lg-%x%x-%d-", ts.tv_sec, ts.tv_nsec, getpid());
   }
   return "";
-}
-
-Json Percentiles(const LatencyHistogram& h) {
-  Json j;
-  j["count"] = h.count();
-  j["min"] = h.min();
-  j["mean"] = h.mean();
-  j["p50"] = h.Percentile(50);
-  j["p90"] = h.Percentile(90);
-  j["p99"] = h.Percentile(99);
-  j["p99.9"] = h.Percentile(99.9);
-  j["max"] = h.max();
-  return j;
-}
-
-std::string Millis(uint64_t micros) { return absl::StrFormat("%.3f", micros / 1000.0); }
-
-std::string LatencyLine(const LatencyHistogram& h) {
-  return absl::StrCat("p50 ", Millis(h.Percentile(50)), "  p90 ", Millis(h.Percentile(90)),
-                      "  p99 ", Millis(h.Percentile(99)), "  p99.9 ", Millis(h.Percentile(99.9)),
-                      "  max ", Millis(h.max()), "  mean ",
-                      absl::StrFormat("%.3f", h.mean() / 1000), " ms");
 }
 
 std::string Describe(const Flags& flags) {
@@ -294,22 +254,7 @@ int Run(int argc, char** argv) {
       absl::StrFormat("client CPU %.3f s (%.1f us/request), max in flight %d\n",
                       r.client_cpu_seconds,
                       r.measured ? r.client_cpu_seconds * 1e6 / r.measured : 0.0, r.max_in_flight));
-  for (const ProcessMonitor& m : monitors) {
-    absl::StrAppend(
-        &summary,
-        absl::StrFormat("%-10s pid %d: CPU %.2f s (%.1f us/request), threads %d (max %d), RSS "
-                        "%.1f MiB (max %.1f, at window start %.1f)\n",
-                        m.name(), m.pid(), m.cpu_seconds(),
-                        r.measured ? m.cpu_seconds() * 1e6 / r.measured : 0.0, m.end().threads,
-                        m.max_threads(), m.end().rss_kib / 1024.0, m.max_rss_kib() / 1024.0,
-                        m.start().rss_kib / 1024.0));
-    std::string busiest;
-    for (const auto& [tid, thread] : m.BusiestThreads(4)) {
-      absl::StrAppendFormat(&busiest, "  %s/%d %.0f%%", thread.name, tid,
-                            100 * thread.cpu_seconds / r.window_seconds);
-    }
-    absl::StrAppend(&summary, "           busiest threads (% of a core):", busiest, "\n");
-  }
+  absl::StrAppend(&summary, MonitorLines(monitors, r.measured, "request", r.window_seconds));
   if (r.unfinished > 0) {
     absl::StrAppend(&summary, "WARNING: ", r.unfinished, " requests never completed\n");
   }
@@ -331,8 +276,8 @@ int Run(int argc, char** argv) {
     j["errors"] = r.errors;
     j["throughput_per_s"] = per_second;
     j["ok_per_s"] = ok_per_second;
-    j["latency_us"] = Percentiles(r.latency);
-    j["service_time_us"] = Percentiles(r.service_time);
+    j["latency_us"] = PercentilesJson(r.latency);
+    j["service_time_us"] = PercentilesJson(r.service_time);
     Json codes = Json::object();
     for (const auto& [code, count] : r.codes) codes[CodeName(code)] = count;
     j["codes"] = codes;
@@ -341,26 +286,7 @@ int Run(int argc, char** argv) {
     j["max_in_flight"] = r.max_in_flight;
     j["max_send_lag_us"] = r.max_send_lag_us;
     j["client_cpu_s"] = r.client_cpu_seconds;
-    Json monitored = Json::object();
-    for (const ProcessMonitor& m : monitors) {
-      Json p;
-      p["pid"] = m.pid();
-      p["ok"] = m.ok();
-      p["cpu_s"] = m.cpu_seconds();
-      p["threads_start"] = m.start().threads;
-      p["threads_end"] = m.end().threads;
-      p["threads_max"] = m.max_threads();
-      p["rss_kib_start"] = m.start().rss_kib;
-      p["rss_kib_end"] = m.end().rss_kib;
-      p["rss_kib_max"] = m.max_rss_kib();
-      Json busiest = Json::array();
-      for (const auto& [tid, thread] : m.BusiestThreads(6)) {
-        busiest.push_back({{"tid", tid}, {"name", thread.name}, {"cpu_s", thread.cpu_seconds}});
-      }
-      p["busiest_threads"] = busiest;
-      monitored[m.name()] = p;
-    }
-    j["monitored"] = monitored;
+    j["monitored"] = MonitorsJson(monitors);
     std::cout << j.dump() << std::endl;
   }
   if (r.unfinished > 0) {
