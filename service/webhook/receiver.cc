@@ -1,5 +1,6 @@
 #include "webhook/receiver.h"
 
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -80,10 +81,11 @@ absl::StatusOr<CallMessage> FromFields(Fields fields) {
   if (!fields.call_sid.has_value() || !IsSid(*fields.call_sid, "CA")) {
     return Malformed("CallSid", "must be CA followed by 32 hexadecimal digits");
   }
-  if (!fields.sequence_number.has_value() ||
-      !absl::SimpleAtoi(*fields.sequence_number, &message.sequence_number) ||
-      message.sequence_number < 0 || fields.sequence_number->empty() ||
-      !absl::ascii_isdigit(static_cast<unsigned char>(fields.sequence_number->front()))) {
+  // Digits only: SimpleAtoi alone would also take a sign or surrounding spaces.
+  if (!fields.sequence_number.has_value() || fields.sequence_number->empty() ||
+      !std::all_of(fields.sequence_number->begin(), fields.sequence_number->end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(*fields.sequence_number, &message.sequence_number)) {
     return Malformed("SequenceNumber", "must be a number from 0");
   }
   if (!fields.content.has_value()) return Malformed("Content", "is missing");
