@@ -139,9 +139,25 @@ absl::StatusOr<CallMessage> ParseDelivery(const FormParams& params) {
 }
 
 absl::StatusOr<CallMessage> ParseJsonDelivery(absl::string_view body) {
-  const nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return Malformed("body", "is not a JSON object");
+  // nlohmann keeps the last of two equal names, where another reader may keep the first: a
+  // field named twice is refused, as in a form. Names inside nested values are no fields.
   Fields fields;
+  std::optional<std::string> repeated;
+  std::vector<std::string> names;
+  const nlohmann::json::parser_callback_t note_names =
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (depth == 1 && event == nlohmann::json::parse_event_t::key && !repeated.has_value()) {
+          const std::string& name = parsed.get_ref<const std::string&>();
+          if (fields.Find(name) != nullptr) {
+            if (std::find(names.begin(), names.end(), name) != names.end()) repeated = name;
+            names.push_back(name);
+          }
+        }
+        return true;
+      };
+  const nlohmann::json json = nlohmann::json::parse(body, note_names, /*allow_exceptions=*/false);
+  if (!json.is_object()) return Malformed("body", "is not a JSON object");
+  if (repeated.has_value()) return Malformed(*repeated, "is repeated");
   for (const auto& [name, value] : json.items()) {
     std::optional<std::string>* field = fields.Find(name);
     if (field == nullptr) continue;
