@@ -185,14 +185,16 @@ absl::StatusOr<std::unique_ptr<WebhookReceiver>> WebhookReceiver::Create(
   if (absl::StrContains(url, '#')) {
     return absl::InvalidArgumentError("--public-webhook-url must not have a fragment");
   }
-  const size_t path_at = rest.find('/');
-  const absl::string_view host = rest.substr(0, path_at);
-  if (host.empty() || absl::StrContains(host, '@') || absl::StrContains(host, '?')) {
+  // The host ends at the path or, with none ("https://host?tenant=1"), at the query.
+  const size_t host_end = rest.find_first_of("/?");
+  const absl::string_view host = rest.substr(0, host_end);
+  if (host.empty() || absl::StrContains(host, '@')) {
     return absl::InvalidArgumentError("--public-webhook-url must name a host (and no user)");
   }
   absl::string_view path =
-      path_at == absl::string_view::npos ? absl::string_view("/") : rest.substr(path_at);
+      host_end == absl::string_view::npos ? absl::string_view() : rest.substr(host_end);
   path = path.substr(0, path.find('?'));
+  if (path.empty()) path = "/";
   const std::string base(url.substr(0, url.find('?')));
   return std::unique_ptr<WebhookReceiver>(new WebhookReceiver(std::move(options), base,
                                                               std::string(path), std::move(account),
