@@ -16,7 +16,7 @@ if [[ ! "$seconds" =~ ^[1-9][0-9]*$ ]]; then
   echo "usage: $0 [seconds]" >&2
   exit 2
 fi
-targets=(request_validator twilio_response retry_after json_text webhook_signature)
+targets=(request_validator twilio_response retry_after json_text webhook_signature webhook_delivery)
 build_dir=build-fuzz
 
 scripts/install-deps.sh

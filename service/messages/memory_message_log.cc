@@ -79,7 +79,9 @@ void MemoryMessageLog::Read(const std::string& cursor, size_t max, ReadDone done
   {
     absl::MutexLock lock(&mu_);
     TrimLocked(clock_.Now());
-    expired = after.has_value() && *after < dropped_through_;
+    // Past the newest position: not a cursor of this process but of one before a restart whose
+    // clock was ahead. Reading after it would skip what is stored here until the clock caught up.
+    expired = after.has_value() && (*after < dropped_through_ || last_ < *after);
   }
   if (expired) {
     std::move(done)(CursorExpired(cursor));

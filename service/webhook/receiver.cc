@@ -1,5 +1,6 @@
 #include "webhook/receiver.h"
 
+#include <algorithm>
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -80,10 +81,11 @@ absl::StatusOr<CallMessage> FromFields(Fields fields) {
   if (!fields.call_sid.has_value() || !IsSid(*fields.call_sid, "CA")) {
     return Malformed("CallSid", "must be CA followed by 32 hexadecimal digits");
   }
-  if (!fields.sequence_number.has_value() ||
-      !absl::SimpleAtoi(*fields.sequence_number, &message.sequence_number) ||
-      message.sequence_number < 0 || fields.sequence_number->empty() ||
-      !absl::ascii_isdigit(static_cast<unsigned char>(fields.sequence_number->front()))) {
+  // Digits only: SimpleAtoi alone would also take a sign or surrounding spaces.
+  if (!fields.sequence_number.has_value() || fields.sequence_number->empty() ||
+      !std::all_of(fields.sequence_number->begin(), fields.sequence_number->end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(*fields.sequence_number, &message.sequence_number)) {
     return Malformed("SequenceNumber", "must be a number from 0");
   }
   if (!fields.content.has_value()) return Malformed("Content", "is missing");
@@ -137,9 +139,25 @@ absl::StatusOr<CallMessage> ParseDelivery(const FormParams& params) {
 }
 
 absl::StatusOr<CallMessage> ParseJsonDelivery(absl::string_view body) {
-  const nlohmann::json json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return Malformed("body", "is not a JSON object");
+  // nlohmann keeps the last of two equal names, where another reader may keep the first: a
+  // field named twice is refused, as in a form. Names inside nested values are no fields.
   Fields fields;
+  std::optional<std::string> repeated;
+  std::vector<std::string> names;
+  const nlohmann::json::parser_callback_t note_names =
+      [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        if (depth == 1 && event == nlohmann::json::parse_event_t::key && !repeated.has_value()) {
+          const std::string& name = parsed.get_ref<const std::string&>();
+          if (fields.Find(name) != nullptr) {
+            if (std::find(names.begin(), names.end(), name) != names.end()) repeated = name;
+            names.push_back(name);
+          }
+        }
+        return true;
+      };
+  const nlohmann::json json = nlohmann::json::parse(body, note_names, /*allow_exceptions=*/false);
+  if (!json.is_object()) return Malformed("body", "is not a JSON object");
+  if (repeated.has_value()) return Malformed(*repeated, "is repeated");
   for (const auto& [name, value] : json.items()) {
     std::optional<std::string>* field = fields.Find(name);
     if (field == nullptr) continue;
@@ -167,14 +185,16 @@ absl::StatusOr<std::unique_ptr<WebhookReceiver>> WebhookReceiver::Create(
   if (absl::StrContains(url, '#')) {
     return absl::InvalidArgumentError("--public-webhook-url must not have a fragment");
   }
-  const size_t path_at = rest.find('/');
-  const absl::string_view host = rest.substr(0, path_at);
-  if (host.empty() || absl::StrContains(host, '@') || absl::StrContains(host, '?')) {
+  // The host ends at the path or, with none ("https://host?tenant=1"), at the query.
+  const size_t host_end = rest.find_first_of("/?");
+  const absl::string_view host = rest.substr(0, host_end);
+  if (host.empty() || absl::StrContains(host, '@')) {
     return absl::InvalidArgumentError("--public-webhook-url must name a host (and no user)");
   }
   absl::string_view path =
-      path_at == absl::string_view::npos ? absl::string_view("/") : rest.substr(path_at);
+      host_end == absl::string_view::npos ? absl::string_view() : rest.substr(host_end);
   path = path.substr(0, path.find('?'));
+  if (path.empty()) path = "/";
   const std::string base(url.substr(0, url.find('?')));
   return std::unique_ptr<WebhookReceiver>(new WebhookReceiver(std::move(options), base,
                                                               std::string(path), std::move(account),

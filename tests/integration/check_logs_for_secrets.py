@@ -19,6 +19,7 @@ SECRETS = [
     "support-token-77ae01c4d93b5f26",
     "clients-e2e-token-4b7d02e9c1a6f835",
     "clients-e2e-wrong-token-8e3f61d0a95c27b4",
+    "webhook-watcher-token-6a1e93c0d47b28f5",
 ]
 
 

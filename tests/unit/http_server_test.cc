@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -88,6 +89,30 @@ TEST_F(HttpServerTest, HandlerGetsMethodPathHeadersAndBody) {
   EXPECT_EQ(request.Header("HOST"), "example.com");
   EXPECT_EQ(request.Header("missing"), std::nullopt);
   EXPECT_THAT(request.headers, ::testing::Contains(Pair("Content-Length", "11")));
+}
+
+// A signed URL needs the query exactly as the client sent it: escapes, '+', empty pairs and
+// repeats kept, while the path is decoded.
+TEST_F(HttpServerTest, HandlerGetsTheRawQueryAsSent) {
+  std::unique_ptr<HttpServer> server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/hook?tenant=a%2Fb&x=%7e+y&&z&x=2&bodySHA256=0a1f",
+       "tenant=a%2Fb&x=%7e+y&&z&x=2&bodySHA256=0a1f"},
+      {"/hook?%3F=%26%3D&q=a?b", "%3F=%26%3D&q=a?b"},
+      {"/hook?", ""},
+      {"/hook", ""},
+  };
+  for (const auto& [target, query] : cases) {
+    const HttpReplyText reply =
+        Fetch(server->port(), absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_EQ(reply.status_line, "HTTP/1.1 201 Created") << target;
+    EXPECT_EQ(handler_.last().query, query) << target;
+    EXPECT_EQ(handler_.last().path, "/hook") << target;
+  }
+  Fetch(server->port(), "GET /a%20b?q=%20 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(handler_.last().path, "/a b");
+  EXPECT_EQ(handler_.last().query, "q=%20");
 }
 
 TEST_F(HttpServerTest, ChunkedBodyWithinTheLimitIsReassembled) {
