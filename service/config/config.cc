@@ -215,6 +215,17 @@ const Setting kSettings[] = {
        c.redis_port = split->port;
        return "";
      }},
+    {"redis-username", "GATEWAY_REDIS_USERNAME",
+     "redis store: ACL user to AUTH as (default: the default user); its password from "
+     "GATEWAY_REDIS_PASSWORD or --redis-password-file",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       c.redis_username = std::string(v);
+       return "";
+     }},
+    {"redis-password-file", "GATEWAY_REDIS_PASSWORD_FILE",
+     "redis store: file holding the password (a mounted Secret), read again at each reconnect; "
+     "instead of GATEWAY_REDIS_PASSWORD",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.redis_password_file); }},
     {"max-upstream-in-flight", "GATEWAY_MAX_UPSTREAM_IN_FLIGHT",
      "upstream requests in flight per Twilio account; more wait in a queue (default 25)",
      [](absl::string_view v, GatewayConfig& c) {
@@ -410,6 +421,9 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   if (absl::Status s = CheckCallerSecurity(config); !s.ok()) return s;
   if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
   config.redis_password = env("GATEWAY_REDIS_PASSWORD").value_or("");
+  if (!config.redis_password.empty() && !config.redis_password_file.empty()) {
+    return Invalid("--redis-password-file", "and GATEWAY_REDIS_PASSWORD are exclusive: set one");
+  }
   return config;
 }
 
@@ -429,7 +443,8 @@ std::string Usage() {
       "  TWILIO_API_KEY + TWILIO_API_SECRET recommended; or\n"
       "  TWILIO_AUTH_TOKEN                  the account's auth token\n"
       "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n"
-      "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store\n");
+      "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store (or\n"
+      "                                     --redis-password-file)\n");
   return out;
 }
 

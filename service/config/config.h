@@ -55,7 +55,9 @@ struct GatewayConfig {
   long idempotency_max_mb = 64;
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
-  std::string redis_password;  // Secret: environment only.
+  std::string redis_username;       // An ACL user; empty for the default user.
+  std::string redis_password;       // Secret: environment only.
+  std::string redis_password_file;  // Or a file (re-read at each reconnect).
 
   long max_upstream_in_flight = 25;  // Per account.
   long max_upstream_queue = 1000;    // Per account.

@@ -57,7 +57,9 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
       RedisStoreOptions options;
       options.redis.host = config.redis_host;
       options.redis.port = config.redis_port;
+      if (!config.redis_username.empty()) options.redis.username = config.redis_username;
       if (!config.redis_password.empty()) options.redis.password = config.redis_password;
+      options.redis.password_file = config.redis_password_file;
       return std::make_unique<RedisIdempotencyStore>(std::move(options), random);
     }
   }

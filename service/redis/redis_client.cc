@@ -13,9 +13,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/file.h"
 #include "common/log.h"
 
 namespace gateway {
@@ -263,11 +265,13 @@ class RedisClient::Worker {
     if (redisSetTimeout(context.get(), absl::ToTimeval(options_.command_timeout)) != REDIS_OK) {
       return MarkDown(absl::StrCat("cannot set the command timeout: ", context->errstr));
     }
+    absl::StatusOr<std::optional<std::string>> password = Password();
+    if (!password.ok()) return password.status();
     context_ = std::move(context);
-    if (options_.password.has_value()) {
+    if (password->has_value()) {
       std::vector<absl::string_view> auth = {"AUTH"};
       if (options_.username.has_value()) auth.push_back(*options_.username);
-      auth.push_back(*options_.password);
+      auth.push_back(**password);
       absl::StatusOr<RedisReply> reply = RoundTrip(auth);
       if (!reply.ok()) {
         return reply.status();
@@ -280,6 +284,16 @@ class RedisClient::Worker {
       }
     }
     return absl::OkStatus();
+  }
+
+  // Read at each connect: a file mounted from a Secret changes in place when it is rotated.
+  absl::StatusOr<std::optional<std::string>> Password() {
+    if (options_.password_file.empty()) return options_.password;
+    std::optional<std::string> read = ReadFile(options_.password_file);
+    if (!read.has_value()) {
+      return MarkDown(absl::StrCat("cannot read the password file ", options_.password_file));
+    }
+    return std::string(absl::StripTrailingAsciiWhitespace(*read));
   }
 
   bool AppendArgv(const std::vector<absl::string_view>& args) {

@@ -76,6 +76,10 @@ struct RedisClientOptions {
   // password alone when only the password is set (the default user).
   std::optional<std::string> username;
   std::optional<std::string> password;
+  // When set, the password is read from this file (trailing whitespace dropped) before each
+  // connect instead of from `password`, so a rotated Secret is picked up at the next reconnect.
+  // An unreadable file fails the connect (UNAVAILABLE, naming the file, not its content).
+  std::string password_file;
   absl::Duration connect_timeout = absl::Milliseconds(200);
   // Bounds each round trip; a slower reply fails the calls of its batch and drops the connection.
   absl::Duration command_timeout = absl::Milliseconds(500);

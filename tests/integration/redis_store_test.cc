@@ -2,12 +2,17 @@
 // killed, paused (no replies), restarted, and guarded by a password.
 #include "idempotency/redis_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/log.h"
 #include "common/random.h"
 #include "fakes/fake_random.h"
 #include "harness.h"
@@ -613,6 +619,131 @@ TEST_F(RedisPasswordTest, MissingPasswordIsUnavailable) {
   absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "NOAUTH")) << r.status();
+}
+
+// Everything the process writes to stderr (the JSON log) while it lives, for checking that a
+// secret never reaches the log.
+class StderrCapture {
+ public:
+  StderrCapture() : path_(LogDir() + "/stderr-capture-" + std::to_string(getpid()) + ".log") {
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    const int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+  ~StderrCapture() { Restore(); }
+
+  // Stops capturing and returns what was written.
+  std::string Text() {
+    FlushLogs(absl::Seconds(2));
+    Restore();
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  void Restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    saved_ = -1;
+  }
+
+  std::string path_;
+  int saved_ = -1;
+};
+
+// An ACL user (the managed-Redis way), with the default user switched off.
+class RedisAclTest : public ::testing::Test {
+ protected:
+  RedisStoreOptions Options(std::string password) const {
+    RedisStoreOptions options;
+    options.redis.port = redis_.port();
+    options.redis.username = kUser;
+    options.redis.password = std::move(password);
+    return options;
+  }
+
+  static void WriteFile(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+  }
+
+  // Drops every client connection, as a Redis restart or a network blip would.
+  void KillClients() const {
+    const CommandResult killed = RunCommand(
+        {"/usr/bin/redis-cli", "-p", std::to_string(redis_.port()), "--user", "admin", "--pass",
+         kAdminPassword, "--no-auth-warning", "CLIENT", "KILL", "USER", kUser});
+    ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  }
+
+  static constexpr char kUser[] = "gateway";
+  static constexpr char kPassword[] = "acl-user-password-3e9b1c";
+  static constexpr char kWrongPassword[] = "acl-wrong-password-a47d20";
+  static constexpr char kAdminPassword[] = "acl-admin-password-5c0e8f";
+  RedisServer redis_{{"--user", "default", "off", "--user", kUser, "on",
+                      std::string(">") + kPassword, "~twgw:*", "+@all", "--user", "admin", "on",
+                      std::string(">") + kAdminPassword, "~*", "+@all"}};
+  SystemRandom random_;
+};
+
+TEST_F(RedisAclTest, RightUserAndPasswordWork) {
+  RedisIdempotencyStore store(Options(kPassword), random_);
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
+  EXPECT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+}
+
+TEST_F(RedisAclTest, WrongPasswordIsUnavailableAndNeverInAStatusOrTheLog) {
+  StderrCapture log;
+  {
+    RedisIdempotencyStore store(Options(kWrongPassword), random_);
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+      ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+      EXPECT_TRUE(absl::StrContains(r.status().message(), "AUTH failed: WRONGPASS")) << r.status();
+      EXPECT_FALSE(absl::StrContains(r.status().message(), kWrongPassword)) << r.status();
+      EXPECT_FALSE(absl::StrContains(r.status().message(), kPassword)) << r.status();
+    }
+  }
+  const std::string text = log.Text();
+  EXPECT_TRUE(absl::StrContains(text, "idempotency store unavailable")) << text;
+  EXPECT_FALSE(absl::StrContains(text, kWrongPassword)) << text;
+  EXPECT_FALSE(absl::StrContains(text, kPassword)) << text;
+}
+
+// The user's password comes from a mounted Secret: read at each connect, so a rotation is
+// picked up at the next reconnect without a restart.
+TEST_F(RedisAclTest, PasswordFileIsReadAgainAtEachReconnect) {
+  const std::string file = LogDir() + "/redis-acl-password-" + std::to_string(getpid());
+  WriteFile(file, std::string(kPassword) + "\n");  // As `kubectl create secret` files often are.
+  RedisStoreOptions options = Options("");
+  options.redis.password.reset();
+  options.redis.password_file = file;
+  options.redis.reconnect_interval = absl::Milliseconds(10);
+  RedisIdempotencyStore store(std::move(options), random_);
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "first", "fp")));
+
+  WriteFile(file, kWrongPassword);
+  KillClients();
+  absl::StatusOr<ClaimResult> refused;
+  EXPECT_TRUE(Eventually([&] {
+    refused = ClaimNow(store, "second", "fp");
+    return absl::StrContains(refused.status().message(), "WRONGPASS");
+  })) << refused.status();
+  EXPECT_TRUE(absl::IsUnavailable(refused.status()));
+
+  WriteFile(file, kPassword);
+  EXPECT_TRUE(Eventually([&] { return IsClaimed(ClaimNow(store, "third", "fp")); }));
+
+  std::remove(file.c_str());
+  KillClients();
+  absl::StatusOr<ClaimResult> unreadable;
+  EXPECT_TRUE(Eventually([&] {
+    unreadable = ClaimNow(store, "fourth", "fp");
+    return absl::StrContains(unreadable.status().message(), "cannot read the password file");
+  })) << unreadable.status();
 }
 
 }  // namespace

@@ -383,6 +383,21 @@ TEST(ParseConfigTest, RedisPasswordComesFromTheEnvironmentOnly) {
   ExpectInvalidNaming(Parse({"--redis-password=x"}), "redis-password");
 }
 
+TEST(ParseConfigTest, RedisUserAndPasswordFile) {
+  absl::StatusOr<GatewayConfig> config =
+      Parse({"--redis-username=gateway", "--redis-password-file=/run/secrets/redis/password"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis_username, "gateway");
+  EXPECT_EQ(config->redis_password_file, "/run/secrets/redis/password");
+  EXPECT_TRUE(config->redis_password.empty());
+
+  EnvMap env = BaseEnv();
+  env["GATEWAY_REDIS_PASSWORD"] = kRedisPassword;
+  absl::StatusOr<GatewayConfig> both = Parse({"--redis-password-file=/run/p"}, env);
+  ExpectInvalidNaming(both, "--redis-password-file");
+  EXPECT_THAT(both.status().message(), Not(HasSubstr(kRedisPassword)));
+}
+
 TEST(ParseConfigTest, RetryBudgetRatioRange) {
   absl::StatusOr<GatewayConfig> config = Parse({"--retry-budget-ratio=0.5"});
   ASSERT_TRUE(config.ok()) << config.status();
