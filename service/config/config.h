@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "credentials/credential_loader.h"
 #include "retry/retry_policy.h"
@@ -58,6 +59,14 @@ struct GatewayConfig {
   std::string redis_username;       // An ACL user; empty for the default user.
   std::string redis_password;       // Secret: environment only.
   std::string redis_password_file;  // Or a file (re-read at each reconnect).
+  // Sentinel: the master is asked for by name; redis_host/port are then unused.
+  std::vector<HostPort> redis_sentinels;
+  std::string redis_master_name;
+  std::string redis_sentinel_password_file;
+  // WAIT for this many replicas after a batch of writes. Unset (-1), ParseConfig makes it 1 with
+  // Sentinel and 0 without.
+  int redis_wait_replicas = -1;
+  absl::Duration redis_wait_timeout = absl::Milliseconds(100);
 
   long max_upstream_in_flight = 25;  // Per account.
   long max_upstream_queue = 1000;    // Per account.

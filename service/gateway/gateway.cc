@@ -60,6 +60,11 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
       if (!config.redis_username.empty()) options.redis.username = config.redis_username;
       if (!config.redis_password.empty()) options.redis.password = config.redis_password;
       options.redis.password_file = config.redis_password_file;
+      options.redis.sentinels = config.redis_sentinels;
+      options.redis.master_name = config.redis_master_name;
+      options.redis.sentinel_password_file = config.redis_sentinel_password_file;
+      options.redis.replica_acks = config.redis_wait_replicas;
+      options.redis.replica_ack_timeout = config.redis_wait_timeout;
       return std::make_unique<RedisIdempotencyStore>(std::move(options), random);
     }
   }

@@ -746,5 +746,151 @@ TEST_F(RedisAclTest, PasswordFileIsReadAgainAtEachReconnect) {
   })) << unreadable.status();
 }
 
+// Redis 7 delays a replica's first sync 5 s by default; these tests cannot wait that long.
+const std::vector<std::string> kQuickSync = {"--repl-diskless-sync-delay", "0"};
+
+std::vector<std::string> ReplicaOf(const RedisNode& master) {
+  std::vector<std::string> args = {"--replicaof", "127.0.0.1", std::to_string(master.port())};
+  args.insert(args.end(), kQuickSync.begin(), kQuickSync.end());
+  return args;
+}
+
+// WAIT: a batch's writes count once a replica has them.
+class RedisWaitTest : public ::testing::Test {
+ protected:
+  RedisStoreOptions Options(int replica_acks) const {
+    RedisStoreOptions options;
+    options.redis.port = master_.port();
+    options.redis.replica_acks = replica_acks;
+    options.redis.replica_ack_timeout = absl::Milliseconds(100);
+    return options;
+  }
+
+  bool ReplicaInSync() const {
+    return absl::StrContains(master_.Cli({"INFO", "replication"}), "state=online");
+  }
+
+  RedisNode master_{"wait-master", kQuickSync};
+  RedisNode replica_{"wait-replica", ReplicaOf(master_)};
+  SystemRandom random_;
+};
+
+TEST_F(RedisWaitTest, WritesAcknowledgedByAReplicaSucceed) {
+  ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
+  RedisIdempotencyStore store(Options(1), random_);
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
+  ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+  // The replica has the record the store acknowledged.
+  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:k", "outcome"}), "outcome");
+}
+
+// Without the replica a claim is not durable: UNAVAILABLE, and the caller retries later.
+TEST_F(RedisWaitTest, WithoutTheReplicaWritesFailUnavailableAndRecover) {
+  ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
+  RedisIdempotencyStore store(Options(1), random_);
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
+
+  replica_.Kill();
+  absl::StatusOr<ClaimResult> alone = ClaimNow(store, "alone", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(alone.status())) << alone.status();
+  EXPECT_TRUE(absl::StrContains(alone.status().message(),
+                                "acknowledged by 0 of the 1 replicas required within 100ms"))
+      << alone.status();
+
+  replica_.Start();
+  absl::StatusOr<ClaimResult> after;
+  EXPECT_TRUE(Eventually([&] {
+    after = ClaimNow(store, "after", "fp");
+    return after.ok();
+  })) << after.status();
+  EXPECT_TRUE(IsClaimed(after));
+  // The refused claim did happen on the master: a retry finds it in flight (then, after its
+  // lease, takes it over), never a second fresh claim.
+  absl::StatusOr<ClaimResult> retry = ClaimNow(store, "alone", "fp");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->state, State::kInFlight);
+}
+
+TEST_F(RedisWaitTest, NoReplicaAtAllFailsClosed) {
+  RedisNode alone("wait-alone", {});
+  RedisStoreOptions options = Options(1);
+  options.redis.port = alone.port();
+  RedisIdempotencyStore store(std::move(options), random_);
+  absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+}
+
+// Sentinel: the store asks the sentinels for the master and follows a failover.
+class RedisSentinelTest : public ::testing::Test {
+ protected:
+  static std::string SentinelConfig(const RedisNode& master) {
+    return "sentinel monitor gw 127.0.0.1 " + std::to_string(master.port()) +
+           " 1\n"
+           "sentinel down-after-milliseconds gw 1000\n"
+           "sentinel failover-timeout gw 5000\n";
+  }
+
+  RedisStoreOptions Options() const {
+    RedisStoreOptions options;
+    options.redis.sentinels = {HostPort{"127.0.0.1", FreeLoopbackPort()},  // A dead sentinel first.
+                               HostPort{"127.0.0.1", sentinel_.port()}};
+    options.redis.master_name = "gw";
+    options.redis.replica_acks = 1;
+    options.redis.reconnect_interval = absl::Milliseconds(50);
+    return options;
+  }
+
+  bool ReplicaInSync() const {
+    return absl::StrContains(master_.Cli({"INFO", "replication"}), "state=online");
+  }
+
+  RedisNode master_{"sentinel-master", kQuickSync};
+  RedisNode replica_{"sentinel-replica", ReplicaOf(master_)};
+  RedisNode sentinel_{"sentinel", {}, SentinelConfig(master_)};
+  SystemRandom random_;
+};
+
+TEST_F(RedisSentinelTest, FollowsAFailoverAndKeepsAcknowledgedRecords) {
+  ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
+  RedisIdempotencyStore store(Options(), random_);
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
+
+  // Sentinel's replica list fills in a moment after it starts.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return sentinel_.Cli({"SENTINEL", "FAILOVER", "gw"}) == "OK";
+      },
+      std::chrono::seconds(20)));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return absl::StrContains(sentinel_.Cli({"SENTINEL", "get-master-addr-by-name", "gw"}),
+                                 std::to_string(replica_.port()));
+      },
+      std::chrono::seconds(20)));
+
+  // The claim made before the failover is on the new master; the owner completes it there.
+  absl::Status completed;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        completed = CompleteNow(store, "k", claim->token, "outcome");
+        return completed.ok();
+      },
+      std::chrono::seconds(20)))
+      << completed;
+  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:k", "outcome"}), "outcome");
+}
+
+TEST_F(RedisSentinelTest, NoSentinelReachableFailsClosed) {
+  RedisStoreOptions options = Options();
+  options.redis.sentinels = {HostPort{"127.0.0.1", FreeLoopbackPort()}};
+  RedisIdempotencyStore store(std::move(options), random_);
+  absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no sentinel named the master of gw"))
+      << r.status();
+}
+
 }  // namespace
 }  // namespace gateway::testing
