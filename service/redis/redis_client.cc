@@ -209,11 +209,12 @@ class RedisClient::Worker {
                                               : replies.back().status();
       if (replies.size() == expected) replies.pop_back();
     }
+    // A broken connection fails the calls whose replies did not come. Kept apart: the last
+    // reply is moved out in the loop below.
+    const absl::Status broken = replies.back().status();
     for (size_t i = 0; i < batch.size(); ++i) {
       Call& call = batch[i];
-      // A broken connection fails the calls whose replies did not come.
-      absl::StatusOr<RedisReply> reply =
-          i < replies.size() ? std::move(replies[i]) : replies.back().status();
+      absl::StatusOr<RedisReply> reply = i < replies.size() ? std::move(replies[i]) : broken;
       absl::Status durable = replicated;
       if (call.script != Call::kNoScript && reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
           absl::StartsWith(RedisReplyText(**reply), "NOSCRIPT")) {

@@ -498,6 +498,29 @@ TEST_F(RedisStoreTest, FailsClosedWhileRedisIsDownAndRecoversWhenItReturns) {
   ASSERT_TRUE(CompleteNow(store, "after", after->token, "outcome").ok());
 }
 
+// Redis dies with a whole pipelined batch unanswered: every call of it fails UNAVAILABLE. (The
+// calls after the first unanswered one got INTERNAL "Status accessed after move".)
+TEST_F(RedisStoreTest, RedisKilledUnderABatchFailsEveryCallUnavailable) {
+  RedisStoreOptions options = Options();
+  options.redis.command_timeout = absl::Seconds(5);
+  RedisIdempotencyStore store(std::move(options), random_);
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
+  redis_.Pause();
+  std::vector<std::future<absl::StatusOr<ClaimResult>>> results;
+  for (int i = 0; i < 20; ++i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+    results.push_back(promise->get_future());
+    store.Claim("k" + std::to_string(i), "fp", absl::Seconds(30), absl::Hours(1),
+                [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // The worker sends the batch and waits.
+  redis_.Kill();
+  for (auto& f : results) {
+    absl::StatusOr<ClaimResult> r = Await(std::move(f), "Claim");
+    EXPECT_TRUE(r.ok() || absl::IsUnavailable(r.status())) << r.status();
+  }
+}
+
 TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
   RedisStoreOptions options = Options();
   options.redis.command_timeout = absl::Milliseconds(300);
