@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -778,6 +779,22 @@ std::vector<std::string> ReplicaOf(const RedisNode& master) {
   return args;
 }
 
+// A claim on a fresh key (`prefix`0, `prefix`1, ...) that a replica acknowledged. Right after a
+// replica comes online its first acknowledgements can miss WAIT's 100 ms on a loaded machine;
+// such a claim fails UNAVAILABLE (as it must) and a fresh key is tried.
+std::pair<std::string, std::string> AcknowledgedClaim(IdempotencyStore& store,
+                                                      const std::string& prefix) {
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = prefix + std::to_string(i);
+    absl::StatusOr<ClaimResult> claim = ClaimNow(store, key, "fp");
+    if (IsClaimed(claim)) return {key, claim->token};
+    EXPECT_TRUE(absl::IsUnavailable(claim.status())) << claim.status();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ADD_FAILURE() << "no claim was acknowledged";
+  return {};
+}
+
 // WAIT: a batch's writes count once a replica has them.
 class RedisWaitTest : public ::testing::Test {
  protected:
@@ -801,18 +818,18 @@ class RedisWaitTest : public ::testing::Test {
 TEST_F(RedisWaitTest, WritesAcknowledgedByAReplicaSucceed) {
   ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
   RedisIdempotencyStore store(Options(1), random_);
-  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
-  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
-  ASSERT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+  const auto [key, token] = AcknowledgedClaim(store, "k");
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(CompleteNow(store, key, token, "outcome").ok());
   // The replica has the record the store acknowledged.
-  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:k", "outcome"}), "outcome");
+  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:" + key, "outcome"}), "outcome");
 }
 
 // Without the replica a claim is not durable: UNAVAILABLE, and the caller retries later.
 TEST_F(RedisWaitTest, WithoutTheReplicaWritesFailUnavailableAndRecover) {
   ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
   RedisIdempotencyStore store(Options(1), random_);
-  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
+  ASSERT_FALSE(AcknowledgedClaim(store, "before").first.empty());
 
   replica_.Kill();
   absl::StatusOr<ClaimResult> alone = ClaimNow(store, "alone", "fp");
@@ -877,8 +894,10 @@ class RedisSentinelTest : public ::testing::Test {
 TEST_F(RedisSentinelTest, FollowsAFailoverAndKeepsAcknowledgedRecords) {
   ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
   RedisIdempotencyStore store(Options(), random_);
-  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
-  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
+  const std::pair<std::string, std::string> claim = AcknowledgedClaim(store, "k");
+  const std::string& key = claim.first;
+  const std::string& token = claim.second;
+  ASSERT_FALSE(key.empty());
 
   // Sentinel's replica list fills in a moment after it starts.
   ASSERT_TRUE(Eventually(
@@ -897,12 +916,12 @@ TEST_F(RedisSentinelTest, FollowsAFailoverAndKeepsAcknowledgedRecords) {
   absl::Status completed;
   EXPECT_TRUE(Eventually(
       [&] {
-        completed = CompleteNow(store, "k", claim->token, "outcome");
+        completed = CompleteNow(store, key, token, "outcome");
         return completed.ok();
       },
       std::chrono::seconds(20)))
       << completed;
-  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:k", "outcome"}), "outcome");
+  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:" + key, "outcome"}), "outcome");
 }
 
 TEST_F(RedisSentinelTest, NoSentinelReachableFailsClosed) {
