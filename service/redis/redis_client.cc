@@ -333,8 +333,8 @@ class RedisClient::Worker {
     context_ = *std::move(context);
     if (password->has_value()) {
       std::vector<absl::string_view> auth = {"AUTH"};
-      if (options_.username.has_value()) auth.push_back(*options_.username);
-      auth.push_back(**password);
+      if (options_.username.has_value()) auth.emplace_back(*options_.username);
+      auth.emplace_back(**password);
       absl::StatusOr<RedisReply> reply = RoundTrip(auth);
       if (!reply.ok()) {
         return reply.status();
@@ -579,8 +579,9 @@ int RedisClient::AddScript(std::string source, RedisAccess access) {
 
 void RedisClient::Eval(int script, std::vector<std::string> keys, std::vector<std::string> args,
                        RedisCallback done) {
+  const size_t num_keys = keys.size();
   Call call{.script = script,
-            .num_keys = keys.size(),
+            .num_keys = num_keys,
             .argv = std::move(keys),
             .access = RedisAccess::kWrite,  // The script's, set when queued.
             .done = std::move(done)};
