@@ -42,6 +42,8 @@
 //     fails UNAVAILABLE (the record may come back in flight and is then taken over).
 // A claim answered kInFlight, kDone or kConflict wrote nothing but fails too when its batch's
 // WAIT falls short: the store cannot tell the client which scripts wrote.
+// WAIT covers a crashed master, not a master that lives on beside a promoted replica (a manual
+// SENTINEL FAILOVER, a partition): see "Limits" at RedisClientOptions::replica_acks.
 //
 // Thread-safety: Claim(), Renew(), Complete() and Release() are safe from any thread. Callbacks run
 // on the client's worker thread, in call order, except when a call is refused at once (queue

@@ -111,6 +111,13 @@ struct RedisClientOptions {
   // master, and may survive a failover or not: callers only use writes whose retry is safe.
   // Reads in the batch are answered whatever WAIT says. With replica_acks = N, losing all but
   // N - 1 replicas stops every write: run at least N + 1 replicas to ride out the loss of one.
+  // Limits: WAIT keeps an acknowledged write through the crash of its master, because Sentinel
+  // promotes the replica with the most data, which holds every write any replica acknowledged.
+  // It does not make Redis strongly consistent: a master that lives on after a replica was
+  // promoted (a manual SENTINEL FAILOVER, or a partition that leaves the master with a replica)
+  // accepts writes, and a replica still following it acknowledges them, until the sentinels
+  // reconfigure both; those writes are lost. Switch over by stopping the master (SHUTDOWN waits
+  // for its replicas to catch up), not with SENTINEL FAILOVER while clients write.
   int replica_acks = 0;
   // Shorter than command_timeout, or a slow WAIT would drop the connection.
   absl::Duration replica_ack_timeout = absl::Milliseconds(100);

@@ -881,34 +881,50 @@ class RedisSentinelTest : public ::testing::Test {
     return options;
   }
 
-  bool ReplicaInSync() const {
-    return absl::StrContains(master_.Cli({"INFO", "replication"}), "state=online");
+  bool ReplicasInSync() const {
+    const std::string info = master_.Cli({"INFO", "replication"});
+    return absl::StrContains(info, "slave0:") && absl::StrContains(info, "slave1:") &&
+           !absl::StrContains(info, "state=wait_bgsave") &&
+           !absl::StrContains(info, "state=send_bulk");
   }
 
+  // Two replicas: the failover itself makes the other one replicate from the new master, so WAIT
+  // 1 is met at once (with one, only once the sentinel has converted the old master, up to 10 s).
   RedisNode master_{"sentinel-master", kQuickSync};
   RedisNode replica_{"sentinel-replica", ReplicaOf(master_)};
+  RedisNode replica2_{"sentinel-replica-2", ReplicaOf(master_)};
   RedisNode sentinel_{"sentinel", {}, SentinelConfig(master_)};
   SystemRandom random_;
 };
 
 TEST_F(RedisSentinelTest, FollowsAFailoverAndKeepsAcknowledgedRecords) {
-  ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
+  ASSERT_TRUE(Eventually([&] { return ReplicasInSync(); }));
   RedisIdempotencyStore store(Options(), random_);
   const std::pair<std::string, std::string> claim = AcknowledgedClaim(store, "k");
   const std::string& key = claim.first;
   const std::string& token = claim.second;
   ASSERT_FALSE(key.empty());
 
-  // Sentinel's replica list fills in a moment after it starts.
+  // Sentinel's replica list fills in a moment after it starts (from the master's INFO).
   ASSERT_TRUE(Eventually(
       [&] {
-        return sentinel_.Cli({"SENTINEL", "FAILOVER", "gw"}) == "OK";
+        const std::string known = sentinel_.Cli({"SENTINEL", "REPLICAS", "gw"});
+        return absl::StrContains(known, std::to_string(replica_.port())) &&
+               absl::StrContains(known, std::to_string(replica2_.port()));
       },
       std::chrono::seconds(20)));
+  // A crash, not SENTINEL FAILOVER: a master that lives on accepts writes (and a replica still
+  // following it acknowledges them) until the sentinels reconfigure it, and those are lost. See
+  // "Limits" in redis_client.h.
+  master_.Kill();
+  const RedisNode* promoted = nullptr;
   ASSERT_TRUE(Eventually(
       [&] {
-        return absl::StrContains(sentinel_.Cli({"SENTINEL", "get-master-addr-by-name", "gw"}),
-                                 std::to_string(replica_.port()));
+        const std::string master = sentinel_.Cli({"SENTINEL", "get-master-addr-by-name", "gw"});
+        for (const RedisNode* node : {&replica_, &replica2_}) {
+          if (absl::StrContains(master, std::to_string(node->port()))) promoted = node;
+        }
+        return promoted != nullptr;
       },
       std::chrono::seconds(20)));
 
@@ -919,9 +935,9 @@ TEST_F(RedisSentinelTest, FollowsAFailoverAndKeepsAcknowledgedRecords) {
         completed = CompleteNow(store, key, token, "outcome");
         return completed.ok();
       },
-      std::chrono::seconds(20)))
+      std::chrono::seconds(30)))
       << completed;
-  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:" + key, "outcome"}), "outcome");
+  EXPECT_EQ(promoted->Cli({"HGET", "twgw:idem:" + key, "outcome"}), "outcome");
 }
 
 TEST_F(RedisSentinelTest, NoSentinelReachableFailsClosed) {
