@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/host_port.h"
 
@@ -213,6 +214,65 @@ const Setting kSettings[] = {
        }
        c.redis_host = std::move(split->host);
        c.redis_port = split->port;
+       return "";
+     }},
+    {"redis-username", "GATEWAY_REDIS_USERNAME",
+     "redis store: ACL user to AUTH as (default: the default user); its password from "
+     "GATEWAY_REDIS_PASSWORD or --redis-password-file",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       c.redis_username = std::string(v);
+       return "";
+     }},
+    {"redis-password-file", "GATEWAY_REDIS_PASSWORD_FILE",
+     "redis store: file holding the password (a mounted Secret), read again at each reconnect; "
+     "instead of GATEWAY_REDIS_PASSWORD",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyPath(v, &c.redis_password_file); }},
+    {"redis-sentinels", "GATEWAY_REDIS_SENTINELS",
+     "redis store through Sentinel: host:port,host:port,... of the sentinels, asked in turn for "
+     "the master at each reconnect (with --redis-master-name; --redis-address is then unused)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       c.redis_sentinels.clear();
+       for (absl::string_view address : absl::StrSplit(v, ',', absl::SkipWhitespace())) {
+         absl::StatusOr<HostPort> split = SplitHostPort(absl::StripAsciiWhitespace(address));
+         if (!split.ok() || split->host.empty() || split->port == 0) {
+           return "must be a comma-separated list of host:port with ports from 1 to 65535";
+         }
+         c.redis_sentinels.push_back(*std::move(split));
+       }
+       return c.redis_sentinels.empty() ? "must name at least one sentinel" : "";
+     }},
+    {"redis-master-name", "GATEWAY_REDIS_MASTER_NAME",
+     "redis store through Sentinel: the master's name in the sentinels' configuration",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       if (v.empty()) return "must not be empty";
+       c.redis_master_name = std::string(v);
+       return "";
+     }},
+    {"redis-sentinel-password-file", "GATEWAY_REDIS_SENTINEL_PASSWORD_FILE",
+     "redis store through Sentinel: file holding the sentinels' password, read at each discovery",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyPath(v, &c.redis_sentinel_password_file);
+     }},
+    {"redis-wait-replicas", "GATEWAY_REDIS_WAIT_REPLICAS",
+     "redis store: replicas that must acknowledge each batch of writes (WAIT) before a claim or "
+     "an outcome counts as stored, 0 to 10 (default 1 with --redis-sentinels, 0 without)",
+     [](absl::string_view v, GatewayConfig& c) {
+       long n = 0;
+       std::string problem = ApplyInt(v, 0, 10, &n);
+       if (problem.empty()) c.redis_wait_replicas = static_cast<int>(n);
+       return problem;
+     }},
+    {"redis-wait-timeout", "GATEWAY_REDIS_WAIT_TIMEOUT",
+     "redis store: how long WAIT waits for the replicas, 1ms to 400ms: below the 500ms a Redis "
+     "round trip may take (default 100ms)",
+     [](absl::string_view v, GatewayConfig& c) -> std::string {
+       absl::Duration timeout;
+       std::string problem = ApplyDuration(v, &timeout);
+       if (!problem.empty()) return problem;
+       if (timeout < absl::Milliseconds(1) || timeout > absl::Milliseconds(400)) {
+         return "must be from 1ms to 400ms";
+       }
+       c.redis_wait_timeout = timeout;
        return "";
      }},
     {"max-upstream-in-flight", "GATEWAY_MAX_UPSTREAM_IN_FLIGHT",
@@ -468,6 +528,16 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   if (absl::Status s = CheckCallerSecurity(config); !s.ok()) return s;
   if (absl::Status s = ApplyCredentials(env, config); !s.ok()) return s;
   config.redis_password = env("GATEWAY_REDIS_PASSWORD").value_or("");
+  if (config.redis_sentinels.empty() != config.redis_master_name.empty()) {
+    return Invalid("--redis-sentinels", "and --redis-master-name must be set together");
+  }
+  // Where replicas exist (Sentinel implies them), a record counts as stored once one has it.
+  if (config.redis_wait_replicas < 0) {
+    config.redis_wait_replicas = config.redis_sentinels.empty() ? 0 : 1;
+  }
+  if (!config.redis_password.empty() && !config.redis_password_file.empty()) {
+    return Invalid("--redis-password-file", "and GATEWAY_REDIS_PASSWORD are exclusive: set one");
+  }
   return config;
 }
 
@@ -488,7 +558,8 @@ std::string Usage() {
       "  TWILIO_AUTH_TOKEN                  the account's auth token; with an API key too when\n"
       "                                     --webhook-listen is on (it verifies Twilio's signatures)\n"
       "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n"
-      "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store\n");
+      "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store (or\n"
+      "                                     --redis-password-file)\n");
   return out;
 }
 

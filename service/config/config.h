@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "credentials/credential_loader.h"
 #include "retry/retry_policy.h"
@@ -55,7 +56,17 @@ struct GatewayConfig {
   long idempotency_max_mb = 64;
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
-  std::string redis_password;  // Secret: environment only.
+  std::string redis_username;       // An ACL user; empty for the default user.
+  std::string redis_password;       // Secret: environment only.
+  std::string redis_password_file;  // Or a file (re-read at each reconnect).
+  // Sentinel: the master is asked for by name; redis_host/port are then unused.
+  std::vector<HostPort> redis_sentinels;
+  std::string redis_master_name;
+  std::string redis_sentinel_password_file;
+  // WAIT for this many replicas after a batch of writes. Unset (-1), ParseConfig makes it 1 with
+  // Sentinel and 0 without.
+  int redis_wait_replicas = -1;
+  absl::Duration redis_wait_timeout = absl::Milliseconds(100);
 
   // The Twilio webhook receiver and the message log it feeds (MessageService.Watch). Off
   // unless webhook_listen is set, which needs public_webhook_url.

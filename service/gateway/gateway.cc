@@ -45,12 +45,20 @@ std::string UserAgent() {
                       curl_version_info(CURLVERSION_NOW)->version);
 }
 
-// Where Redis is, and how to log in: the same for every part that keeps data there.
+// Where Redis is, how to log in, and how many replicas must hold a write before it counts: the
+// same for every part that keeps data there (the idempotency records, the received messages).
 RedisClientOptions RedisOptions(const GatewayConfig& config) {
   RedisClientOptions options;
   options.host = config.redis_host;
   options.port = config.redis_port;
+  if (!config.redis_username.empty()) options.username = config.redis_username;
   if (!config.redis_password.empty()) options.password = config.redis_password;
+  options.password_file = config.redis_password_file;
+  options.sentinels = config.redis_sentinels;
+  options.master_name = config.redis_master_name;
+  options.sentinel_password_file = config.redis_sentinel_password_file;
+  options.replica_acks = config.redis_wait_replicas;
+  options.replica_ack_timeout = config.redis_wait_timeout;
   return options;
 }
 

@@ -23,6 +23,28 @@
 // A call that timed out may still take effect in Redis: a claim whose token nobody got then holds
 // the key (kInFlight) until its lease ends, and is then taken over, which is the safe side.
 //
+// Replicas (redis.replica_acks > 0, the default with Sentinel): every operation is a write, and
+// counts only once that many replicas acknowledged it (WAIT, one per pipelined batch), so that
+// what the store acknowledged survives a failover. When they do not acknowledge in time:
+//   - Claim fails UNAVAILABLE, and the caller does not call Twilio. The claim may exist on the
+//     master (and on a replica, later): the caller's retry then finds the key in flight and,
+//     after the lease, takes it over with the first claim's age, so it treats the request as
+//     possibly sent (the same Twilio key goes out, or the outcome is resolved). That is the
+//     safe side. A claim lost with the old master leaves no trace, and nothing was sent for it.
+//     An acknowledged claim is on a replica, so no replica can grant it again after a failover:
+//     this is what keeps one subscription per key across failovers.
+//   - Complete fails UNAVAILABLE; the guard still answers the caller with the outcome (it logs
+//     "idempotency record not stored"). If the old master is lost with it, the record is in
+//     flight on the new one (its claim was acknowledged), and a retry takes it over after the
+//     lease and resolves the outcome instead of replaying it: one subscription still, at the
+//     cost of a resolution.
+//   - Renew fails UNAVAILABLE (the guard ignores it: its lease stands on the master); Release
+//     fails UNAVAILABLE (the record may come back in flight and is then taken over).
+// A claim answered kInFlight, kDone or kConflict wrote nothing but fails too when its batch's
+// WAIT falls short: the store cannot tell the client which scripts wrote.
+// WAIT covers a crashed master, not a master that lives on beside a promoted replica (a manual
+// SENTINEL FAILOVER, a partition): see "Limits" at RedisClientOptions::replica_acks.
+//
 // Thread-safety: Claim(), Renew(), Complete() and Release() are safe from any thread. Callbacks run
 // on the client's worker thread, in call order, except when a call is refused at once (queue
 // full, store shutting down): then the callback runs inline. Callbacks may call the store again

@@ -118,7 +118,7 @@ RedisMessageLog::RedisMessageLog(RedisMessageLogOptions options)
         return redis;
       }()),
       append_script_(client_.AddScript(kAppendScript)),
-      read_script_(client_.AddScript(kReadScript)),
+      read_script_(client_.AddScript(kReadScript, RedisAccess::kRead)),
       tailer_([this] { RunTailer(); }) {}
 
 RedisMessageLog::~RedisMessageLog() { Shutdown(); }
@@ -214,28 +214,30 @@ void RedisMessageLog::Read(const std::string& cursor, size_t max, ReadDone done)
 }
 
 void RedisMessageLog::Tail(TailDone done) {
-  client_.Command({"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
-                  [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
-                    if (!reply.ok()) {
-                      std::move(done)(reply.status());
-                      return;
-                    }
-                    const redisReply& r = **reply;
-                    if (r.type != REDIS_REPLY_ARRAY) {
-                      std::move(done)(Unexpected("XREVRANGE"));
-                      return;
-                    }
-                    if (r.elements == 0) {
-                      std::move(done)(std::string());
-                      return;
-                    }
-                    std::optional<LoggedMessage> newest = ParseEntry(*r.element[0]);
-                    if (!newest.has_value()) {
-                      std::move(done)(Unexpected("XREVRANGE"));
-                      return;
-                    }
-                    std::move(done)(std::move(newest->cursor));
-                  });
+  client_.Command(
+      {"XREVRANGE", stream_key_, "+", "-", "COUNT", "1"},
+      [done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+        if (!reply.ok()) {
+          std::move(done)(reply.status());
+          return;
+        }
+        const redisReply& r = **reply;
+        if (r.type != REDIS_REPLY_ARRAY) {
+          std::move(done)(Unexpected("XREVRANGE"));
+          return;
+        }
+        if (r.elements == 0) {
+          std::move(done)(std::string());
+          return;
+        }
+        std::optional<LoggedMessage> newest = ParseEntry(*r.element[0]);
+        if (!newest.has_value()) {
+          std::move(done)(Unexpected("XREVRANGE"));
+          return;
+        }
+        std::move(done)(std::move(newest->cursor));
+      },
+      RedisAccess::kRead);
 }
 
 // Follows the stream and wakes the listeners for every replica's appends. "$" only on the first
@@ -252,7 +254,8 @@ void RedisMessageLog::RunTailer() {
     std::future<absl::StatusOr<RedisReply>> reply = answered.get_future();
     tail_client_.Command(
         {"XREAD", "COUNT", "100", "BLOCK", block, "STREAMS", stream_key_, after},
-        [&answered](absl::StatusOr<RedisReply> r) { answered.set_value(std::move(r)); });
+        [&answered](absl::StatusOr<RedisReply> r) { answered.set_value(std::move(r)); },
+        RedisAccess::kRead);
     absl::StatusOr<RedisReply> r = reply.get();
     bool appended = false;
     if (r.ok() && (*r)->type == REDIS_REPLY_ARRAY && (*r)->elements == 1) {

@@ -12,6 +12,10 @@
 // expired: the stream keeps no record of what trimming removed, so the log cannot prove that
 // nothing after the cursor went with it (the memory log can, and is exact).
 //
+// With replicas and WAIT (RedisClientOptions::replica_acks), an append counts only once the
+// replicas hold it: otherwise UNAVAILABLE, the receiver answers 503, and Twilio's redelivery
+// finds the message (or stores it again if a failover lost it).
+//
 // Each replica runs one tailing reader (XREAD BLOCK on its own connection) that wakes the
 // listeners when any replica appends; reads and appends share another connection, pipelined.
 //

@@ -3,9 +3,11 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <deque>
+#include <iterator>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -13,9 +15,12 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/file.h"
 #include "common/log.h"
 
 namespace gateway {
@@ -28,7 +33,8 @@ using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
 
 struct Script {
   std::string source;
-  std::string sha;  // From SCRIPT LOAD; empty until loaded on this connection.
+  RedisAccess access = RedisAccess::kWrite;
+  std::string sha = {};  // From SCRIPT LOAD; empty until loaded on this connection.
 };
 
 // One queued call: a script (EVALSHA sha numkeys keys... args...) or a plain command.
@@ -37,8 +43,24 @@ struct Call {
   int script = kNoScript;
   size_t num_keys = 0;            // Scripts: the first num_keys of `argv` are KEYS.
   std::vector<std::string> argv;  // Scripts: keys then args; commands: the whole command.
+  RedisAccess access = RedisAccess::kWrite;  // Scripts: the script's.
   RedisCallback done;
 };
+
+// A connection's transport error, as text (the caller decides whether it marks the client down).
+std::string TransportError(const redisContext& context, absl::Duration timeout) {
+  const bool timed_out = context.err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return timed_out ? absl::StrCat("no reply within ", absl::FormatDuration(timeout))
+                   : absl::StrCat("connection failed: ", context.errstr);
+}
+
+std::string SentinelList(const std::vector<HostPort>& sentinels) {
+  std::string out;
+  for (const HostPort& sentinel : sentinels) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", JoinHostPort(sentinel.host, sentinel.port));
+  }
+  return out;
+}
 
 // Error replies that say this server cannot serve now, whatever the command was.
 bool IsServerStateError(absl::string_view error) {
@@ -61,7 +83,11 @@ class RedisClient::Worker {
  public:
   explicit Worker(RedisClientOptions options)
       : options_(std::move(options)),
-        where_(absl::StrCat("redis at ", options_.host, ":", options_.port)),
+        where_(options_.sentinels.empty()
+                   ? absl::StrCat("redis at ", JoinHostPort(options_.host, options_.port))
+                   : absl::StrCat("redis master ", options_.master_name, " via sentinels ",
+                                  SentinelList(options_.sentinels))),
+        sentinels_(options_.sentinels),
         thread_([this] { Run(); }) {}
 
   ~Worker() { Stop(); }
@@ -74,10 +100,10 @@ class RedisClient::Worker {
     if (thread_.joinable()) thread_.join();
   }
 
-  int AddScript(std::string source) {
+  int AddScript(std::string source, RedisAccess access) {
     absl::MutexLock lock(&mu_);
-    script_sources_.push_back(std::move(source));
-    return static_cast<int>(script_sources_.size()) - 1;
+    added_scripts_.push_back(Script{.source = std::move(source), .access = access});
+    return static_cast<int>(added_scripts_.size()) - 1;
   }
 
   void Submit(Call call) {
@@ -87,12 +113,13 @@ class RedisClient::Worker {
       if (stopping_) {
         refused = Unavailable("shutting down");
       } else if (call.script != Call::kNoScript &&
-                 (call.script < 0 || static_cast<size_t>(call.script) >= script_sources_.size())) {
+                 (call.script < 0 || static_cast<size_t>(call.script) >= added_scripts_.size())) {
         refused = absl::InvalidArgumentError(
             absl::StrCat(options_.name, ": no script ", call.script, " was added"));
       } else if (queue_.size() >= options_.max_pending) {
         refused = Unavailable(absl::StrCat("too many pending calls (", options_.max_pending, ")"));
       } else {
+        if (call.script != Call::kNoScript) call.access = added_scripts_[call.script].access;
         queue_.push_back(std::move(call));
         return;
       }
@@ -130,8 +157,8 @@ class RedisClient::Worker {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
-        while (scripts_.size() < script_sources_.size()) {
-          scripts_.push_back(Script{script_sources_[scripts_.size()], {}});
+        while (scripts_.size() < added_scripts_.size()) {
+          scripts_.push_back(added_scripts_[scripts_.size()]);
         }
       }
       ExecuteBatch(batch);
@@ -145,9 +172,9 @@ class RedisClient::Worker {
     context_.reset();
   }
 
-  // Sends every call of `batch`, reads all the replies, then answers each call in order. A reply
-  // of NOSCRIPT is retried alone with EVAL; a broken connection fails the calls whose replies
-  // did not come.
+  // Sends every call of `batch` (and WAIT after them when the batch writes and replica_acks is
+  // set), reads all the replies, then answers each call in order. A reply of NOSCRIPT is retried
+  // alone with EVAL; a broken connection fails the calls whose replies did not come.
   void ExecuteBatch(std::vector<Call>& batch) {
     absl::Status ready = EnsureConnected();
     if (ready.ok()) ready = EnsureScriptsLoaded();
@@ -155,42 +182,83 @@ class RedisClient::Worker {
       for (Call& call : batch) std::move(call.done)(ready);
       return;
     }
-    for (const Call& call : batch) {
-      if (!Append(call)) {
-        const absl::Status failed = ConnectionFailed();
-        for (Call& c : batch) std::move(c.done)(failed);
-        return;
-      }
+    const bool wait = options_.replica_acks > 0 &&
+                      std::any_of(batch.begin(), batch.end(),
+                                  [](const Call& c) { return c.access == RedisAccess::kWrite; });
+    bool appended = true;
+    for (const Call& call : batch) appended = appended && Append(call);
+    if (wait) appended = appended && AppendArgv(WaitCommand());
+    if (!appended) {
+      const absl::Status failed = ConnectionFailed();
+      for (Call& c : batch) std::move(c.done)(failed);
+      return;
     }
     // Every reply is read before a NOSCRIPT call goes again by its source: a command sent in
     // between would be answered after the rest of the pipeline, and each later call would take
     // its neighbour's reply.
+    const size_t expected = batch.size() + (wait ? 1 : 0);
     std::vector<absl::StatusOr<RedisReply>> replies;
-    replies.reserve(batch.size());
-    while (replies.size() < batch.size() && (replies.empty() || replies.back().ok())) {
+    replies.reserve(expected);
+    while (replies.size() < expected && (replies.empty() || replies.back().ok())) {
       replies.push_back(ReadReply());
     }
+    // Whether the batch's writes reached replica_acks replicas.
+    absl::Status replicated = absl::OkStatus();
+    if (wait) {
+      replicated = replies.size() == expected ? CheckWait(std::move(replies.back()))
+                                              : replies.back().status();
+      if (replies.size() == expected) replies.pop_back();
+    }
+    // A broken connection fails the calls whose replies did not come. Kept apart: the last
+    // reply is moved out in the loop below.
+    const absl::Status broken = replies.back().status();
     for (size_t i = 0; i < batch.size(); ++i) {
       Call& call = batch[i];
-      // A broken connection fails the calls whose replies did not come.
-      absl::StatusOr<RedisReply> reply =
-          i < replies.size() ? std::move(replies[i]) : replies.back().status();
+      absl::StatusOr<RedisReply> reply = i < replies.size() ? std::move(replies[i]) : broken;
+      absl::Status durable = replicated;
       if (call.script != Call::kNoScript && reply.ok() && (*reply)->type == REDIS_REPLY_ERROR &&
           absl::StartsWith(RedisReplyText(**reply), "NOSCRIPT")) {
         Script& script = scripts_[call.script];
         script.sha.clear();  // Loaded again before the next batch.
         reply = context_ != nullptr ? EvalBySource(script.source, call)
                                     : absl::StatusOr<RedisReply>(MarkDown("connection lost"));
+        // This write came after the batch's WAIT: it needs its own.
+        if (options_.replica_acks > 0 && call.access == RedisAccess::kWrite && reply.ok() &&
+            context_ != nullptr) {
+          durable = CheckWait(RoundTrip(WaitCommand()));
+        }
       }
-      std::move(call.done)(Classify(call, std::move(reply)));
+      reply = Classify(call, std::move(reply), replicated.ok());
+      if (reply.ok() && call.access == RedisAccess::kWrite && !durable.ok()) reply = durable;
+      std::move(call.done)(std::move(reply));
     }
   }
 
-  // Applies the error-reply rules of the header and tracks health.
-  absl::StatusOr<RedisReply> Classify(const Call& call, absl::StatusOr<RedisReply> reply) {
+  std::vector<absl::string_view> WaitCommand() {
+    wait_args_[0] = absl::StrCat(options_.replica_acks);
+    wait_args_[1] = absl::StrCat(absl::ToInt64Milliseconds(options_.replica_ack_timeout));
+    return {"WAIT", wait_args_[0], wait_args_[1]};
+  }
+
+  // WAIT answers how many replicas acknowledged every write this connection made.
+  absl::Status CheckWait(absl::StatusOr<RedisReply> reply) {
+    if (!reply.ok()) return reply.status();
+    if ((*reply)->type == REDIS_REPLY_INTEGER && (*reply)->integer >= options_.replica_acks) {
+      return absl::OkStatus();
+    }
+    if ((*reply)->type != REDIS_REPLY_INTEGER) return ReplyError(**reply, "WAIT");
+    return MarkDown(absl::StrCat("written, but acknowledged by ", (*reply)->integer, " of the ",
+                                 options_.replica_acks, " replicas required within ",
+                                 absl::FormatDuration(options_.replica_ack_timeout)));
+  }
+
+  // Applies the error-reply rules of the header and tracks health (`healthy`: false when the
+  // batch is failing anyway, so that its reads do not log a recovery between two failures).
+  absl::StatusOr<RedisReply> Classify(const Call& call, absl::StatusOr<RedisReply> reply,
+                                      bool healthy) {
     if (!reply.ok()) return reply;
     if ((*reply)->type != REDIS_REPLY_ERROR) {
-      MarkUp();
+      if (healthy) MarkUp();
       return reply;
     }
     const absl::string_view error = RedisReplyText(**reply);
@@ -199,12 +267,12 @@ class RedisClient::Worker {
     if (IsServerStateError(error)) {
       absl::Status status = ReplyError(**reply, command);
       // A demoted master answers READONLY to writes: the next call connects afresh (and, with
-      // Sentinel, finds the new master).
+      // Sentinel, asks for the new master).
       if (absl::StartsWith(error, "READONLY")) DropConnection();
       return status;
     }
     if (call.script != Call::kNoScript) return ReplyError(**reply, command);
-    MarkUp();  // Redis answered, with an answer the caller reads.
+    if (healthy) MarkUp();  // Redis answered, with an answer the caller reads.
     return reply;
   }
 
@@ -252,37 +320,133 @@ class RedisClient::Worker {
     }
     last_connect_attempt_ = now;
 
-    ContextPtr context(redisConnectWithTimeout(options_.host.c_str(), options_.port,
-                                               absl::ToTimeval(options_.connect_timeout)));
-    if (context == nullptr) {
-      return MarkDown("cannot allocate a connection");
-    }
-    if (context->err != 0) {
-      return MarkDown(absl::StrCat("connect failed: ", context->errstr));
-    }
-    if (redisSetTimeout(context.get(), absl::ToTimeval(options_.command_timeout)) != REDIS_OK) {
-      return MarkDown(absl::StrCat("cannot set the command timeout: ", context->errstr));
-    }
-    context_ = std::move(context);
-    if (options_.password.has_value()) {
+    absl::StatusOr<HostPort> address = MasterAddress();
+    if (!address.ok()) return MarkDown(std::string(address.status().message()));
+    const std::string at = JoinHostPort(address->host, address->port);
+    // With Sentinel the address changes, so the messages say which one failed.
+    const std::string prefix = options_.sentinels.empty() ? "" : absl::StrCat("master ", at, ": ");
+    absl::StatusOr<ContextPtr> context = Connect(*address);
+    if (!context.ok()) return MarkDown(absl::StrCat(prefix, context.status().message()));
+    absl::StatusOr<std::optional<std::string>> password =
+        Secret(options_.password, options_.password_file);
+    if (!password.ok()) return MarkDown(std::string(password.status().message()));
+    context_ = *std::move(context);
+    if (password->has_value()) {
       std::vector<absl::string_view> auth = {"AUTH"};
-      if (options_.username.has_value()) auth.push_back(*options_.username);
-      auth.push_back(*options_.password);
+      if (options_.username.has_value()) auth.emplace_back(*options_.username);
+      auth.emplace_back(**password);
       absl::StatusOr<RedisReply> reply = RoundTrip(auth);
       if (!reply.ok()) {
         return reply.status();
       }
       if ((*reply)->type == REDIS_REPLY_ERROR) {
         // Redis' refusal ("WRONGPASS ...") never echoes the password.
-        absl::Status refused = ReplyError(**reply, "AUTH");
+        absl::Status refused = ReplyError(**reply, absl::StrCat(prefix, "AUTH"));
         DropConnection();
         return refused;
+      }
+    }
+    if (!options_.sentinels.empty()) {
+      absl::StatusOr<RedisReply> role = RoundTrip({"ROLE"});
+      if (!role.ok()) return role.status();
+      const redisReply& r = **role;
+      const absl::string_view name = r.type == REDIS_REPLY_ARRAY && r.elements >= 1
+                                         ? RedisReplyText(*r.element[0])
+                                         : RedisReplyText(r);
+      if (name != "master") {
+        DropConnection();
+        return MarkDown(absl::StrCat(prefix, "ROLE is ", name,
+                                     ", not master (a failover in progress); asking again"));
+      }
+      if (at != master_) {
+        if (!master_.empty()) {
+          Log(LogLevel::kWarning, absl::StrCat(options_.name, " follows a new redis master"),
+              {{"redis", where_}, {"master", at}, {"previous", master_}});
+        }
+        master_ = at;
       }
     }
     return absl::OkStatus();
   }
 
-  bool AppendArgv(const std::vector<absl::string_view>& args) {
+  // host:port, or with Sentinel, the master's address from the first sentinel that knows it.
+  absl::StatusOr<HostPort> MasterAddress() {
+    if (options_.sentinels.empty()) return HostPort{options_.host, options_.port};
+    absl::StatusOr<std::optional<std::string>> password =
+        Secret(options_.sentinel_password, options_.sentinel_password_file);
+    if (!password.ok()) return password.status();
+    std::string errors;
+    for (size_t i = 0; i < sentinels_.size(); ++i) {
+      absl::StatusOr<HostPort> master = AskSentinel(sentinels_[i], *password);
+      if (master.ok()) {
+        // The one that answered is asked first next time.
+        std::rotate(sentinels_.begin(), sentinels_.begin() + i, sentinels_.end());
+        return master;
+      }
+      absl::StrAppend(&errors, errors.empty() ? "" : "; ", "sentinel ",
+                      JoinHostPort(sentinels_[i].host, sentinels_[i].port), ": ",
+                      master.status().message());
+    }
+    return absl::UnavailableError(
+        absl::StrCat("no sentinel named the master of ", options_.master_name, " (", errors, ")"));
+  }
+
+  absl::StatusOr<HostPort> AskSentinel(const HostPort& sentinel,
+                                       const std::optional<std::string>& password) {
+    absl::StatusOr<ContextPtr> context = Connect(sentinel);
+    if (!context.ok()) return context.status();
+    redisContext* c = context->get();
+    if (password.has_value()) {
+      absl::StatusOr<RedisReply> auth = RoundTripOn(*c, {"AUTH", *password});
+      if (!auth.ok()) return auth.status();
+      if ((*auth)->type == REDIS_REPLY_ERROR) {
+        return absl::UnavailableError(absl::StrCat("AUTH failed: ", RedisReplyText(**auth)));
+      }
+    }
+    absl::StatusOr<RedisReply> reply =
+        RoundTripOn(*c, {"SENTINEL", "get-master-addr-by-name", options_.master_name});
+    if (!reply.ok()) return reply.status();
+    const redisReply& r = **reply;
+    int port = 0;
+    if (r.type == REDIS_REPLY_ARRAY && r.elements == 2 &&
+        r.element[0]->type == REDIS_REPLY_STRING && r.element[1]->type == REDIS_REPLY_STRING &&
+        absl::SimpleAtoi(RedisReplyText(*r.element[1]), &port)) {
+      return HostPort{std::string(RedisReplyText(*r.element[0])), port};
+    }
+    if (r.type == REDIS_REPLY_NIL) return absl::UnavailableError("does not know that master");
+    return absl::UnavailableError(absl::StrCat(
+        "unexpected reply: ", r.type == REDIS_REPLY_ERROR ? RedisReplyText(r) : "not an address"));
+  }
+
+  absl::StatusOr<ContextPtr> Connect(const HostPort& address) {
+    ContextPtr context(redisConnectWithTimeout(address.host.c_str(), address.port,
+                                               absl::ToTimeval(options_.connect_timeout)));
+    if (context == nullptr) {
+      return absl::UnavailableError("cannot allocate a connection");
+    }
+    if (context->err != 0) {
+      return absl::UnavailableError(absl::StrCat("connect failed: ", context->errstr));
+    }
+    if (redisSetTimeout(context.get(), absl::ToTimeval(options_.command_timeout)) != REDIS_OK) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot set the command timeout: ", context->errstr));
+    }
+    return context;
+  }
+
+  // A password, read from its file at each connect when one is set: a file mounted from a
+  // Secret changes in place when the Secret is rotated.
+  static absl::StatusOr<std::optional<std::string>> Secret(const std::optional<std::string>& value,
+                                                           const std::string& file) {
+    if (file.empty()) return value;
+    std::optional<std::string> read = ReadFile(file);
+    if (!read.has_value()) {
+      return absl::UnavailableError(absl::StrCat("cannot read the password file ", file));
+    }
+    return std::string(absl::StripTrailingAsciiWhitespace(*read));
+  }
+
+  static bool AppendArgvOn(redisContext& context, const std::vector<absl::string_view>& args) {
     std::vector<const char*> argv;
     std::vector<size_t> lengths;
     argv.reserve(args.size());
@@ -291,8 +455,24 @@ class RedisClient::Worker {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    return redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
+    return redisAppendCommandArgv(&context, static_cast<int>(argv.size()), argv.data(),
                                   lengths.data()) == REDIS_OK;
+  }
+
+  // One command on a connection of its own (a sentinel's); errors are not the client's health.
+  absl::StatusOr<RedisReply> RoundTripOn(redisContext& context,
+                                         const std::vector<absl::string_view>& args) {
+    errno = 0;
+    void* raw = nullptr;
+    if (AppendArgvOn(context, args) && redisGetReply(&context, &raw) == REDIS_OK &&
+        raw != nullptr) {
+      return RedisReply(static_cast<redisReply*>(raw));
+    }
+    return absl::UnavailableError(TransportError(context, options_.command_timeout));
+  }
+
+  bool AppendArgv(const std::vector<absl::string_view>& args) {
+    return AppendArgvOn(*context_, args);
   }
 
   // Waits (up to command_timeout) for the next reply, flushing what was appended first. A
@@ -308,13 +488,9 @@ class RedisClient::Worker {
   }
 
   absl::Status ConnectionFailed() {
-    const bool timed_out =
-        context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-    const std::string detail =
-        timed_out ? absl::StrCat("no reply within ", absl::FormatDuration(options_.command_timeout))
-                  : absl::StrCat("connection failed: ", context_->errstr);
+    std::string detail = TransportError(*context_, options_.command_timeout);
     DropConnection();
-    return MarkDown(detail);
+    return MarkDown(std::move(detail));
   }
 
   void DropConnection() {
@@ -369,19 +545,24 @@ class RedisClient::Worker {
   }
 
   const RedisClientOptions options_;
-  const std::string where_;  // "redis at host:port", for messages; never holds the password.
+  // "redis at host:port" or "redis master NAME via sentinels ...", for messages; never holds a
+  // password.
+  const std::string where_;
 
   absl::Mutex mu_;
   std::deque<Call> queue_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> script_sources_ ABSL_GUARDED_BY(mu_);
+  std::vector<Script> added_scripts_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 
   // Owned by the worker thread.
   ContextPtr context_;
-  std::vector<Script> scripts_;  // Copied from script_sources_ when a batch is taken.
+  std::vector<Script> scripts_;      // Copied from added_scripts_ when a batch is taken.
+  std::vector<HostPort> sentinels_;  // The last one that answered first.
+  std::string master_;               // The master's host:port last connected to (Sentinel).
   std::optional<std::chrono::steady_clock::time_point> last_connect_attempt_;
   std::string last_error_;
   Health health_ = Health::kUnknown;
+  std::string wait_args_[2];                // WAIT's arguments, as text.
   static constexpr size_t kMaxBatch = 256;  // Calls sent in one pipeline at most.
 
   std::thread thread_;  // Last: starts once everything above is constructed.
@@ -392,24 +573,33 @@ RedisClient::RedisClient(RedisClientOptions options)
 
 RedisClient::~RedisClient() = default;
 
-int RedisClient::AddScript(std::string source) { return worker_->AddScript(std::move(source)); }
+int RedisClient::AddScript(std::string source, RedisAccess access) {
+  return worker_->AddScript(std::move(source), access);
+}
 
 void RedisClient::Eval(int script, std::vector<std::string> keys, std::vector<std::string> args,
                        RedisCallback done) {
-  Call call{
-      .script = script, .num_keys = keys.size(), .argv = std::move(keys), .done = std::move(done)};
+  const size_t num_keys = keys.size();
+  Call call{.script = script,
+            .num_keys = num_keys,
+            .argv = std::move(keys),
+            .access = RedisAccess::kWrite,  // The script's, set when queued.
+            .done = std::move(done)};
   call.argv.insert(call.argv.end(), std::make_move_iterator(args.begin()),
                    std::make_move_iterator(args.end()));
   worker_->Submit(std::move(call));
 }
 
-void RedisClient::Command(std::vector<std::string> argv, RedisCallback done) {
+void RedisClient::Command(std::vector<std::string> argv, RedisCallback done, RedisAccess access) {
   if (argv.empty()) {
     std::move(done)(absl::InvalidArgumentError("redis client: empty command"));
     return;
   }
-  worker_->Submit(Call{
-      .script = Call::kNoScript, .num_keys = 0, .argv = std::move(argv), .done = std::move(done)});
+  worker_->Submit(Call{.script = Call::kNoScript,
+                       .num_keys = 0,
+                       .argv = std::move(argv),
+                       .access = access,
+                       .done = std::move(done)});
 }
 
 void RedisClient::Shutdown() { worker_->Stop(); }

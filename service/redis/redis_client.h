@@ -66,6 +66,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/host_port.h"
 
 namespace gateway {
 
@@ -76,6 +77,10 @@ struct RedisClientOptions {
   // password alone when only the password is set (the default user).
   std::optional<std::string> username;
   std::optional<std::string> password;
+  // When set, the password is read from this file (trailing whitespace dropped) before each
+  // connect instead of from `password`, so a rotated Secret is picked up at the next reconnect.
+  // An unreadable file fails the connect (UNAVAILABLE, naming the file, not its content).
+  std::string password_file;
   absl::Duration connect_timeout = absl::Milliseconds(200);
   // Bounds each round trip; a slower reply fails the calls of its batch and drops the connection.
   absl::Duration command_timeout = absl::Milliseconds(500);
@@ -85,7 +90,42 @@ struct RedisClientOptions {
   size_t max_pending = 10000;
   // What the client serves ("idempotency store"), for logs and statuses.
   std::string name = "redis client";
+
+  // Sentinel. When `sentinels` is not empty, `host` and `port` are not used: at each connect the
+  // client asks the sentinels in turn (the last one that answered first) for the address of
+  // `master_name` (SENTINEL get-master-addr-by-name), connects to it, authenticates, and checks
+  // with ROLE that it is a master. A replica (a demoted master the sentinels have not caught up
+  // with yet) is dropped and the batch fails UNAVAILABLE; the next connect asks again. While no
+  // sentinel answers, or the master they name does not, calls fail UNAVAILABLE (fail closed).
+  std::vector<HostPort> sentinels;
+  std::string master_name;
+  // AUTH to the sentinels (their requirepass) when set; the file, when set, wins and is read at
+  // each discovery.
+  std::optional<std::string> sentinel_password;
+  std::string sentinel_password_file;
+
+  // WAIT. When above 0, a batch that holds a write (RedisAccess::kWrite) ends with
+  // `WAIT replica_acks replica_ack_timeout` in the same pipeline (one WAIT per batch, not per
+  // call), and every write call of the batch fails UNAVAILABLE ("not acknowledged by N
+  // replicas") unless that many replicas acknowledged it in time. The write did happen on the
+  // master, and may survive a failover or not: callers only use writes whose retry is safe.
+  // Reads in the batch are answered whatever WAIT says. With replica_acks = N, losing all but
+  // N - 1 replicas stops every write: run at least N + 1 replicas to ride out the loss of one.
+  // Limits: WAIT keeps an acknowledged write through the crash of its master, because Sentinel
+  // promotes the replica with the most data, which holds every write any replica acknowledged.
+  // It does not make Redis strongly consistent: a master that lives on after a replica was
+  // promoted (a manual SENTINEL FAILOVER, or a partition that leaves the master with a replica)
+  // accepts writes, and a replica still following it acknowledges them, until the sentinels
+  // reconfigure both; those writes are lost. Switch over by stopping the master (SHUTDOWN waits
+  // for its replicas to catch up), not with SENTINEL FAILOVER while clients write.
+  int replica_acks = 0;
+  // Shorter than command_timeout, or a slow WAIT would drop the connection.
+  absl::Duration replica_ack_timeout = absl::Milliseconds(100);
 };
+
+// Whether a call may change data: with replica_acks, a batch holding a write ends with WAIT.
+// Writes are the default, the safe side for a call someone forgot to mark.
+enum class RedisAccess { kRead, kWrite };
 
 // Owns a hiredis reply.
 struct RedisReplyDeleter {
@@ -107,16 +147,19 @@ class RedisClient {
   RedisClient& operator=(const RedisClient&) = delete;
 
   // Registers a Lua script and returns its handle for Eval(). Meant to be called before the first
-  // call; a script added later is loaded before the next batch.
-  int AddScript(std::string source);
+  // call; a script added later is loaded before the next batch. `access`: whether the script
+  // may write (see RedisClientOptions::replica_acks).
+  int AddScript(std::string source, RedisAccess access = RedisAccess::kWrite);
 
   // Runs script `script` (from AddScript()) with KEYS `keys` and ARGV `args`: EVALSHA, or EVAL
   // after NOSCRIPT. An unknown handle fails with INVALID_ARGUMENT, inline.
   void Eval(int script, std::vector<std::string> keys, std::vector<std::string> args,
             RedisCallback done);
 
-  // Sends `argv` as one command (XADD, XRANGE, HGET, ...). Not for blocking commands.
-  void Command(std::vector<std::string> argv, RedisCallback done);
+  // Sends `argv` as one command (XADD, XRANGE, HGET, ...). Not for blocking commands. Mark
+  // reads (XRANGE, GET) kRead so that they never wait for replicas.
+  void Command(std::vector<std::string> argv, RedisCallback done,
+               RedisAccess access = RedisAccess::kWrite);
 
   // Finishes the batch in flight (bounded by the timeouts), fails the queued calls with
   // UNAVAILABLE ("shutting down") on the worker thread, then returns; later calls fail at once.

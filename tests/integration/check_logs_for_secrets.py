@@ -20,6 +20,10 @@ SECRETS = [
     "clients-e2e-token-4b7d02e9c1a6f835",
     "clients-e2e-wrong-token-8e3f61d0a95c27b4",
     "webhook-watcher-token-6a1e93c0d47b28f5",
+    # Redis ACL users' passwords (redis_store_test.cc; the failover chaos test).
+    "acl-user-password-3e9b1c",
+    "acl-wrong-password-a47d20",
+    "acl-admin-password-5c0e8f",
 ]
 
 

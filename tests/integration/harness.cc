@@ -337,4 +337,60 @@ std::vector<std::string> RedisServer::Argv() const {
   return argv;
 }
 
+RedisNode::RedisNode(std::string name, std::vector<std::string> extra_args,
+                     std::string sentinel_config)
+    : extra_args_(std::move(extra_args)),
+      sentinel_config_(std::move(sentinel_config)),
+      port_(FreeLoopbackPort()) {
+  // Named by port too: ctest runs tests of one binary in parallel.
+  name_ = name + "-" + std::to_string(port_);
+  dir_ = LogDir() + "/" + name_;
+  RunCommand({"/bin/rm", "-rf", dir_});
+  mkdir(dir_.c_str(), 0755);
+  if (!sentinel_config_.empty()) {
+    // Sentinel rewrites its config file (the masters it learns), so it gets its own.
+    std::ofstream(dir_ + "/sentinel.conf")
+        << "port " << port_ << "\nbind 127.0.0.1\ndir " << dir_ << "\n"
+        << sentinel_config_;
+  }
+  Start();
+}
+
+RedisNode::~RedisNode() { Kill(); }
+
+void RedisNode::Start() {
+  std::vector<std::string> argv = {REDIS_SERVER_BINARY};
+  if (!sentinel_config_.empty()) {
+    argv.insert(argv.end(), {dir_ + "/sentinel.conf", "--sentinel"});
+  } else {
+    argv.insert(argv.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir", dir_,
+                             "--save", ""});
+  }
+  argv.insert(argv.end(), {"--logfile", LogDir() + "/" + name_ + ".log"});
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<ChildProcess>(argv, std::map<std::string, std::string>{},
+                                            LogDir() + "/" + name_ + ".stderr.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (Cli({"PING"}) != "PONG") {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error(name_ + " did not answer PING; see its log in " + LogDir());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void RedisNode::Kill() {
+  if (process_ == nullptr) return;
+  process_->Stop(SIGKILL);
+  process_.reset();
+}
+
+std::string RedisNode::Cli(const std::vector<std::string>& command) const {
+  std::vector<std::string> argv = {"/usr/bin/redis-cli", "-p", std::to_string(port_)};
+  argv.insert(argv.end(), command.begin(), command.end());
+  std::string out = RunCommand(argv).out;
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
 }  // namespace gateway::testing

@@ -128,6 +128,34 @@ class RedisServer {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// A redis-server for replication and failover tests: a master, a replica (extra args
+// "--replicaof", "127.0.0.1", port) or, with a non-empty `sentinel_config` (the "sentinel ..."
+// lines), a sentinel. It logs to <LogDir()>/<name>-<port>.log, keeps its data (appendonly, when
+// asked) in <LogDir()>/<name>-<port>/ across restarts on the same port, and is ready when it
+// answers PING. Killed (SIGKILL) when destroyed.
+class RedisNode {
+ public:
+  RedisNode(std::string name, std::vector<std::string> extra_args,
+            std::string sentinel_config = "");
+  ~RedisNode();
+
+  void Start();
+  // A crash: SIGKILL, no shutdown.
+  void Kill();
+  bool running() const { return process_ != nullptr; }
+  int port() const { return port_; }
+  // redis-cli -p port <command>; its stdout without the trailing newline.
+  std::string Cli(const std::vector<std::string>& command) const;
+
+ private:
+  std::vector<std::string> extra_args_;
+  std::string sentinel_config_;
+  int port_ = 0;
+  std::string name_;  // With the port.
+  std::string dir_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
 // Directory for this test run's logs (created on first use).
 std::string LogDir();
 

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/time/time.h"
 #include "harness.h"
 
 namespace gateway::testing {
@@ -34,12 +35,14 @@ Answer Read(absl::StatusOr<RedisReply> reply) {
                 .integer = (*reply)->integer};
 }
 
-std::future<Answer> Send(RedisClient& client, std::vector<std::string> argv) {
+std::future<Answer> Send(RedisClient& client, std::vector<std::string> argv,
+                         RedisAccess access = RedisAccess::kWrite) {
   auto promise = std::make_shared<std::promise<Answer>>();
   auto future = promise->get_future();
-  client.Command(std::move(argv), [promise](absl::StatusOr<RedisReply> reply) {
-    promise->set_value(Read(std::move(reply)));
-  });
+  client.Command(
+      std::move(argv),
+      [promise](absl::StatusOr<RedisReply> reply) { promise->set_value(Read(std::move(reply))); },
+      access);
   return future;
 }
 
@@ -121,6 +124,24 @@ TEST_F(RedisClientTest, ServerStateErrorIsUnavailableForACommand) {
   const Answer full = Get(Send(client, {"SET", "k", std::string(1000, 'x')}));
   EXPECT_TRUE(absl::IsUnavailable(full.status)) << full.status;
   EXPECT_TRUE(absl::StrContains(full.status.message(), "OOM")) << full.status;
+}
+
+// A demoted master (or a replica reached by mistake) answers writes READONLY: UNAVAILABLE, and the
+// connection is dropped so that the next call connects (with Sentinel: asks) afresh.
+TEST_F(RedisClientTest, ReadOnlyReplicaIsUnavailable) {
+  RedisNode replica("client-replica", {"--replicaof", "127.0.0.1", std::to_string(redis_.port())});
+  RedisClientOptions options = Options();
+  options.port = replica.port();
+  options.reconnect_interval = absl::ZeroDuration();
+  RedisClient client(std::move(options));
+  for (int i = 0; i < 2; ++i) {
+    const Answer refused = Get(Send(client, {"SET", "k", "v"}));
+    EXPECT_TRUE(absl::IsUnavailable(refused.status)) << refused.status;
+    EXPECT_TRUE(absl::StrContains(refused.status.message(), "SET failed: READONLY"))
+        << refused.status;
+  }
+  // Reads still work there.
+  EXPECT_TRUE(Get(Send(client, {"GET", "k"}, RedisAccess::kRead)).status.ok());
 }
 
 TEST_F(RedisClientTest, UnknownScriptHandleIsInvalidArgument) {

@@ -2,18 +2,24 @@
 // killed, paused (no replies), restarted, and guarded by a password.
 #include "idempotency/redis_store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
+#include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +27,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/log.h"
 #include "common/random.h"
 #include "fakes/fake_random.h"
 #include "harness.h"
@@ -492,6 +499,29 @@ TEST_F(RedisStoreTest, FailsClosedWhileRedisIsDownAndRecoversWhenItReturns) {
   ASSERT_TRUE(CompleteNow(store, "after", after->token, "outcome").ok());
 }
 
+// Redis dies with a whole pipelined batch unanswered: every call of it fails UNAVAILABLE. (The
+// calls after the first unanswered one got INTERNAL "Status accessed after move".)
+TEST_F(RedisStoreTest, RedisKilledUnderABatchFailsEveryCallUnavailable) {
+  RedisStoreOptions options = Options();
+  options.redis.command_timeout = absl::Seconds(5);
+  RedisIdempotencyStore store(std::move(options), random_);
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "before", "fp")));
+  redis_.Pause();
+  std::vector<std::future<absl::StatusOr<ClaimResult>>> results;
+  for (int i = 0; i < 20; ++i) {
+    auto promise = std::make_shared<std::promise<absl::StatusOr<ClaimResult>>>();
+    results.push_back(promise->get_future());
+    store.Claim("k" + std::to_string(i), "fp", absl::Seconds(30), absl::Hours(1),
+                [promise](absl::StatusOr<ClaimResult> r) { promise->set_value(std::move(r)); });
+  }
+  absl::SleepFor(absl::Milliseconds(200));  // The worker sends the batch and waits.
+  redis_.Kill();
+  for (auto& f : results) {
+    absl::StatusOr<ClaimResult> r = Await(std::move(f), "Claim");
+    EXPECT_TRUE(r.ok() || absl::IsUnavailable(r.status())) << r.status();
+  }
+}
+
 TEST_F(RedisStoreTest, UnresponsiveRedisTimesOutAndRecovers) {
   RedisStoreOptions options = Options();
   options.redis.command_timeout = absl::Milliseconds(300);
@@ -613,6 +643,311 @@ TEST_F(RedisPasswordTest, MissingPasswordIsUnavailable) {
   absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
   EXPECT_TRUE(absl::StrContains(r.status().message(), "NOAUTH")) << r.status();
+}
+
+// Everything the process writes to stderr (the JSON log) while it lives, for checking that a
+// secret never reaches the log.
+class StderrCapture {
+ public:
+  StderrCapture() : path_(LogDir() + "/stderr-capture-" + std::to_string(getpid()) + ".log") {
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    const int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+  ~StderrCapture() { Restore(); }
+
+  // Stops capturing and returns what was written.
+  std::string Text() {
+    FlushLogs(absl::Seconds(2));
+    Restore();
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+ private:
+  void Restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    saved_ = -1;
+  }
+
+  std::string path_;
+  int saved_ = -1;
+};
+
+// An ACL user (the managed-Redis way), with the default user switched off.
+class RedisAclTest : public ::testing::Test {
+ protected:
+  RedisStoreOptions Options(std::string password) const {
+    RedisStoreOptions options;
+    options.redis.port = redis_.port();
+    options.redis.username = kUser;
+    options.redis.password = std::move(password);
+    return options;
+  }
+
+  static void WriteFile(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+  }
+
+  // Drops every client connection, as a Redis restart or a network blip would.
+  void KillClients() const {
+    const CommandResult killed = RunCommand(
+        {"/usr/bin/redis-cli", "-p", std::to_string(redis_.port()), "--user", "admin", "--pass",
+         kAdminPassword, "--no-auth-warning", "CLIENT", "KILL", "USER", kUser});
+    ASSERT_EQ(killed.exit_code, 0) << killed.err;
+  }
+
+  static constexpr char kUser[] = "gateway";
+  static constexpr char kPassword[] = "acl-user-password-3e9b1c";
+  static constexpr char kWrongPassword[] = "acl-wrong-password-a47d20";
+  static constexpr char kAdminPassword[] = "acl-admin-password-5c0e8f";
+  RedisServer redis_{{"--user", "default", "off", "--user", kUser, "on",
+                      std::string(">") + kPassword, "~twgw:*", "+@all", "--user", "admin", "on",
+                      std::string(">") + kAdminPassword, "~*", "+@all"}};
+  SystemRandom random_;
+};
+
+TEST_F(RedisAclTest, RightUserAndPasswordWork) {
+  RedisIdempotencyStore store(Options(kPassword), random_);
+  absl::StatusOr<ClaimResult> claim = ClaimNow(store, "k", "fp");
+  ASSERT_TRUE(IsClaimed(claim)) << claim.status();
+  EXPECT_TRUE(CompleteNow(store, "k", claim->token, "outcome").ok());
+}
+
+TEST_F(RedisAclTest, WrongPasswordIsUnavailableAndNeverInAStatusOrTheLog) {
+  StderrCapture log;
+  {
+    RedisIdempotencyStore store(Options(kWrongPassword), random_);
+    for (int i = 0; i < 2; ++i) {
+      absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+      ASSERT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+      EXPECT_TRUE(absl::StrContains(r.status().message(), "AUTH failed: WRONGPASS")) << r.status();
+      EXPECT_FALSE(absl::StrContains(r.status().message(), kWrongPassword)) << r.status();
+      EXPECT_FALSE(absl::StrContains(r.status().message(), kPassword)) << r.status();
+    }
+  }
+  const std::string text = log.Text();
+  EXPECT_TRUE(absl::StrContains(text, "idempotency store unavailable")) << text;
+  EXPECT_FALSE(absl::StrContains(text, kWrongPassword)) << text;
+  EXPECT_FALSE(absl::StrContains(text, kPassword)) << text;
+}
+
+// The user's password comes from a mounted Secret: read at each connect, so a rotation is
+// picked up at the next reconnect without a restart.
+TEST_F(RedisAclTest, PasswordFileIsReadAgainAtEachReconnect) {
+  const std::string file = LogDir() + "/redis-acl-password-" + std::to_string(getpid());
+  WriteFile(file, std::string(kPassword) + "\n");  // As `kubectl create secret` files often are.
+  RedisStoreOptions options = Options("");
+  options.redis.password.reset();
+  options.redis.password_file = file;
+  options.redis.reconnect_interval = absl::Milliseconds(10);
+  RedisIdempotencyStore store(std::move(options), random_);
+  ASSERT_TRUE(IsClaimed(ClaimNow(store, "first", "fp")));
+
+  WriteFile(file, kWrongPassword);
+  KillClients();
+  absl::StatusOr<ClaimResult> refused;
+  EXPECT_TRUE(Eventually([&] {
+    refused = ClaimNow(store, "second", "fp");
+    return absl::StrContains(refused.status().message(), "WRONGPASS");
+  })) << refused.status();
+  EXPECT_TRUE(absl::IsUnavailable(refused.status()));
+
+  WriteFile(file, kPassword);
+  EXPECT_TRUE(Eventually([&] { return IsClaimed(ClaimNow(store, "third", "fp")); }));
+
+  std::remove(file.c_str());
+  KillClients();
+  absl::StatusOr<ClaimResult> unreadable;
+  EXPECT_TRUE(Eventually([&] {
+    unreadable = ClaimNow(store, "fourth", "fp");
+    return absl::StrContains(unreadable.status().message(), "cannot read the password file");
+  })) << unreadable.status();
+}
+
+// Redis 7 delays a replica's first sync 5 s by default; these tests cannot wait that long.
+const std::vector<std::string> kQuickSync = {"--repl-diskless-sync-delay", "0"};
+
+std::vector<std::string> ReplicaOf(const RedisNode& master) {
+  std::vector<std::string> args = {"--replicaof", "127.0.0.1", std::to_string(master.port())};
+  args.insert(args.end(), kQuickSync.begin(), kQuickSync.end());
+  return args;
+}
+
+// A claim on a fresh key (`prefix`0, `prefix`1, ...) that a replica acknowledged. Right after a
+// replica comes online its first acknowledgements can miss WAIT's 100 ms on a loaded machine;
+// such a claim fails UNAVAILABLE (as it must) and a fresh key is tried.
+std::pair<std::string, std::string> AcknowledgedClaim(IdempotencyStore& store,
+                                                      const std::string& prefix) {
+  for (int i = 0; i < 50; ++i) {
+    const std::string key = prefix + std::to_string(i);
+    absl::StatusOr<ClaimResult> claim = ClaimNow(store, key, "fp");
+    if (IsClaimed(claim)) return {key, claim->token};
+    EXPECT_TRUE(absl::IsUnavailable(claim.status())) << claim.status();
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ADD_FAILURE() << "no claim was acknowledged";
+  return {};
+}
+
+// WAIT: a batch's writes count once a replica has them.
+class RedisWaitTest : public ::testing::Test {
+ protected:
+  RedisStoreOptions Options(int replica_acks) const {
+    RedisStoreOptions options;
+    options.redis.port = master_.port();
+    options.redis.replica_acks = replica_acks;
+    options.redis.replica_ack_timeout = absl::Milliseconds(100);
+    return options;
+  }
+
+  bool ReplicaInSync() const {
+    return absl::StrContains(master_.Cli({"INFO", "replication"}), "state=online");
+  }
+
+  RedisNode master_{"wait-master", kQuickSync};
+  RedisNode replica_{"wait-replica", ReplicaOf(master_)};
+  SystemRandom random_;
+};
+
+TEST_F(RedisWaitTest, WritesAcknowledgedByAReplicaSucceed) {
+  ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
+  RedisIdempotencyStore store(Options(1), random_);
+  const auto [key, token] = AcknowledgedClaim(store, "k");
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(CompleteNow(store, key, token, "outcome").ok());
+  // The replica has the record the store acknowledged.
+  EXPECT_EQ(replica_.Cli({"HGET", "twgw:idem:" + key, "outcome"}), "outcome");
+}
+
+// Without the replica a claim is not durable: UNAVAILABLE, and the caller retries later.
+TEST_F(RedisWaitTest, WithoutTheReplicaWritesFailUnavailableAndRecover) {
+  ASSERT_TRUE(Eventually([&] { return ReplicaInSync(); }));
+  RedisIdempotencyStore store(Options(1), random_);
+  ASSERT_FALSE(AcknowledgedClaim(store, "before").first.empty());
+
+  replica_.Kill();
+  absl::StatusOr<ClaimResult> alone = ClaimNow(store, "alone", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(alone.status())) << alone.status();
+  EXPECT_TRUE(absl::StrContains(alone.status().message(),
+                                "acknowledged by 0 of the 1 replicas required within 100ms"))
+      << alone.status();
+
+  replica_.Start();
+  absl::StatusOr<ClaimResult> after;
+  EXPECT_TRUE(Eventually([&] {
+    after = ClaimNow(store, "after", "fp");
+    return after.ok();
+  })) << after.status();
+  EXPECT_TRUE(IsClaimed(after));
+  // The refused claim did happen on the master: a retry finds it in flight (then, after its
+  // lease, takes it over), never a second fresh claim.
+  absl::StatusOr<ClaimResult> retry = ClaimNow(store, "alone", "fp");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->state, State::kInFlight);
+}
+
+TEST_F(RedisWaitTest, NoReplicaAtAllFailsClosed) {
+  RedisNode alone("wait-alone", {});
+  RedisStoreOptions options = Options(1);
+  options.redis.port = alone.port();
+  RedisIdempotencyStore store(std::move(options), random_);
+  absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+}
+
+// Sentinel: the store asks the sentinels for the master and follows a failover.
+class RedisSentinelTest : public ::testing::Test {
+ protected:
+  static std::string SentinelConfig(const RedisNode& master) {
+    return "sentinel monitor gw 127.0.0.1 " + std::to_string(master.port()) +
+           " 1\n"
+           "sentinel down-after-milliseconds gw 1000\n"
+           "sentinel failover-timeout gw 5000\n";
+  }
+
+  RedisStoreOptions Options() const {
+    RedisStoreOptions options;
+    options.redis.sentinels = {HostPort{"127.0.0.1", FreeLoopbackPort()},  // A dead sentinel first.
+                               HostPort{"127.0.0.1", sentinel_.port()}};
+    options.redis.master_name = "gw";
+    options.redis.replica_acks = 1;
+    options.redis.reconnect_interval = absl::Milliseconds(50);
+    return options;
+  }
+
+  bool ReplicasInSync() const {
+    const std::string info = master_.Cli({"INFO", "replication"});
+    return absl::StrContains(info, "slave0:") && absl::StrContains(info, "slave1:") &&
+           !absl::StrContains(info, "state=wait_bgsave") &&
+           !absl::StrContains(info, "state=send_bulk");
+  }
+
+  // Two replicas: the failover itself makes the other one replicate from the new master, so WAIT
+  // 1 is met at once (with one, only once the sentinel has converted the old master, up to 10 s).
+  RedisNode master_{"sentinel-master", kQuickSync};
+  RedisNode replica_{"sentinel-replica", ReplicaOf(master_)};
+  RedisNode replica2_{"sentinel-replica-2", ReplicaOf(master_)};
+  RedisNode sentinel_{"sentinel", {}, SentinelConfig(master_)};
+  SystemRandom random_;
+};
+
+TEST_F(RedisSentinelTest, FollowsAFailoverAndKeepsAcknowledgedRecords) {
+  ASSERT_TRUE(Eventually([&] { return ReplicasInSync(); }));
+  RedisIdempotencyStore store(Options(), random_);
+  const std::pair<std::string, std::string> claim = AcknowledgedClaim(store, "k");
+  const std::string& key = claim.first;
+  const std::string& token = claim.second;
+  ASSERT_FALSE(key.empty());
+
+  // Sentinel's replica list fills in a moment after it starts (from the master's INFO).
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::string known = sentinel_.Cli({"SENTINEL", "REPLICAS", "gw"});
+        return absl::StrContains(known, std::to_string(replica_.port())) &&
+               absl::StrContains(known, std::to_string(replica2_.port()));
+      },
+      std::chrono::seconds(20)));
+  // A crash, not SENTINEL FAILOVER: a master that lives on accepts writes (and a replica still
+  // following it acknowledges them) until the sentinels reconfigure it, and those are lost. See
+  // "Limits" in redis_client.h.
+  master_.Kill();
+  const RedisNode* promoted = nullptr;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const std::string master = sentinel_.Cli({"SENTINEL", "get-master-addr-by-name", "gw"});
+        for (const RedisNode* node : {&replica_, &replica2_}) {
+          if (absl::StrContains(master, std::to_string(node->port()))) promoted = node;
+        }
+        return promoted != nullptr;
+      },
+      std::chrono::seconds(20)));
+
+  // The claim made before the failover is on the new master; the owner completes it there.
+  absl::Status completed;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        completed = CompleteNow(store, key, token, "outcome");
+        return completed.ok();
+      },
+      std::chrono::seconds(30)))
+      << completed;
+  EXPECT_EQ(promoted->Cli({"HGET", "twgw:idem:" + key, "outcome"}), "outcome");
+}
+
+TEST_F(RedisSentinelTest, NoSentinelReachableFailsClosed) {
+  RedisStoreOptions options = Options();
+  options.redis.sentinels = {HostPort{"127.0.0.1", FreeLoopbackPort()}};
+  RedisIdempotencyStore store(std::move(options), random_);
+  absl::StatusOr<ClaimResult> r = ClaimNow(store, "k", "fp");
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "no sentinel named the master of gw"))
+      << r.status();
 }
 
 }  // namespace

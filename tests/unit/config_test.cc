@@ -383,6 +383,51 @@ TEST(ParseConfigTest, RedisPasswordComesFromTheEnvironmentOnly) {
   ExpectInvalidNaming(Parse({"--redis-password=x"}), "redis-password");
 }
 
+TEST(ParseConfigTest, RedisUserAndPasswordFile) {
+  absl::StatusOr<GatewayConfig> config =
+      Parse({"--redis-username=gateway", "--redis-password-file=/run/secrets/redis/password"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis_username, "gateway");
+  EXPECT_EQ(config->redis_password_file, "/run/secrets/redis/password");
+  EXPECT_TRUE(config->redis_password.empty());
+
+  EnvMap env = BaseEnv();
+  env["GATEWAY_REDIS_PASSWORD"] = kRedisPassword;
+  absl::StatusOr<GatewayConfig> both = Parse({"--redis-password-file=/run/p"}, env);
+  ExpectInvalidNaming(both, "--redis-password-file");
+  EXPECT_THAT(both.status().message(), Not(HasSubstr(kRedisPassword)));
+}
+
+TEST(ParseConfigTest, RedisSentinelsAndWait) {
+  absl::StatusOr<GatewayConfig> plain = Parse({});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->redis_wait_replicas, 0);  // No replicas known: no WAIT.
+
+  absl::StatusOr<GatewayConfig> config =
+      Parse({"--redis-sentinels=s0:26379, s1:26379,[::1]:26380", "--redis-master-name=gateway"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->redis_sentinels.size(), 3u);
+  EXPECT_EQ(config->redis_sentinels[1].host, "s1");
+  EXPECT_EQ(config->redis_sentinels[2].port, 26380);
+  EXPECT_EQ(config->redis_master_name, "gateway");
+  EXPECT_EQ(config->redis_wait_replicas, 1);  // Sentinel means replicas: WAIT for one.
+  EXPECT_EQ(config->redis_wait_timeout, absl::Milliseconds(100));
+
+  absl::StatusOr<GatewayConfig> no_wait =
+      Parse({"--redis-sentinels=s0:26379", "--redis-master-name=g", "--redis-wait-replicas=0",
+             "--redis-wait-timeout=50ms"});
+  ASSERT_TRUE(no_wait.ok()) << no_wait.status();
+  EXPECT_EQ(no_wait->redis_wait_replicas, 0);
+  EXPECT_EQ(no_wait->redis_wait_timeout, absl::Milliseconds(50));
+
+  ExpectInvalidNaming(Parse({"--redis-sentinels=s0:26379"}), "--redis-sentinels");
+  ExpectInvalidNaming(Parse({"--redis-master-name=g"}), "--redis-sentinels");
+  ExpectInvalidNaming(Parse({"--redis-sentinels=s0"}), "--redis-sentinels");
+  ExpectInvalidNaming(Parse({"--redis-sentinels=,"}), "--redis-sentinels");
+  ExpectInvalidNaming(Parse({"--redis-wait-replicas=11"}), "--redis-wait-replicas");
+  ExpectInvalidNaming(Parse({"--redis-wait-timeout=1s"}), "--redis-wait-timeout");
+}
+
 TEST(ParseConfigTest, RetryBudgetRatioRange) {
   absl::StatusOr<GatewayConfig> config = Parse({"--retry-budget-ratio=0.5"});
   ASSERT_TRUE(config.ok()) << config.status();
