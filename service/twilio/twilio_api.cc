@@ -22,17 +22,6 @@ using Json = nlohmann::json;
 // error's trailers stay under 4 KiB whatever Twilio writes. Twilio's own messages are shorter.
 constexpr size_t kMaxTwilioMessageBytes = 256;
 
-// Reads an optional string property: missing or null become empty; other types are errors.
-absl::Status ReadString(const Json& object, const char* name, std::string* out) {
-  auto it = object.find(name);
-  if (it == object.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_string()) {
-    return absl::InternalError(absl::StrCat("Twilio response property ", name, " is not a string"));
-  }
-  *out = it->get<std::string>();
-  return absl::OkStatus();
-}
-
 // Chosen by what the caller should do next; the README's error table mirrors this.
 struct Mapping {
   absl::StatusCode code;
@@ -179,14 +168,15 @@ HttpRequest BuildHttpRequest(absl::string_view base_url, const TwilioCredentials
 
 absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view body) {
   if (kind == TwilioCall::Kind::kDeleteSubscription) return Deletion{};
-  Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InternalError("Twilio response is not valid JSON");
-  if (!json.is_object()) return absl::InternalError("Twilio response is not a JSON object");
+  // Read without a document: this runs for every successful answer.
   std::string account_sid, call_sid, sid, uri, date;
-  for (absl::Status s : {ReadString(json, "account_sid", &account_sid),
-                         ReadString(json, "call_sid", &call_sid), ReadString(json, "sid", &sid),
-                         ReadString(json, "uri", &uri), ReadString(json, "date_created", &date)}) {
-    if (!s.ok()) return s;
+  if (absl::Status read = ReadJsonStrings(body, {{"account_sid", &account_sid},
+                                                 {"call_sid", &call_sid},
+                                                 {"sid", &sid},
+                                                 {"uri", &uri},
+                                                 {"date_created", &date}});
+      !read.ok()) {
+    return absl::InternalError(absl::StrCat("Twilio response ", read.message()));
   }
   std::optional<absl::Time> date_created;
   if (!date.empty()) {
