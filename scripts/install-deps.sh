@@ -9,6 +9,8 @@ packages=(
   libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf curl ca-certificates
   libhiredis-dev redis-server
+  # The server's allocator (service/CMakeLists.txt says why).
+  libjemalloc-dev
   # Metrics: prometheus-cpp's core library; the HTTP server of /metrics (and later webhooks).
   prometheus-cpp-dev libmicrohttpd-dev
   # The client packages (client/python, client/go): built, vetted and tested offline.

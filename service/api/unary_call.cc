@@ -25,16 +25,16 @@ void Audit(const std::string& request_id, const RpcInfo& info, const std::string
   // Raw input, valid or not, is bounded: a caller must not size our log lines.
   const absl::string_view key =
       report.idempotency_key.empty() ? info.idempotency_key : report.idempotency_key;
+  const absl::Status& status = outcome.result.status();
   Log(LogLevel::kInfo, "audit",
       {{"request_id", request_id},
-       {"rpc", std::string(info.method)},
-       {"caller", caller.empty() ? "anonymous" : caller},
-       {"account_sid",
-        std::string(info.account_sid.empty() ? "default" : info.account_sid.substr(0, 64))},
-       {"call_sid", std::string(info.call_sid.substr(0, 64))},
-       {"idempotency_key", std::string(key.substr(0, 255))},
-       {"code", absl::StatusCodeToString(outcome.result.status().code())},
-       {"reason", GetErrorReason(outcome.result.status()).value_or("")},
+       {"rpc", info.method},
+       {"caller", caller.empty() ? absl::string_view("anonymous") : absl::string_view(caller)},
+       {"account_sid", info.account_sid.empty() ? "default" : info.account_sid.substr(0, 64)},
+       {"call_sid", info.call_sid.substr(0, 64)},
+       {"idempotency_key", key.substr(0, 255)},
+       {"code", absl::StatusCodeToString(status.code())},
+       {"reason", status.ok() ? "" : GetErrorReason(status).value_or("")},
        {"attempts", absl::StrCat(report.attempts)},
        {"replayed", report.replayed ? "true" : "false"},
        {"latency_ms", absl::StrFormat("%.3f", absl::ToDoubleMilliseconds(latency))}});
@@ -134,7 +134,8 @@ void UnaryCall::Complete(const Outcome& outcome) {
   const absl::Duration latency = absl::Now() - started_;
   Audit(request_id_, info_, caller_, outcome, latency);
   if (api_.metrics_ != nullptr) {
-    api_.metrics_->RpcFinished(info_.method, status.code(), GetErrorReason(status).value_or(""),
+    api_.metrics_->RpcFinished(info_.method, status.code(),
+                               status.ok() ? "" : GetErrorReason(status).value_or(""),
                                outcome.report.replayed, latency);
   }
   Finish(RenderStatus(outcome, info_.may_exist_key));

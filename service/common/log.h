@@ -30,7 +30,9 @@ bool ParseLogLevel(absl::string_view name, LogLevel* level);
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
 
-using LogField = std::pair<absl::string_view, std::string>;
+// Views: a value built for the call (absl::StrCat(...)) lives until Log() returns, and a line
+// below the log level costs no copies.
+using LogField = std::pair<absl::string_view, absl::string_view>;
 
 void Log(LogLevel level, absl::string_view message, std::initializer_list<LogField> fields = {});
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -35,7 +36,11 @@ struct Transfer {
   HttpRequest request;
   HttpTransport::Callback done;
   CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
+  // The request's header lines, NUL-terminated one after the other, and the list libcurl reads
+  // them through: built here rather than by curl_slist_append(), which would allocate twice per
+  // line (the node and a copy) besides the line itself.
+  std::string header_text;
+  std::vector<curl_slist> headers;
   HttpResponse response;
   size_t max_response_bytes = 0;
   bool too_large = false;
@@ -75,11 +80,12 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   const size_t colon = line.find(':');
   if (colon == absl::string_view::npos) return n;
   absl::string_view name = absl::StripAsciiWhitespace(line.substr(0, colon));
-  std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+  // Copied only for the headers kept: this runs for every header of every response.
+  auto value = [&] { return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))); };
   if (absl::EqualsIgnoreCase(name, "Retry-After")) {
-    t->response.retry_after = std::move(value);
+    t->response.retry_after = value();
   } else if (absl::EqualsIgnoreCase(name, "Twilio-Request-Id")) {
-    t->response.request_id = std::move(value);
+    t->response.request_id = value();
   }
   return n;
 }
@@ -267,11 +273,23 @@ class CurlTransport::Loop {
       curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r.method.c_str());
     }
     // No "Expect: 100-continue": it costs a round trip for a body this small.
-    t->headers = curl_slist_append(t->headers, "Expect:");
+    size_t size = sizeof("Expect:");
+    for (const auto& [name, value] : r.headers) size += name.size() + 2 + value.size() + 1;
+    t->header_text.reserve(size);
+    t->header_text.append("Expect:", sizeof("Expect:"));  // With its NUL.
+    absl::InlinedVector<size_t, 8> starts = {0};
     for (const auto& [name, value] : r.headers) {
-      t->headers = curl_slist_append(t->headers, absl::StrCat(name, ": ", value).c_str());
+      starts.push_back(t->header_text.size());
+      absl::StrAppend(&t->header_text, name, ": ", value);
+      t->header_text.push_back('\0');
     }
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
+    // Linked once the text no longer moves.
+    t->headers.resize(starts.size());
+    for (size_t k = 0; k < starts.size(); ++k) {
+      t->headers[k].data = t->header_text.data() + starts[k];
+      t->headers[k].next = k + 1 < starts.size() ? &t->headers[k + 1] : nullptr;
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers.data());
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &OnBody);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &OnHeader);
@@ -331,8 +349,6 @@ class CurlTransport::Loop {
       curl_multi_remove_handle(multi_, t->easy);
       ReturnEasy(t->easy);
     }
-    curl_slist_free_all(t->headers);
-    t->headers = nullptr;
     finished_.emplace_back(std::move(t), std::move(result));
   }
 

@@ -123,9 +123,11 @@ AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, abs
   out.may_have_acted = effect.outcome == AttemptOutcome::kAmbiguous ||
                        (effect.outcome == AttemptOutcome::kStopped && http.request_sent) ||
                        http.sends > 1;
-  out.summary = http.failure == TransportFailure::kNone
-                    ? absl::StrCat(effect.why, " HTTP ", http.response.status)
-                    : absl::StrCat(effect.why, " (", http.error, ")");
+  if (effect.outcome != AttemptOutcome::kSucceeded) {
+    out.summary = http.failure == TransportFailure::kNone
+                      ? absl::StrCat(effect.why, " HTTP ", http.response.status)
+                      : absl::StrCat(effect.why, " (", http.error, ")");
+  }
   return out;
 }
 

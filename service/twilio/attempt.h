@@ -31,7 +31,8 @@ struct AttemptResult {
   absl::StatusOr<Resource> result = absl::UnknownError("no response");
   // What Twilio asked to wait, read once against the engine's clock.
   std::optional<absl::Duration> retry_after;
-  // For logs and the final error message: "server error (5xx) HTTP 503".
+  // For logs and the final error message: "server error (5xx) HTTP 503". Empty on success,
+  // which nothing logs.
   std::string summary;
   // Metric labels: Twilio's HTTP status, or 0 and the failure kind (connect, timeout, io,
   // cancelled) when no response arrived; and the reason a retry of it is counted under

@@ -22,17 +22,6 @@ using Json = nlohmann::json;
 // error's trailers stay under 4 KiB whatever Twilio writes. Twilio's own messages are shorter.
 constexpr size_t kMaxTwilioMessageBytes = 256;
 
-// Reads an optional string property: missing or null become empty; other types are errors.
-absl::Status ReadString(const Json& object, const char* name, std::string* out) {
-  auto it = object.find(name);
-  if (it == object.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_string()) {
-    return absl::InternalError(absl::StrCat("Twilio response property ", name, " is not a string"));
-  }
-  *out = it->get<std::string>();
-  return absl::OkStatus();
-}
-
 // Chosen by what the caller should do next; the README's error table mirrors this.
 struct Mapping {
   absl::StatusCode code;
@@ -71,6 +60,11 @@ Mapping MapHttpError(TwilioCall::Kind kind, int http_status, int twilio_code) {
   if (http_status >= 400) return {absl::StatusCode::kFailedPrecondition, "TWILIO_REJECTED_REQUEST"};
   // 1xx/3xx: never expected from this API (redirects are not followed).
   return {absl::StatusCode::kInternal, "UNEXPECTED_TWILIO_RESPONSE"};
+}
+
+// Kept as they are in application/x-www-form-urlencoded; a space becomes '+', the rest %XX.
+bool IsFormSafe(char c) {
+  return absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '*';
 }
 
 std::string CallPath(absl::string_view account_sid, absl::string_view call_sid,
@@ -132,13 +126,21 @@ TwilioCall SendMessageCall(const SendMessageRequest& request) {
 
 std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields) {
   static constexpr char kHex[] = "0123456789ABCDEF";
+  size_t size = 0;  // Counted first: the body is then one allocation.
+  for (const auto& [name, value] : fields) {
+    for (const std::string* part : {&name, &value}) {
+      for (char c : *part) size += IsFormSafe(c) || c == ' ' ? 1 : 3;
+    }
+    size += 2;  // '=' and '&'.
+  }
   std::string out;
+  out.reserve(size);
   for (const auto& [name, value] : fields) {
     if (!out.empty()) out.push_back('&');
     for (const std::string* part : {&name, &value}) {
       for (char c : *part) {
         const auto u = static_cast<unsigned char>(c);
-        if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '*') {
+        if (IsFormSafe(c)) {
           out.push_back(c);
         } else if (c == ' ') {
           out.push_back('+');
@@ -164,11 +166,10 @@ HttpRequest BuildHttpRequest(absl::string_view base_url, const TwilioCredentials
   HttpRequest http;
   http.method = call.method;
   http.url = absl::StrCat(base_url, call.path);
-  http.headers = {
-      {"Authorization", BasicAuthorization(credentials)},
-      {"Accept", "application/json"},
-      {"Accept-Charset", "utf-8"},
-  };
+  http.headers.reserve(4);
+  http.headers.emplace_back("Authorization", BasicAuthorization(credentials));
+  http.headers.emplace_back("Accept", "application/json");
+  http.headers.emplace_back("Accept-Charset", "utf-8");
   if (!call.form.empty()) {
     http.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
     http.body = FormEncode(call.form);
@@ -179,14 +180,15 @@ HttpRequest BuildHttpRequest(absl::string_view base_url, const TwilioCredentials
 
 absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view body) {
   if (kind == TwilioCall::Kind::kDeleteSubscription) return Deletion{};
-  Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InternalError("Twilio response is not valid JSON");
-  if (!json.is_object()) return absl::InternalError("Twilio response is not a JSON object");
+  // Read without a document: this runs for every successful answer.
   std::string account_sid, call_sid, sid, uri, date;
-  for (absl::Status s : {ReadString(json, "account_sid", &account_sid),
-                         ReadString(json, "call_sid", &call_sid), ReadString(json, "sid", &sid),
-                         ReadString(json, "uri", &uri), ReadString(json, "date_created", &date)}) {
-    if (!s.ok()) return s;
+  if (absl::Status read = ReadJsonStrings(body, {{"account_sid", &account_sid},
+                                                 {"call_sid", &call_sid},
+                                                 {"sid", &sid},
+                                                 {"uri", &uri},
+                                                 {"date_created", &date}});
+      !read.ok()) {
+    return absl::InternalError(absl::StrCat("Twilio response ", read.message()));
   }
   std::optional<absl::Time> date_created;
   if (!date.empty()) {

@@ -1,4 +1,5 @@
-// Fuzzes what comes back from Twilio: ParseResource on the body for each operation, and
+// Fuzzes what comes back from Twilio: ParseResource on the body for each operation (checked
+// against the nlohmann document it replaced: the same bodies accepted, the same strings read), and
 // ClassifyAttempt (then an idempotency record and ToGrpcStatus, as the gateway does) on status,
 // Retry-After and body. Traps when a parsed resource does not survive a round trip, when an
 // error status lacks what the caller needs to act on it, or when the classification and the
@@ -24,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
@@ -35,6 +37,7 @@
 #include "idempotency/outcome_codec.h"
 #include "model/resources.h"
 #include "twilio/attempt.h"
+#include "twilio/rfc2822.h"
 #include "twilio/twilio_api.h"
 
 namespace gateway {
@@ -84,6 +87,36 @@ void CheckDate(const std::optional<absl::Time>& date_created, nlohmann::json& ag
   if (date.has_value()) again["date_created"] = *date;
 }
 
+// What ParseResource read through an nlohmann document before it read the text itself: the
+// reference the hand-written reader must agree with.
+absl::StatusOr<Subscription> ReferenceParse(absl::string_view body) {
+  const nlohmann::json json =
+      nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return absl::InternalError("Twilio response is not valid JSON");
+  if (!json.is_object()) return absl::InternalError("Twilio response is not a JSON object");
+  Subscription out;
+  std::string date;
+  for (auto [name, value] : {std::pair<const char*, std::string*>{"account_sid", &out.account_sid},
+                             {"call_sid", &out.call_sid},
+                             {"sid", &out.sid},
+                             {"uri", &out.uri},
+                             {"date_created", &date}}) {
+    auto it = json.find(name);
+    if (it == json.end() || it->is_null()) continue;
+    if (!it->is_string()) {
+      return absl::InternalError(std::string("Twilio response property ") + name +
+                                 " is not a string");
+    }
+    *value = it->get<std::string>();
+  }
+  if (!date.empty()) {
+    absl::StatusOr<absl::Time> parsed = ParseRfc2822Date(date);
+    if (!parsed.ok()) return absl::InternalError("date_created");
+    out.date_created = *parsed;
+  }
+  return out;
+}
+
 void FuzzParseResource(absl::string_view body) {
   const absl::StatusOr<Resource> deleted =
       ParseResource(TwilioCall::Kind::kDeleteSubscription, body);
@@ -94,6 +127,16 @@ void FuzzParseResource(absl::string_view body) {
       ParseResource(TwilioCall::Kind::kCreateSubscription, body);
   const absl::StatusOr<Resource> sent = ParseResource(TwilioCall::Kind::kSendMessage, body);
   Require(created.ok() == sent.ok(), "Create and Send read the same bodies");
+  const absl::StatusOr<Subscription> reference = ReferenceParse(body);
+  Require(created.ok() == reference.ok(), "the reader accepts what nlohmann's document did");
+  if (!created.ok() && !absl::StrContains(created.status().message(), "date_created")) {
+    Require(created.status().message() == reference.status().message(),
+            "the reader rejects for the reason nlohmann's document did");
+  }
+  if (created.ok()) {
+    Require(std::get<Subscription>(*created) == *reference,
+            "the reader reads the strings nlohmann's document held");
+  }
   if (!created.ok()) {
     Require(created.status().code() == absl::StatusCode::kInternal,
             "an unreadable 2xx body is INTERNAL");

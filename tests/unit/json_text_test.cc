@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -69,6 +70,128 @@ TEST(Utf8PrefixTest, CutsBeforeASequenceItWouldSplit) {
   EXPECT_EQ(Utf8Prefix("ab" + euro, 4), "ab");
   EXPECT_EQ(Utf8Prefix("ab" + euro + "c", 5), "ab" + euro);
   EXPECT_EQ(Utf8Prefix("abcd", 2), "ab");
+}
+
+// ---- ReadJsonStrings ----------------------------------------------------------------------
+
+struct Read {
+  absl::Status status;
+  std::string sid = "unset";
+  std::string uri = "unset";
+};
+
+Read ReadSidAndUri(absl::string_view text) {
+  Read read;
+  read.status = ReadJsonStrings(text, {{"sid", &read.sid}, {"uri", &read.uri}});
+  return read;
+}
+
+// Whether nlohmann's parser accepts `text`: the reader must agree on every text.
+bool NlohmannAccepts(absl::string_view text) {
+  return !nlohmann::json::parse(text.begin(), text.end(), nullptr, false).is_discarded();
+}
+
+TEST(ReadJsonStringsTest, ReadsNamedStringsAndLeavesMissingOnesAlone) {
+  Read read = ReadSidAndUri(R"({"sid": "ZY1", "other": "x"})");
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.sid, "ZY1");
+  EXPECT_EQ(read.uri, "unset");
+  EXPECT_TRUE(ReadSidAndUri(" {} ").status.ok());
+}
+
+TEST(ReadJsonStringsTest, NullClearsTheValue) {
+  Read read = ReadSidAndUri(R"({"sid":null,"uri":"u"})");
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.sid, "");
+  EXPECT_EQ(read.uri, "u");
+}
+
+TEST(ReadJsonStringsTest, UnescapesStringsAndNames) {
+  Read read = ReadSidAndUri(
+      R"({"\u0073id":"a\"b\\c\/d\b\f\n\r\t\u00e9\u20ac\ud83d\ude00","uri":"\u0000"})");
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.sid, "a\"b\\c/d\b\f\n\r\t\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+  EXPECT_EQ(read.uri, std::string(1, '\0'));
+}
+
+TEST(ReadJsonStringsTest, SkipsNestedValuesOfOtherMembers) {
+  Read read = ReadSidAndUri(
+      R"({"a":{"sid":"inner","b":[1,-2.5e3,true,false,null,{},[],[{"c":[]}]]},"sid":"outer",)"
+      R"("n":0,"e":1E+2,"big":123456789012345678901234567890})");
+  ASSERT_TRUE(read.status.ok()) << read.status;
+  EXPECT_EQ(read.sid, "outer");
+}
+
+TEST(ReadJsonStringsTest, LastOfDuplicateNamesWins) {
+  EXPECT_EQ(ReadSidAndUri(R"({"sid":"a","sid":"b"})").sid, "b");
+  EXPECT_TRUE(ReadSidAndUri(R"({"sid":1,"sid":"b"})").status.ok());
+  EXPECT_FALSE(ReadSidAndUri(R"({"sid":"b","sid":1})").status.ok());
+}
+
+TEST(ReadJsonStringsTest, NamesTheFirstMemberOfAnotherType) {
+  EXPECT_EQ(ReadSidAndUri(R"({"uri":{},"sid":[]})").status.message(),
+            "property sid is not a string");
+  EXPECT_EQ(ReadSidAndUri(R"({"uri":5})").status.message(), "property uri is not a string");
+  EXPECT_EQ(ReadSidAndUri(R"({"sid":true})").status.code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ReadJsonStringsTest, TellsOtherJsonFromNoJson) {
+  for (const char* text : {"[]", "\"sid\"", "42", "null", " true "}) {
+    EXPECT_EQ(ReadSidAndUri(text).status.message(), "not a JSON object") << text;
+  }
+  for (const char* text : {"", " ", "<html>", "[1,]", "nul"}) {
+    EXPECT_EQ(ReadSidAndUri(text).status.message(), "not valid JSON") << text;
+  }
+}
+
+TEST(ReadJsonStringsTest, AcceptsExactlyWhatNlohmannAccepts) {
+  for (const std::string& text : std::vector<std::string>{
+           R"({"sid":"ZY1"})",
+           "\xEF\xBB\xBF{}",
+           R"({"sid":"ZY1"} x)",
+           R"({"sid":"ZY1",})",
+           R"({"sid" "ZY1"})",
+           R"({sid:"ZY1"})",
+           R"({"sid":'ZY1'})",
+           "{\"sid\":\"a\tb\"}",
+           "{\"sid\":\"a\x01\"}",
+           R"({"sid":"\x"})",
+           R"({"sid":"\u12"})",
+           R"({"sid":"\ud800"})",
+           R"({"sid":"\udc00"})",
+           R"({"sid":"\ud800\u0041"})",
+           "{\"sid\":\"\xC3\"}",
+           "{\"sid\":\"\xED\xA0\x80\"}",
+           "{\"sid\":\"\xF4\x90\x80\x80\"}",
+           R"({"n":01})",
+           R"({"n":-})",
+           R"({"n":1.})",
+           R"({"n":.5})",
+           R"({"n":1e})",
+           R"({"n":-0})",
+           R"({"n":1e400})",
+           R"({"n":-1e400})",
+           R"({"n":1e-400})",
+           R"({"n":tru})",
+           R"({"n":nulls})",
+           R"({"a":[1 2]})",
+           R"({"a":{"b"}})",
+           R"({"a":{"b":1,}})",
+           R"({"a":[})",
+           R"({"a":]})",
+           std::string(R"({"a":)") + std::string(2000, '[') + std::string(2000, ']') + "}",
+           std::string("{\"sid\":\"a\0\"}", 11),
+           "{\"sid\":\"ZY1\"}\n\r\t "}) {
+    EXPECT_EQ(ReadSidAndUri(text).status.ok(), NlohmannAccepts(text)) << text;
+  }
+}
+
+TEST(ReadJsonStringsTest, RejectsEveryTruncation) {
+  const std::string full = R"({"sid":"ZY\u00e91","uri":null,"x":[{"y":-1.5e-3}]})";
+  for (size_t len = 0; len < full.size(); ++len) {
+    EXPECT_FALSE(ReadSidAndUri(full.substr(0, len)).status.ok()) << len;
+  }
+  EXPECT_TRUE(ReadSidAndUri(full).status.ok());
 }
 
 }  // namespace
