@@ -204,6 +204,9 @@ Gateway::Gateway(const GatewayConfig& config)
                   metrics_.Reload(what, ReloadResultName(result));
                   if (result == ReloadResult::kLoaded) {
                     Log(LogLevel::kInfo, "reloaded", {{"what", std::string(what)}});
+                    if (what == "credentials") {
+                      credentials_changed_ns_ = absl::ToUnixNanos(clock_.Now());
+                    }
                   } else {
                     Log(LogLevel::kError, "reload rejected, previous value kept",
                         {{"what", std::string(what)}, {"error", error}});
@@ -347,8 +350,10 @@ absl::Status Gateway::StartWebhook() {
       {.public_url = config_.public_webhook_url, .token_overlap = config_.webhook_token_overlap},
       [this] {
         std::shared_ptr<const TwilioAccount> now = account_.Get();
-        return now == nullptr ? WebhookAccount{}
-                              : WebhookAccount{now->account_sid, now->auth_token};
+        if (now == nullptr) return WebhookAccount{};
+        return WebhookAccount{.account_sid = now->account_sid,
+                              .auth_token = now->auth_token,
+                              .since = absl::FromUnixNanos(credentials_changed_ns_.load())};
       },
       *message_log_, clock_,
       [this](absl::string_view result) { metrics_.WebhookDelivery(result); });

@@ -19,6 +19,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -91,6 +93,9 @@ class Gateway {
   std::optional<CredentialDirectory> credential_directory_;
   std::optional<ReloadableFile<CallerTokens>> token_file_;
   std::optional<ReloadableFile<CallerPolicy>> policy_file_;
+  // When the credentials last changed (Unix ns), written by the reloader's thread: a new Auth
+  // Token's predecessor verifies for the overlap from then.
+  std::atomic<int64_t> credentials_changed_ns_{0};
   Reloader reloader_;  // After the files it re-reads: its thread stops before they go.
   CurlTransport transport_;
   TimerThread timer_;

@@ -212,13 +212,17 @@ WebhookReceiver::WebhookReceiver(WebhookReceiverOptions options, std::string bas
       clock_(clock),
       observer_(std::move(observer)) {}
 
-std::vector<std::string> WebhookReceiver::Tokens(const std::string& current) {
+std::vector<std::string> WebhookReceiver::Tokens(const WebhookAccount& account) {
   const absl::Time now = clock_.Now();
+  const std::string& current = account.auth_token;
   absl::MutexLock lock(&mu_);
   if (current != current_token_) {
     if (!current_token_.empty()) {
       previous_token_ = std::move(current_token_);
-      previous_until_ = now + options_.token_overlap;
+      // From the reload that brought the new token, when known and not later than now.
+      const absl::Time changed =
+          account.since == absl::InfinitePast() ? now : std::min(account.since, now);
+      previous_until_ = changed + options_.token_overlap;
       Log(LogLevel::kInfo, "webhook auth token changed; the previous one verifies until",
           {{"until", absl::FormatTime(previous_until_)}});
     }
@@ -253,7 +257,7 @@ HttpServer::Response WebhookReceiver::Handle(const HttpServer::Request& request)
     return Answer(405, "method_not_allowed", "405 Method Not Allowed\n");
   }
   const WebhookAccount account = account_();
-  const std::vector<std::string> tokens = Tokens(account.auth_token);
+  const std::vector<std::string> tokens = Tokens(account);
   const std::string url =
       request.query.empty() ? base_url_ : absl::StrCat(base_url_, "?", request.query);
   const absl::string_view signature = request.Header(kTwilioSignatureHeader).value_or("");

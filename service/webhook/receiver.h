@@ -15,7 +15,8 @@
 // The signature is checked against public_url, the URL Twilio was given, plus the query the
 // request came with: never against what a proxy forwarded (scheme, host or port may differ).
 // Auth Token rotation: after the token changes, the previous one still verifies for
-// token_overlap, since Twilio may sign in-flight deliveries with it.
+// token_overlap from the reload that brought the new one, since Twilio may sign in-flight
+// deliveries with it.
 //
 // Thread-safety: Handle() is called concurrently by the HTTP server's threads. It blocks until
 // the log answers (bounded by the log's own timeouts); the server runs several threads for this.
@@ -44,6 +45,10 @@ namespace gateway {
 struct WebhookAccount {
   std::string account_sid;
   std::string auth_token;  // Empty: nothing verifies, every delivery is refused.
+  // When the credentials holding this token were loaded: a new token's predecessor verifies for
+  // the overlap from then (from when the receiver first sees the change, if that is later or
+  // this is unknown, InfinitePast).
+  absl::Time since = absl::InfinitePast();
 };
 
 struct WebhookReceiverOptions {
@@ -75,7 +80,7 @@ class WebhookReceiver {
                   AccountSource account, MessageLog& log, const Clock& clock, Observer observer);
 
   // Tokens that verify now: the current one, and the previous within the overlap.
-  std::vector<std::string> Tokens(const std::string& current);
+  std::vector<std::string> Tokens(const WebhookAccount& account);
   HttpServer::Response Answer(int status, absl::string_view result, absl::string_view body);
 
   const WebhookReceiverOptions options_;

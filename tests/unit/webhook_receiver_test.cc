@@ -181,9 +181,10 @@ class WebhookReceiverTest : public ::testing::Test {
     return receiver.ok() ? *std::move(receiver) : nullptr;
   }
 
-  void SetToken(const std::string& token) {
+  void SetToken(const std::string& token, absl::Time since = absl::InfinitePast()) {
     absl::MutexLock lock(&mu_);
     account_.auth_token = token;
+    account_.since = since;
   }
 
   std::string LastResult() {
@@ -203,7 +204,7 @@ class WebhookReceiverTest : public ::testing::Test {
   FakeClock clock_;
   MemoryMessageLog log_{{}, clock_};
   absl::Mutex mu_;
-  WebhookAccount account_ ABSL_GUARDED_BY(mu_) = {kAccount, kToken};
+  WebhookAccount account_ ABSL_GUARDED_BY(mu_) = {kAccount, kToken, absl::InfinitePast()};
   std::vector<std::string> results_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<WebhookReceiver> receiver_;
 };
@@ -634,6 +635,22 @@ TEST_F(WebhookReceiverTest, ThePreviousTokenVerifiesWithinTheOverlapOnly) {
   EXPECT_EQ(receiver_->Handle(FormRequest(kToken, Fields("KX" + std::string(32, '5')))).status,
             200);
   EXPECT_EQ(Stored().size(), 4u);
+}
+
+TEST_F(WebhookReceiverTest, TheOverlapRunsFromTheReloadThatBroughtTheNewToken) {
+  SetToken(kPreviousToken);
+  EXPECT_EQ(receiver_->Handle(JsonRequest(kPreviousToken, JsonBody(Fields()))).status, 200);
+  // Reloaded now; the first delivery after it comes 50 minutes later.
+  SetToken(kToken, clock_.Now());
+  clock_.Advance(absl::Minutes(50));
+  EXPECT_EQ(
+      receiver_->Handle(FormRequest(kPreviousToken, Fields("KX" + std::string(32, '1')))).status,
+      200);
+  // 61 minutes after the reload, not after that first delivery, the old token is refused.
+  clock_.Advance(absl::Minutes(11));
+  EXPECT_EQ(
+      receiver_->Handle(FormRequest(kPreviousToken, Fields("KX" + std::string(32, '2')))).status,
+      403);
 }
 
 TEST_F(WebhookReceiverTest, APublicUrlWithAQueryIsSignedWithIt) {
