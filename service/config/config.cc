@@ -359,8 +359,7 @@ const Setting kSettings[] = {
        return ApplyInt(v, 1024, 16 << 20, &c.webhook_max_body_bytes);
      }},
     {"webhook-threads", "GATEWAY_WEBHOOK_THREADS",
-     "threads serving the webhook port; each waits for the store while it saves a message "
-     "(default 4)",
+     "threads serving the webhook port; a delivery waiting for the store holds none (default 4)",
      [](absl::string_view v, GatewayConfig& c) { return ApplyInt(v, 1, 64, &c.webhook_threads); }},
     {"webhook-token-overlap", "GATEWAY_WEBHOOK_TOKEN_OVERLAP",
      "after the Auth Token changes, how long the previous one still verifies (default 24h)",
@@ -556,7 +555,8 @@ std::string Usage() {
       "  TWILIO_ACCOUNT_SID                 the account (AC...) used when a request names none\n"
       "  TWILIO_API_KEY + TWILIO_API_SECRET recommended; or\n"
       "  TWILIO_AUTH_TOKEN                  the account's auth token; with an API key too when\n"
-      "                                     --webhook-listen is on (it verifies Twilio's signatures)\n"
+      "                                     --webhook-listen is on (it verifies Twilio's "
+      "signatures)\n"
       "  TWILIO_EDGE, TWILIO_REGION         build https://api.{edge}.{region}.twilio.com\n"
       "  GATEWAY_REDIS_PASSWORD             password of the redis idempotency store (or\n"
       "                                     --redis-password-file)\n");

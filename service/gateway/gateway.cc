@@ -362,9 +362,12 @@ absl::Status Gateway::StartWebhook() {
   HttpServer::Options options;
   options.max_body_bytes = static_cast<size_t>(config_.webhook_max_body_bytes);
   options.threads = static_cast<int>(config_.webhook_threads);
-  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::StartAsync(
       config_.webhook_listen_address,
-      [this](const HttpServer::Request& request) { return receiver_->Handle(request); }, options);
+      [this](const HttpServer::Request& request, HttpServer::Respond respond) {
+        receiver_->Handle(request, std::move(respond));
+      },
+      options);
   if (!server.ok()) {
     return absl::UnavailableError(absl::StrCat("--webhook-listen: ", server.status().message()));
   }

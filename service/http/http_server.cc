@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -24,6 +25,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "common/host_port.h"
 #include "common/log.h"
 
@@ -151,6 +153,12 @@ HttpServer::Response PayloadTooLarge() {
 struct PendingRequest {
   HttpServer::Request request;
   bool headers_read = false;
+  bool handed_over = false;  // To the handler, once.
+  // The answer, and whether the connection waits for it suspended; set by `respond` on any
+  // thread, read by the library's thread after a resume.
+  absl::Mutex mu;
+  std::optional<HttpServer::Response> response ABSL_GUARDED_BY(mu);
+  bool suspended ABSL_GUARDED_BY(mu) = false;
 };
 
 class HttpServerCallbacks {
@@ -158,7 +166,7 @@ class HttpServerCallbacks {
   static MHD_Result OnRequest(void* cls, MHD_Connection* connection, const char* url,
                               const char* method, const char*, const char* upload_data,
                               size_t* upload_data_size, void** state) {
-    const HttpServer& server = *static_cast<const HttpServer*>(cls);
+    HttpServer& server = *static_cast<HttpServer*>(cls);
     auto* pending = static_cast<PendingRequest*>(*state);
     if (pending == nullptr) return MHD_NO;  // OnRequestLine always makes one.
     if (!pending->headers_read) {
@@ -187,7 +195,33 @@ class HttpServerCallbacks {
       *upload_data_size = 0;
       return MHD_YES;
     }
-    return Queue(connection, server.handler_(pending->request));
+    if (pending->handed_over) {
+      // Resumed: the answer is in.
+      absl::MutexLock lock(&pending->mu);
+      return pending->response.has_value() ? Queue(connection, *pending->response) : MHD_NO;
+    }
+    pending->handed_over = true;
+    server.handler_(pending->request,
+                    [&server, connection, pending](HttpServer::Response response) {
+                      absl::MutexLock lock(&pending->mu);
+                      pending->response = std::move(response);
+                      if (pending->suspended) {
+                        // Under the lock, as the suspension was: the library sees suspend, then
+                        // resume.
+                        MHD_resume_connection(connection);
+                        server.AnswerArrived();
+                      }
+                    });
+    absl::MutexLock lock(&pending->mu);
+    if (pending->response.has_value()) return Queue(connection, *pending->response);
+    // Not answered yet: free this thread for the other connections until it is.
+    {
+      absl::MutexLock owed(&server.owed_mu_);
+      ++server.owed_;
+    }
+    pending->suspended = true;
+    MHD_suspend_connection(connection);
+    return MHD_YES;
   }
 
   // The library's only view of the request target before it decodes the path and splits the
@@ -221,6 +255,18 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& address,
                                                               Handler handler,
                                                               const Options& options) {
+  // A synchronous handler is an async one that answers before it returns.
+  return StartAsync(
+      address,
+      [handler = std::move(handler)](const Request& request, Respond respond) {
+        std::move(respond)(handler(request));
+      },
+      options);
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const std::string& address,
+                                                                   AsyncHandler handler,
+                                                                   const Options& options) {
   absl::StatusOr<int> listen_fd = Listen(address);
   if (!listen_fd.ok()) return listen_fd.status();
   const int port = BoundPort(*listen_fd);
@@ -239,8 +285,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   // The per-connection pool holds the request head as it is read; measured with 0.9.75, a head
   // up to the pool size less about 300 bytes of the library's own is accepted.
   const size_t pool_bytes = std::max<size_t>(options.max_header_bytes, 1024);
-  const unsigned int flags =
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+  const unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_TURBO |
+                             MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
   MHD_Daemon* daemon = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &HttpServerCallbacks::OnRequest, server.get(),
       MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(*listen_fd), MHD_OPTION_CONNECTION_LIMIT,
@@ -263,7 +309,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   return server;
 }
 
-HttpServer::HttpServer(Handler handler, const Options& options, int port, int max_connections)
+HttpServer::HttpServer(AsyncHandler handler, const Options& options, int port, int max_connections)
     : handler_(std::move(handler)),
       options_(options),
       port_(port),
@@ -271,7 +317,19 @@ HttpServer::HttpServer(Handler handler, const Options& options, int port, int ma
 
 HttpServer::~HttpServer() { Stop(); }
 
+void HttpServer::AnswerArrived() {
+  absl::MutexLock lock(&owed_mu_);
+  --owed_;
+}
+
 void HttpServer::Stop() {
+  {
+    // A suspended connection holds its request for a `respond` still to come: stopping the
+    // library now would free what that call writes to.
+    absl::MutexLock lock(&owed_mu_);
+    auto settled = [this]() ABSL_SHARED_LOCKS_REQUIRED(owed_mu_) { return owed_ == 0; };
+    owed_mu_.Await(absl::Condition(&settled));
+  }
   absl::MutexLock lock(&mu_);
   if (daemon_ == nullptr) return;
   // Closes the listening socket too: it was handed over with MHD_OPTION_LISTEN_SOCKET.

@@ -34,7 +34,7 @@
 // Thread-safety: Start(), Stop() and the destructor may be called from any thread except the
 // handler's. The handler runs on the server's threads (one unless `threads` says more), so it
 // must be safe to call concurrently when threads > 1, and it should not block: a slow handler
-// delays every connection of its thread.
+// delays every connection of its thread (an AsyncHandler answers later instead).
 #ifndef GATEWAY_HTTP_HTTP_SERVER_H_
 #define GATEWAY_HTTP_HTTP_SERVER_H_
 
@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -78,6 +79,11 @@ class HttpServer {
   };
 
   using Handler = std::function<Response(const Request&)>;
+  // Answers one request, exactly once, from any thread, now or later.
+  using Respond = absl::AnyInvocable<void(Response) &&>;
+  // A handler that may answer later (after a store's round trip, say) without holding a server
+  // thread: the connection is suspended until `respond` runs, and its thread serves the others.
+  using AsyncHandler = std::function<void(const Request&, Respond respond)>;
 
   struct Options {
     // Inactivity before a connection is closed; whole seconds (rounded up), at least 1.
@@ -105,13 +111,18 @@ class HttpServer {
                                                            Handler handler);
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& address,
                                                            Handler handler, const Options& options);
+  // The same, answering through `respond`. Every request handed over must be answered: Stop()
+  // waits for the answers still owed.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> StartAsync(const std::string& address,
+                                                                AsyncHandler handler,
+                                                                const Options& options);
 
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
   ~HttpServer();
 
-  // Closes the listener and every connection (responses in flight are cut) and joins the
-  // threads. Later calls do nothing.
+  // Waits for the answers an async handler still owes, then closes the listener and every
+  // connection (responses in flight are cut) and joins the threads. Later calls do nothing.
   void Stop();
 
   // The bound port, also when 0 was asked for.
@@ -123,14 +134,19 @@ class HttpServer {
   // libmicrohttpd's callbacks, in http_server.cc.
   friend class HttpServerCallbacks;
 
-  HttpServer(Handler handler, const Options& options, int port, int max_connections);
+  HttpServer(AsyncHandler handler, const Options& options, int port, int max_connections);
 
-  const Handler handler_;
+  // A suspended connection's answer came: count it, and wake Stop() at the last.
+  void AnswerArrived();
+
+  const AsyncHandler handler_;
   const Options options_;
   const int port_;
   const int max_connections_;
   absl::Mutex mu_;
   MHD_Daemon* daemon_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::Mutex owed_mu_;
+  int owed_ ABSL_GUARDED_BY(owed_mu_) = 0;  // Suspended connections awaiting their answer.
 };
 
 // Raises the soft RLIMIT_NOFILE to the hard limit and returns the soft limit now in force. The

@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -245,10 +246,11 @@ HttpServer::Response WebhookReceiver::Answer(int status, absl::string_view resul
   return response;
 }
 
-HttpServer::Response WebhookReceiver::Handle(const HttpServer::Request& request) {
+std::variant<HttpServer::Response, CallMessage> WebhookReceiver::Check(
+    const HttpServer::Request& request) {
   if (request.path != path_) {
     if (request.path == kHealthPath && (request.method == "GET" || request.method == "HEAD")) {
-      return {.status = 200, .body = "ok\n"};
+      return HttpServer::Response{.status = 200, .body = "ok\n"};
     }
     return Answer(404, "not_found", "404 Not Found\n");
   }
@@ -287,18 +289,33 @@ HttpServer::Response WebhookReceiver::Handle(const HttpServer::Request& request)
     return Answer(403, "unknown_account", "403 Forbidden\n");
   }
 
-  std::promise<absl::StatusOr<MessageLog::Appended>> stored;
-  std::future<absl::StatusOr<MessageLog::Appended>> result = stored.get_future();
-  log_.Append(*std::move(message), [&stored](absl::StatusOr<MessageLog::Appended> appended) {
-    stored.set_value(std::move(appended));
-  });
-  absl::StatusOr<MessageLog::Appended> appended = result.get();
-  if (!appended.ok()) {
-    Log(LogLevel::kWarning, "webhook message not stored",
-        {{"error", std::string(appended.status().message())}});
-    return Answer(503, "store_unavailable", "503 Service Unavailable\n");
+  return *std::move(message);
+}
+
+void WebhookReceiver::Handle(const HttpServer::Request& request, HttpServer::Respond respond) {
+  std::variant<HttpServer::Response, CallMessage> checked = Check(request);
+  if (auto* refused = std::get_if<HttpServer::Response>(&checked)) {
+    std::move(respond)(std::move(*refused));
+    return;
   }
-  return Answer(200, appended->duplicate ? "duplicate" : "stored", "");
+  log_.Append(
+      std::get<CallMessage>(std::move(checked)),
+      [this, respond = std::move(respond)](absl::StatusOr<MessageLog::Appended> appended) mutable {
+        if (!appended.ok()) {
+          Log(LogLevel::kWarning, "webhook message not stored",
+              {{"error", appended.status().message()}});
+          std::move(respond)(Answer(503, "store_unavailable", "503 Service Unavailable\n"));
+          return;
+        }
+        std::move(respond)(Answer(200, appended->duplicate ? "duplicate" : "stored", ""));
+      });
+}
+
+HttpServer::Response WebhookReceiver::Handle(const HttpServer::Request& request) {
+  std::promise<HttpServer::Response> answered;
+  std::future<HttpServer::Response> response = answered.get_future();
+  Handle(request, [&answered](HttpServer::Response r) { answered.set_value(std::move(r)); });
+  return response.get();
 }
 
 }  // namespace gateway

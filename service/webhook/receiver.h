@@ -18,14 +18,16 @@
 // token_overlap from the reload that brought the new one, since Twilio may sign in-flight
 // deliveries with it.
 //
-// Thread-safety: Handle() is called concurrently by the HTTP server's threads. It blocks until
-// the log answers (bounded by the log's own timeouts); the server runs several threads for this.
+// Thread-safety: Handle() is called concurrently by the HTTP server's threads. It never waits
+// for the log: the answer goes out through `respond` when the log calls back (the server
+// suspends the connection meanwhile). The receiver outlives every append it started.
 #ifndef GATEWAY_WEBHOOK_RECEIVER_H_
 #define GATEWAY_WEBHOOK_RECEIVER_H_
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -70,6 +72,9 @@ class WebhookReceiver {
                                                                  const Clock& clock,
                                                                  Observer observer = nullptr);
 
+  // Answers through `respond`: at once when refused, once the log has answered otherwise.
+  void Handle(const HttpServer::Request& request, HttpServer::Respond respond);
+  // The same, waiting for the answer (for tests).
   HttpServer::Response Handle(const HttpServer::Request& request);
 
   // The path served: public_url's.
@@ -79,6 +84,8 @@ class WebhookReceiver {
   WebhookReceiver(WebhookReceiverOptions options, std::string base_url, std::string path,
                   AccountSource account, MessageLog& log, const Clock& clock, Observer observer);
 
+  // The request's verdict: the answer when it is refused, else the message to store.
+  std::variant<HttpServer::Response, CallMessage> Check(const HttpServer::Request& request);
   // Tokens that verify now: the current one, and the previous within the overlap.
   std::vector<std::string> Tokens(const WebhookAccount& account);
   HttpServer::Response Answer(int status, absl::string_view result, absl::string_view body);

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -229,6 +230,52 @@ TEST_F(HttpServerTest, StopClosesConnectionsAndCanBeRepeated) {
   server->Stop();
   EXPECT_EQ(half.ReadToEnd(), "");
   EXPECT_FALSE(TestClient(port).connected());
+}
+
+// An async handler's answer comes later, from another thread; meanwhile the server's only thread
+// serves other connections, and Stop() waits for the answer still owed.
+TEST(HttpServerAsyncTest, ALaterAnswerHoldsNoThreadAndStopWaitsForIt) {
+  absl::Mutex mu;
+  std::vector<HttpServer::Respond> owed;
+  absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::StartAsync(
+      "127.0.0.1:0",
+      [&](const HttpServer::Request& request, HttpServer::Respond respond) {
+        if (request.path == "/later") {
+          absl::MutexLock lock(&mu);
+          owed.push_back(std::move(respond));
+          return;
+        }
+        std::move(respond)(HttpServer::Response{.status = 200, .body = "now\n"});
+      },
+      {.threads = 1});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<HttpServer> server = *std::move(started);
+  const int port = server->port();
+
+  TestClient later(port);
+  ASSERT_TRUE(later.Send("GET /later HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  auto handed_over = [&] {
+    absl::MutexLock lock(&mu);
+    return owed.size() == 1;
+  };
+  for (int i = 0; i < 200 && !handed_over(); ++i) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_TRUE(handed_over());
+  // The one thread is free: another connection is answered while /later waits.
+  EXPECT_EQ(Fetch(port, "GET /now HTTP/1.1\r\nHost: x\r\n\r\n").status_line, "HTTP/1.1 200 OK");
+
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    server->Stop();
+    stopped = true;
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_FALSE(stopped.load());  // It waits for the answer owed to /later.
+  {
+    absl::MutexLock lock(&mu);
+    std::move(owed[0])(HttpServer::Response{.status = 202, .body = "later\n"});
+  }
+  stopper.join();
+  EXPECT_TRUE(stopped.load());
 }
 
 TEST(RaiseFileDescriptorLimitTest, SoftLimitBecomesTheHardLimit) {
