@@ -79,6 +79,8 @@ AimdOptions AccountLimitOptions(const GatewayConfig& config) {
   return {.initial_limit = static_cast<int>(config.account_limit_initial),
           .max_limit = static_cast<int>(config.account_limit_max),
           .backoff_ratio = 0.5,
+          // Half the start: random 429s cannot drive the fleet below it.
+          .min_limit = std::max(1, static_cast<int>(config.account_limit_initial) / 2),
           .backoff_interval = config.account_limit_lease};
 }
 

@@ -6,7 +6,7 @@
 namespace gateway {
 
 AimdLimit::AimdLimit(const AimdOptions& options, double start, int ceiling)
-    : options_(options), value_(1), ceiling_(1) {
+    : options_(options), value_(1), ceiling_(1), floor_(1) {
   Reset(start, ceiling);
 }
 
@@ -22,13 +22,14 @@ double AimdLimit::OnAccepted(int in_flight, std::optional<double> window) {
 bool AimdLimit::OnThrottled(absl::Time now, absl::Time sent) {
   if (sent < last_cut_) return false;
   last_cut_ = now;
-  value_ = std::max(1.0, value_ * options_.backoff_ratio);
+  value_ = std::max<double>(floor_, value_ * options_.backoff_ratio);
   return true;
 }
 
-void AimdLimit::Reset(double value, int ceiling) {
+void AimdLimit::Reset(double value, int ceiling, std::optional<int> floor) {
   ceiling_ = std::max(1, ceiling);
-  value_ = std::clamp(value, 1.0, static_cast<double>(ceiling_));
+  floor_ = std::clamp(floor.value_or(options_.min_limit), 1, ceiling_);
+  value_ = std::clamp(value, static_cast<double>(floor_), static_cast<double>(ceiling_));
 }
 
 }  // namespace gateway

@@ -34,6 +34,10 @@ struct AimdOptions {
   int initial_limit = 25;
   int max_limit = 100;
   double backoff_ratio = 0.5;
+  // 429s never cut below this (a replica under a lease: its share of it). Twilio's 429s follow
+  // load, but a floor keeps 429s that do not (another limit, another client of the account)
+  // from driving the limit down to one permit, where one slow request stalls the account.
+  int min_limit = 1;
   // The fleet's limit is cut at most once per interval (replicas report an overload one lease
   // period apart, so the same overload reaches the store several times); see
   // limits/redis_fleet_limit.h.
@@ -61,13 +65,15 @@ class AimdLimit {
   // Twilio answered 429 at `now` to an attempt sent at `sent`. Returns whether the limit was
   // cut (false when the attempt was sent before the previous cut).
   bool OnThrottled(absl::Time now, absl::Time sent);
-  // Sets the value and the ceiling (a new lease): `value` clamped to [1, ceiling].
-  void Reset(double value, int ceiling);
+  // Sets the value, the ceiling and the floor (a new lease): `value` clamped to [floor,
+  // ceiling]; the floor is min_limit unless given, and at most the ceiling.
+  void Reset(double value, int ceiling, std::optional<int> floor = std::nullopt);
 
  private:
   AimdOptions options_;
   double value_;
   int ceiling_;
+  int floor_;
   absl::Time last_cut_ = absl::InfinitePast();
 };
 

@@ -210,7 +210,9 @@ void ConcurrencyLimiter::ApplyLeases(const std::vector<FleetLease>& leases) {
     Account& a = it->second;
     const int permits = LeaseShare(lease.fleet_limit, lease.replicas, lease.index, lease.account);
     // A cut since the report is not in the fleet's limit yet: keep it until the next report.
-    a.limit.Reset(a.cut ? std::min<double>(a.limit.value(), permits) : permits, permits);
+    const int replicas = std::max(1, lease.replicas);
+    a.limit.Reset(a.cut ? std::min<double>(a.limit.value(), permits) : permits, permits,
+                  (options_.aimd.min_limit + replicas - 1) / replicas);
     a.lease = lease;
     GrantWaitersLocked(a);
   }
@@ -225,7 +227,8 @@ void ConcurrencyLimiter::LeasesUnavailable() {
     if (a.lease.has_value() || a.limit.ceiling() >= fallback) continue;
     // Never leased: start where a lone replica would, under the fallback ceiling. AIMD still
     // cuts on 429s; the ceiling holds until the store answers again.
-    a.limit.Reset(std::min(fallback, options_.aimd.initial_limit), fallback);
+    a.limit.Reset(std::min(fallback, options_.aimd.initial_limit), fallback,
+                  options_.aimd.min_limit / std::max(1, replicas_last_seen_));
     GrantWaitersLocked(a);
   }
 }

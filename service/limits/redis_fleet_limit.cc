@@ -11,8 +11,8 @@ namespace gateway {
 namespace {
 
 // KEYS[1] the replica set, then each account's hash. ARGV[1] replica id, [2] heartbeat ttl ms,
-// [3] idle ttl ms, [4] max, [5] initial, [6] backoff ratio, [7] backoff interval ms; then per
-// account its increase and throttled (0 or 1). Returns per account {F, replicas, index}.
+// [3] idle ttl ms, [4] max, [5] initial, [6] backoff ratio, [7] backoff interval ms, [8] min; then
+// per account its increase and throttled (0 or 1). Returns per account {F, replicas, index}.
 // Numbers are formatted by hand: redis.call() would print a large Lua number as 1.7e+12, and a
 // Lua number returned to Redis is truncated to an integer.
 constexpr char kExchangeScript[] = R"lua(
@@ -20,7 +20,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, ttl, idle = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local max, initial = tonumber(ARGV[4]), tonumber(ARGV[5])
-local ratio, interval = tonumber(ARGV[6]), tonumber(ARGV[7])
+local ratio, interval, min = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local set = KEYS[1]
 redis.call('ZADD', set, string.format('%.0f', now + ttl), id)
 redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. string.format('%.0f', now))
@@ -34,7 +34,7 @@ end
 local out = {}
 for i = 1, #KEYS - 1 do
   local hash = KEYS[i + 1]
-  local increase, throttled = tonumber(ARGV[6 + 2 * i]), ARGV[7 + 2 * i] == '1'
+  local increase, throttled = tonumber(ARGV[7 + 2 * i]), ARGV[8 + 2 * i] == '1'
   local h = redis.call('HMGET', hash, 'limit', 'cut')
   local f = tonumber(h[1]) or initial
   local cut = tonumber(h[2]) or 0
@@ -47,7 +47,7 @@ for i = 1, #KEYS - 1 do
   else
     f = f + increase
   end
-  f = math.max(1, math.min(max, f))
+  f = math.max(min, math.min(max, f))
   redis.call('HSET', hash, 'limit', string.format('%.4f', f), 'cut', string.format('%.0f', cut))
   redis.call('PEXPIRE', hash, idle)
   out[#out + 1] = {string.format('%.4f', f), #ids, index}
@@ -106,7 +106,8 @@ void RedisFleetLimitStore::Exchange(std::vector<FleetReport> reports, Done done)
                                    absl::StrCat(options_.aimd.max_limit),
                                    absl::StrCat(options_.aimd.initial_limit),
                                    absl::StrFormat("%.4f", options_.aimd.backoff_ratio),
-                                   Millis(options_.aimd.backoff_interval)};
+                                   Millis(options_.aimd.backoff_interval),
+                                   absl::StrCat(options_.aimd.min_limit)};
   keys.reserve(1 + reports.size());
   args.reserve(args.size() + 2 * reports.size());
   for (const FleetReport& report : reports) {

@@ -98,6 +98,19 @@ TEST(AimdLimitTest, NeverBelowOne) {
   EXPECT_EQ(limit.value(), 1);
 }
 
+TEST(AimdLimitTest, NeverBelowTheFloor) {
+  AimdOptions options = Aimd();
+  options.min_limit = 4;
+  AimdLimit limit(options, 6, 40);
+  EXPECT_TRUE(limit.OnThrottled(kT0, kT0));
+  EXPECT_EQ(limit.limit(), 4);
+  limit.Reset(10, 12, 2);  // A lease's floor: a share of the fleet's.
+  EXPECT_TRUE(limit.OnThrottled(kT0 + absl::Seconds(1), kT0 + absl::Seconds(1)));
+  EXPECT_TRUE(limit.OnThrottled(kT0 + absl::Seconds(2), kT0 + absl::Seconds(2)));
+  EXPECT_TRUE(limit.OnThrottled(kT0 + absl::Seconds(3), kT0 + absl::Seconds(3)));
+  EXPECT_EQ(limit.limit(), 2);
+}
+
 TEST(AimdLimitTest, ResetClampsToTheNewCeiling) {
   AimdLimit limit(Aimd(), 30, 40);
   limit.Reset(30, 12);
