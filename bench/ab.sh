@@ -35,7 +35,8 @@ wait_for_port "$nginx_port"
 run() {  # label, binary
   local port; port=$(free_port)
   # The simulator's built-in test credentials (nginx ignores them); not secrets.
-  env -u TWILIO_AUTH_TOKEN -u TWILIO_EDGE -u TWILIO_REGION GATEWAY_MAX_UPSTREAM_IN_FLIGHT=4000 \
+  env -u TWILIO_AUTH_TOKEN -u TWILIO_EDGE -u TWILIO_REGION GATEWAY_ACCOUNT_LIMIT_ADAPTIVE=false \
+    GATEWAY_MAX_UPSTREAM_IN_FLIGHT=4000 \
     TWILIO_BASE_URL="http://127.0.0.1:$nginx_port" TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \
     TWILIO_API_KEY=SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_API_SECRET=simulator-api-secret \
     "$2" --listen "127.0.0.1:$port" >/dev/null 2>"$work/gateway.log" &

@@ -446,10 +446,10 @@ def main():
     w("")
     w("Every `gateway-loadgen` run also had `--json --label NAME`; `--monitor NAME=PID` reads "
       "that process's CPU time, threads and RSS from `/proc` at the window's start and end. "
-      "The gateway ran with its defaults except `GATEWAY_MAX_UPSTREAM_IN_FLIGHT="
-      f"{args.upstream_limit}`: its per-account limit on upstream requests in flight (default 25, "
-      "queueing the rest) would otherwise cap scenario 2 at 25 / 0.2 s = 125/s, and the Node.js "
-      "library has no such limit.")
+      "The gateway ran with its defaults except `GATEWAY_ACCOUNT_LIMIT_ADAPTIVE=false "
+      f"GATEWAY_MAX_UPSTREAM_IN_FLIGHT={args.upstream_limit}`: its per-account limit on upstream "
+      "requests in flight (adaptive, at most 100, queueing the rest) would otherwise cap "
+      "scenario 2 at 100 / 0.2 s = 500/s, and the Node.js library has no such limit.")
     w("")
     with open(args.doc, "w") as f:
         f.write("\n".join(out))

@@ -160,13 +160,13 @@ start_gateway() {  # base_url, name, [extra env NAME=VALUE...]
   gateway_port=$(free_port)
   # The simulator's built-in test credentials (nginx ignores them); not secrets.
   env -u TWILIO_AUTH_TOKEN -u TWILIO_EDGE -u TWILIO_REGION \
-    GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$gateway_upstream_limit "$@" \
+    GATEWAY_ACCOUNT_LIMIT_ADAPTIVE=false GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$gateway_upstream_limit "$@" \
     TWILIO_BASE_URL="$base_url" TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \
     TWILIO_API_KEY=SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_API_SECRET=simulator-api-secret \
     "$gateway_bin" --listen "127.0.0.1:$gateway_port" >/dev/null 2>"$results/gateway-$name.log" &
   gateway_pid=$!
   pids+=("$gateway_pid")
-  echo "GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$gateway_upstream_limit $* TWILIO_BASE_URL=$base_url TWILIO_ACCOUNT_SID=AC... TWILIO_API_KEY=SK... TWILIO_API_SECRET=... twilio-gateway --listen 127.0.0.1:$gateway_port" \
+  echo "GATEWAY_ACCOUNT_LIMIT_ADAPTIVE=false GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$gateway_upstream_limit $* TWILIO_BASE_URL=$base_url TWILIO_ACCOUNT_SID=AC... TWILIO_API_KEY=SK... TWILIO_API_SECRET=... twilio-gateway --listen 127.0.0.1:$gateway_port" \
     >>"$results/commands.txt"
   wait_for_port "$gateway_port" gateway
 }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -276,7 +277,8 @@ const Setting kSettings[] = {
        return "";
      }},
     {"max-upstream-in-flight", "GATEWAY_MAX_UPSTREAM_IN_FLIGHT",
-     "upstream requests in flight per Twilio account; more wait in a queue (default 25)",
+     "with --account-limit-adaptive=false: the fixed limit of upstream requests in flight per "
+     "Twilio account on this replica; more wait in a queue (default 25)",
      [](absl::string_view v, GatewayConfig& c) {
        return ApplyInt(v, 1, 10000, &c.max_upstream_in_flight);
      }},
@@ -302,6 +304,28 @@ const Setting kSettings[] = {
        std::string problem = ApplyInt(v, 2, 1000, &tokens);
        if (problem.empty()) c.retry_budget_tokens = static_cast<double>(tokens);
        return problem;
+     }},
+    // One account limit across the fleet.
+    {"account-limit-adaptive", "GATEWAY_ACCOUNT_LIMIT_ADAPTIVE",
+     "adapt each account's concurrency limit to Twilio's 429s (AIMD), shared by replicas through "
+     "Redis with --idempotency-store redis: true or false (default true)",
+     [](absl::string_view v, GatewayConfig& c) { return ApplyBool(v, &c.account_limit_adaptive); }},
+    {"account-limit-max", "GATEWAY_ACCOUNT_LIMIT_MAX",
+     "adaptive: the most requests in flight per account, for the whole fleet with Redis "
+     "(default 100)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 10000, &c.account_limit_max);
+     }},
+    {"account-limit-initial", "GATEWAY_ACCOUNT_LIMIT_INITIAL",
+     "adaptive: where an account's limit starts, at most --account-limit-max (default 25)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyInt(v, 1, 10000, &c.account_limit_initial);
+     }},
+    {"account-limit-lease", "GATEWAY_ACCOUNT_LIMIT_LEASE",
+     "adaptive with Redis: how often a replica reports to the fleet's limit and renews its share "
+     "(default 1s)",
+     [](absl::string_view v, GatewayConfig& c) {
+       return ApplyDuration(v, &c.account_limit_lease);
      }},
     {"credentials-dir", "GATEWAY_CREDENTIALS_DIR",
      "read TWILIO_* credentials from files in this directory (a mounted Secret), reloaded on "
@@ -511,6 +535,7 @@ absl::StatusOr<GatewayConfig> ParseConfig(const std::vector<std::string>& args,
   if (config.retry.backoff_cap < config.retry.backoff_base) {
     return Invalid("--backoff-cap", "must not be smaller than --backoff-base");
   }
+  config.account_limit_initial = std::min(config.account_limit_initial, config.account_limit_max);
   if (config.twilio_key_window < config.attempt_timeout) {
     return Invalid("--twilio-key-window", "must not be shorter than --attempt-timeout");
   }

@@ -80,8 +80,9 @@ struct GatewayConfig {
   long message_retention_mb = 64;  // Memory store only.
   long max_watch_streams = 1000;
 
-  long max_upstream_in_flight = 25;  // Per account.
-  long max_upstream_queue = 1000;    // Per account.
+  // Per account, per replica: the fixed limit when account_limit_adaptive is false.
+  long max_upstream_in_flight = 25;
+  long max_upstream_queue = 1000;  // Per account.
   double retry_budget_tokens = 100;
   // Above the 30% of failed attempts an upstream can have on a bad day (1/(1+0.5) = 1/3 is the
   // failure rate at which the budget stops draining), far below an outage.
@@ -89,6 +90,13 @@ struct GatewayConfig {
   // Resolution attempts per RPC that reaches Twilio, once the resolution budget is drained: in
   // a total outage an RPC then costs 1.4 attempts (the promise is at most 1.5).
   double resolution_budget_ratio = 0.4;
+
+  // One adaptive concurrency limit per Twilio account (README "One account limit across the
+  // fleet"): AIMD on Twilio's 429s, shared by the replicas through Redis with the redis store.
+  bool account_limit_adaptive = true;
+  long account_limit_max = 100;     // Twilio's cited per-account figure; for the whole fleet.
+  long account_limit_initial = 25;  // Where an account's limit starts.
+  absl::Duration account_limit_lease = absl::Seconds(1);
 };
 
 // Environment lookup through getenv(); a ValueLookup (credentials/credential_loader.h), the

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "idempotency/memory_store.h"
 #include "idempotency/redis_store.h"
+#include "limits/redis_fleet_limit.h"
 #include "messages/memory_message_log.h"
 #include "messages/redis_message_log.h"
 
@@ -79,6 +80,32 @@ std::unique_ptr<IdempotencyStore> MakeIdempotencyStore(const GatewayConfig& conf
     }
   }
   return nullptr;
+}
+
+// The account limits' AIMD, the same for each replica's limits and the fleet's.
+AimdOptions AccountLimitOptions(const GatewayConfig& config) {
+  return {.initial_limit = static_cast<int>(config.account_limit_initial),
+          .max_limit = static_cast<int>(config.account_limit_max),
+          .backoff_ratio = 0.5,
+          // Half the start: random 429s cannot drive the fleet below it.
+          .min_limit = std::max(1, static_cast<int>(config.account_limit_initial) / 2),
+          .backoff_interval = config.account_limit_lease};
+}
+
+bool FleetLimited(const GatewayConfig& config) {
+  return config.account_limit_adaptive &&
+         config.idempotency_store == GatewayConfig::IdempotencyStoreKind::kRedis;
+}
+
+// With Redis, the replicas share each account's limit; otherwise each adapts its own.
+std::unique_ptr<FleetLimitStore> MakeFleetLimitStore(const GatewayConfig& config, Random& random) {
+  if (!FleetLimited(config)) return nullptr;
+  RedisFleetLimitOptions options;
+  options.redis = RedisOptions(config);
+  options.replica_id = random.HexId128();
+  options.aimd = AccountLimitOptions(config);
+  options.heartbeat_ttl = 3 * config.account_limit_lease;
+  return std::make_unique<RedisFleetLimitStore>(std::move(options));
 }
 
 // The log the webhook receiver feeds and Watch reads; null when the receiver is off.
@@ -222,9 +249,18 @@ Gateway::Gateway(const GatewayConfig& config)
                                      IdempotencyOptions{.retention = config.idempotency_retention},
                                      *store_, timer_, clock_, &metrics_)),
       message_log_(MakeMessageLog(config, clock_)),
+      fleet_store_(MakeFleetLimitStore(config, random_)),
       limiter_({.max_in_flight_per_account = static_cast<int>(config.max_upstream_in_flight),
-                .max_queued_per_account = static_cast<int>(config.max_upstream_queue)},
-               timer_),
+                .max_queued_per_account = static_cast<int>(config.max_upstream_queue),
+                .adaptive = config.account_limit_adaptive,
+                .aimd = AccountLimitOptions(config),
+                .leased = fleet_store_ != nullptr},
+               timer_, clock_),
+      fleet_leases_(fleet_store_ == nullptr
+                        ? nullptr
+                        : std::make_unique<FleetLeases>(
+                              FleetLeaseOptions{.period = config.account_limit_lease}, limiter_,
+                              *fleet_store_, timer_, clock_)),
       retry_budget_(config.retry_budget_tokens, config.retry_budget_ratio),
       resolution_budget_(config.retry_budget_tokens, config.resolution_budget_ratio),
       engine_({.base_url = config.twilio_base_url,
@@ -252,7 +288,12 @@ Gateway::Gateway(const GatewayConfig& config)
       messages_(api_, watch_) {
   metrics_.SetUpstreamGauges([this] { return limiter_.total_in_flight(); },
                              [this] { return limiter_.total_queued(); });
+  metrics_.SetAccountLimits([this] { return limiter_.limits(); });
   metrics_.SetCredentialsLoaded([this] { return account_.Get() != nullptr ? 1.0 : 0.0; });
+  if (fleet_leases_ != nullptr) {
+    limiter_.SetOnNewAccount([this] { fleet_leases_->ExchangeSoon(); });
+    fleet_leases_->Start();
+  }
   metrics_.SetLogLinesDropped([] { return static_cast<double>(LogLinesDropped()); });
 }
 
@@ -395,6 +436,9 @@ void Gateway::LogStarted() {
         store_ == nullptr                                                          ? "none"
         : config_.idempotency_store == GatewayConfig::IdempotencyStoreKind::kRedis ? "redis"
                                                                                    : "memory"},
+       {"account_limit", !config_.account_limit_adaptive ? "fixed per replica"
+                         : fleet_store_ != nullptr       ? "adaptive, fleet (redis)"
+                                                         : "adaptive, this replica"},
        {"webhook", webhook_address_.empty() ? "off" : webhook_address_},
        {"public_webhook_url", config_.public_webhook_url}});
 }
@@ -432,8 +476,10 @@ void Gateway::Stop() {
   // 6. The timer and the store's worker call back into the guard and the engine (a lease tick,
   // a claim answered after its RPC was cancelled, a resolution's last write): they end while
   // those exist. Dropped timers belong to calls already answered.
+  if (fleet_leases_ != nullptr) fleet_leases_->Stop();
   timer_.Shutdown();
   if (store_ != nullptr) store_->Shutdown();
+  if (fleet_store_ != nullptr) fleet_store_->Shutdown();
   if (message_log_ != nullptr) message_log_->Shutdown();
   // 7. Health checks are instant; whatever is left there is an idle probe connection.
   if (health_server_ != nullptr) health_server_->Shutdown(std::chrono::system_clock::now());

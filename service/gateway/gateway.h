@@ -10,7 +10,7 @@
 //   3. RPCs past the grace         cancelled
 //   4. resolutions                 finish within the grace, or are handed over
 //   5. upstream transport          transfers still in libcurl end while their users exist
-//   6. timer, store worker         their callbacks reach the guard and the engine
+//   6. timer, store worker         their callbacks reach the guard, the engine and the limiter
 //   7. health port, then every part in reverse order of construction (the destructor)
 //
 // Thread-safety: Start() and Stop() from one thread (main); the parts are thread-safe.
@@ -44,6 +44,8 @@
 #include "idempotency/idempotency_guard.h"
 #include "idempotency/idempotency_store.h"
 #include "limits/concurrency_limiter.h"
+#include "limits/fleet_leases.h"
+#include "limits/fleet_limit.h"
 #include "messages/message_log.h"
 #include "metrics/gateway_metrics.h"
 #include "metrics/metrics.h"
@@ -103,8 +105,10 @@ class Gateway {
   SystemRandom random_;
   std::unique_ptr<IdempotencyStore> store_;
   std::unique_ptr<IdempotencyGuard> guard_;
-  std::unique_ptr<MessageLog> message_log_;  // Null without the webhook receiver.
+  std::unique_ptr<MessageLog> message_log_;       // Null without the webhook receiver.
+  std::unique_ptr<FleetLimitStore> fleet_store_;  // Null unless adaptive with Redis.
   ConcurrencyLimiter limiter_;
+  std::unique_ptr<FleetLeases> fleet_leases_;
   RetryBudget retry_budget_;
   RetryBudget resolution_budget_;
   UpstreamEngine engine_;

@@ -161,6 +161,12 @@ void GatewayMetrics::SetUpstreamGauges(std::function<double()> in_flight,
                              std::move(queued));
 }
 
+void GatewayMetrics::SetAccountLimits(std::function<MetricsRegistry::LabelledValues()> limits) {
+  registry_.AddCallbackGaugeFamily("gateway_account_limit",
+                                   "Upstream permits this replica may hold for the account now.",
+                                   "account", std::move(limits));
+}
+
 void GatewayMetrics::SetCredentialsLoaded(std::function<double()> loaded) {
   registry_.AddCallbackGauge("gateway_credentials_loaded",
                              "1 while valid Twilio credentials are loaded, else 0.",

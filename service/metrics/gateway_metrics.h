@@ -12,6 +12,9 @@
 //   gateway_idempotency_conflicts_total                 keys reused for a different request
 //   gateway_limiter_rejections_total                    RPCs shed: the upstream queue was full
 //   gateway_upstream_in_flight / gateway_upstream_queued  upstream permits held / waited for
+//   gateway_account_limit{account}                     permits this replica may hold for an
+//                                                       account now (its adaptive limit, or its
+//                                                       lease of the fleet's)
 //   gateway_reloads_total{what,result}                  credential, token and policy reloads
 //   gateway_credentials_loaded                          1 while Twilio credentials are loaded
 //   gateway_log_lines_dropped_total                     log lines dropped: stderr was stalled
@@ -20,7 +23,9 @@
 //                                                       handed_over
 //
 // Labels hold only bounded values: method names, status codes, fixed reasons. Never a caller,
-// key, SID or anything a request chose.
+// key, SID or anything a request chose. The one exception is gateway_account_limit's account: a
+// validated account SID (AC and 32 hex digits) that the caller policy allowed, present only while
+// the limiter tracks it (idle accounts are dropped after a minute).
 //
 // Thread-safety: every method is safe from any thread.
 #ifndef GATEWAY_METRICS_GATEWAY_METRICS_H_
@@ -68,6 +73,7 @@ class GatewayMetrics {
   // Gauges read at scrape time.
   void SetUpstreamGauges(std::function<double()> in_flight, std::function<double()> queued);
   void SetCredentialsLoaded(std::function<double()> loaded);
+  void SetAccountLimits(std::function<MetricsRegistry::LabelledValues()> limits);
   // Read at scrape time too: log lines dropped because stderr could not keep up.
   void SetLogLinesDropped(std::function<double()> dropped);
 

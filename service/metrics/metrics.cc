@@ -18,18 +18,18 @@ class MetricsRegistry::CallbackGauges final {
  public:
   void Add(absl::string_view name, absl::string_view help, prometheus::MetricType type,
            std::function<double()> read) {
-    if (!prometheus::CheckMetricName(std::string(name))) {
-      throw std::invalid_argument("invalid metric name " + std::string(name));
-    }
     if (!read) throw std::invalid_argument("callback gauge " + std::string(name) + " has none");
-    absl::MutexLock lock(&mu_);
-    for (const Entry& entry : entries_) {
-      if (entry->name == name) {
-        throw std::invalid_argument("callback gauge " + std::string(name) + " added twice");
-      }
+    AddEntry(Gauge{std::string(name), std::string(help), type, std::move(read), "", nullptr});
+  }
+
+  void AddFamily(absl::string_view name, absl::string_view help, absl::string_view label,
+                 std::function<LabelledValues()> read) {
+    if (!read) throw std::invalid_argument("callback gauge " + std::string(name) + " has none");
+    if (!prometheus::CheckLabelName(std::string(label))) {
+      throw std::invalid_argument("invalid label name " + std::string(label));
     }
-    entries_.push_back(std::make_shared<const Gauge>(
-        Gauge{std::string(name), std::string(help), type, std::move(read)}));
+    AddEntry(Gauge{std::string(name), std::string(help), prometheus::MetricType::Gauge, nullptr,
+                   std::string(label), std::move(read)});
   }
 
   std::vector<prometheus::MetricFamily> Collect() const {
@@ -42,6 +42,18 @@ class MetricsRegistry::CallbackGauges final {
     std::vector<prometheus::MetricFamily> families;
     families.reserve(entries.size());
     for (const Entry& entry : entries) {
+      if (entry->read_family) {
+        prometheus::MetricFamily family{
+            .name = entry->name, .help = entry->help, .type = entry->type, .metric = {}};
+        for (auto& [value, gauge] : entry->read_family()) {
+          prometheus::ClientMetric metric;
+          metric.label = {{entry->label, std::move(value)}};
+          metric.gauge.value = gauge;
+          family.metric.push_back(std::move(metric));
+        }
+        families.push_back(std::move(family));
+        continue;
+      }
       prometheus::ClientMetric metric;
       if (entry->type == prometheus::MetricType::Counter) {
         metric.counter.value = entry->read();
@@ -62,8 +74,24 @@ class MetricsRegistry::CallbackGauges final {
     std::string help;
     prometheus::MetricType type;  // Gauge, or Counter for a total kept elsewhere.
     std::function<double()> read;
+    // A labelled family instead: its label's name and the series.
+    std::string label;
+    std::function<LabelledValues()> read_family;
   };
   using Entry = std::shared_ptr<const Gauge>;
+
+  void AddEntry(Gauge gauge) {
+    if (!prometheus::CheckMetricName(gauge.name)) {
+      throw std::invalid_argument("invalid metric name " + gauge.name);
+    }
+    absl::MutexLock lock(&mu_);
+    for (const Entry& entry : entries_) {
+      if (entry->name == gauge.name) {
+        throw std::invalid_argument("callback gauge " + gauge.name + " added twice");
+      }
+    }
+    entries_.push_back(std::make_shared<const Gauge>(std::move(gauge)));
+  }
 
   mutable absl::Mutex mu_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
@@ -79,6 +107,12 @@ MetricsRegistry::~MetricsRegistry() = default;
 void MetricsRegistry::AddCallbackGauge(absl::string_view name, absl::string_view help,
                                        std::function<double()> read) {
   callback_gauges_->Add(name, help, prometheus::MetricType::Gauge, std::move(read));
+}
+
+void MetricsRegistry::AddCallbackGaugeFamily(absl::string_view name, absl::string_view help,
+                                             absl::string_view label,
+                                             std::function<LabelledValues()> read) {
+  callback_gauges_->AddFamily(name, help, label, std::move(read));
 }
 
 void MetricsRegistry::AddCallbackCounter(absl::string_view name, absl::string_view help,

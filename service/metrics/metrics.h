@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -54,6 +55,11 @@ class MetricsRegistry {
   // The same for a counter whose total another module keeps (it must never decrease).
   void AddCallbackCounter(absl::string_view name, absl::string_view help,
                           std::function<double()> read);
+  // Gauges with one label, `label`, whose series are `read()` at each scrape: (value of the
+  // label, gauge) pairs. The label values must be valid UTF-8 and few (they become series).
+  using LabelledValues = std::vector<std::pair<std::string, double>>;
+  void AddCallbackGaugeFamily(absl::string_view name, absl::string_view help,
+                              absl::string_view label, std::function<LabelledValues()> read);
 
   // Every family, sorted by name, each family's series sorted by their labels, so that two
   // scrapes of the same state are the same text (prometheus-cpp's own order follows its

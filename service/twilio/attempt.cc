@@ -90,6 +90,7 @@ AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, abs
   out.failure = FailureLabel(http.failure);
   out.retry_reason = RetryReason(http);
   out.timed_out = http.failure == TransportFailure::kTimeout;
+  out.throttled = http.failure == TransportFailure::kNone && http.response.status == 429;
   bool body_readable = false;
   if (http.failure == TransportFailure::kCancelled) {
     // Not the caller's cancel (that finishes the call first): the transport is stopping.

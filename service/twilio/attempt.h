@@ -27,6 +27,9 @@ struct AttemptResult {
   bool may_have_acted = false;
   // The attempt's own time ran out (the engine tells its deadline from its attempt timeout).
   bool timed_out = false;
+  // Twilio refused it with 429: the account is over its concurrent-request limit (code 20429;
+  // any 429 is taken as that signal). The account's adaptive limit backs off on it.
+  bool throttled = false;
   // The resource on success; otherwise the error the caller gets if no attempt follows.
   absl::StatusOr<Resource> result = absl::UnknownError("no response");
   // What Twilio asked to wait, read once against the engine's clock.

@@ -20,6 +20,15 @@ constexpr absl::Duration kMinAttemptTime = absl::Milliseconds(5);
 
 using Result = std::optional<UpstreamOutcome>;
 
+// What an attempt says about the account's concurrency limit: a 429 is Twilio's overload signal;
+// any other answer (a 4xx rejection included) was accepted for processing; a 5xx or no answer
+// says nothing about concurrency.
+UpstreamFeedback LimitFeedback(const AttemptResult& attempt) {
+  if (attempt.throttled) return UpstreamFeedback::kThrottled;
+  if (attempt.http_status >= 200 && attempt.http_status < 500) return UpstreamFeedback::kAccepted;
+  return UpstreamFeedback::kOther;
+}
+
 }  // namespace
 
 // One run of attempts: a small state machine driven by limiter, transport and timer callbacks.
@@ -189,14 +198,23 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
   }
 
   void OnAttemptDone(HttpResult http) {
-    if (limiter() != nullptr) limiter()->Release(call_->account_sid);
+    const absl::Time now = engine_.clock_.Now();
+    AttemptResult attempt = ClassifyAttempt(call_->kind, http, now);
+    if (limiter() != nullptr) {
+      absl::Time sent;
+      {
+        absl::MutexLock lock(&mu_);
+        sent = attempt_started_;
+      }
+      // While the permit is still held, so that the limit learns how much of it was in use.
+      limiter()->Feedback(call_->account_sid, LimitFeedback(attempt), sent);
+      limiter()->Release(call_->account_sid);
+    }
     Result result;
     {
       absl::MutexLock lock(&mu_);
       transfer_id_.reset();
       if (finished_) return;
-      const absl::Time now = engine_.clock_.Now();
-      AttemptResult attempt = ClassifyAttempt(call_->kind, http, now);
       if (metrics() != nullptr) {
         metrics()->UpstreamAttempt(attempt.http_status, attempt.failure, now - attempt_started_);
       }

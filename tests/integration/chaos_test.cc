@@ -79,7 +79,8 @@ TEST(ChaosTest, MemoryStaysFlatWithACappedStoreUnderHeavyFaults) {
   Gateway gateway(sim.base_url(),
                   {"--max-attempts", "10", "--attempt-timeout", "1s", "--backoff-base", "20ms",
                    "--backoff-cap", "500ms", "--retry-budget-ratio", "1", "--log-level", "warning",
-                   "--max-upstream-in-flight", "64", "--idempotency-max-entries", "1000"},
+                   "--account-limit-adaptive=false", "--max-upstream-in-flight", "64",
+                   "--idempotency-max-entries", "1000"},
                   {}, LogDir() + "/gateway-chaos.log");
   sim.SetFaults(kChaosRules);
 

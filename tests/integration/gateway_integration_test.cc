@@ -583,7 +583,9 @@ TEST_F(GatewayTest, FinalErrorIsReplayedForTheSameKey) {
 }
 
 TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
-  Gateway limited(sim_->base_url(), {"--max-upstream-in-flight", "2", "--max-upstream-queue", "2"},
+  Gateway limited(sim_->base_url(),
+                  {"--account-limit-adaptive=false", "--max-upstream-in-flight", "2",
+                   "--max-upstream-queue", "2"},
                   {}, LogDir() + "/gateway-limited.log");
   // Stalled requests abandoned by earlier tests still count as in flight at the simulator.
   for (int i = 0; i < 100 && sim_->Stats()["in_flight"].get<int>() > 0; ++i) {

@@ -597,5 +597,78 @@ class SlowAnswersTest(SimulatorTest):
                          ["create", "delete", "send"])
 
 
+class ConcurrencyLimitTest(SimulatorTest):
+    """Twilio's per-account concurrency limit: past it, 429 with code 20429 at once."""
+
+    def parallel(self, n, path=SUBSCRIPTIONS):
+        """Sends n Creates at once; returns [(status, headers, body)] in completion order."""
+        results, lock = [], threading.Lock()
+
+        def one(i):
+            result = self.request("POST", path, {"Callback": "https://example.com/m",
+                                                 "IdempotencyKey": "conc-%d" % i})
+            with lock:
+                results.append(result)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    def test_requests_past_the_limit_get_20429_with_the_concurrent_count(self):
+        config = self.admin("POST", "/_sim/config", {"max_concurrent_requests": 3, "delay_ms": 400})
+        self.assertEqual(config["max_concurrent_requests"], 3)
+        results = self.parallel(8)
+        statuses = sorted(r[0] for r in results)
+        self.assertEqual(statuses, [201] * 3 + [429] * 5)
+        for status, headers, body in results:
+            if status == 429:
+                self.assertEqual(self.twilio_error(body), 20429)
+                self.assertEqual(headers["Twilio-Concurrent-Requests"], "3")
+        stats = self.admin("GET", "/_sim/stats?by_key=0")
+        self.assertEqual(stats["concurrency_throttled"], 5)
+        self.assertEqual(stats["max_account_in_flight"], 3)
+        self.assertEqual(stats["subscriptions"], 3)  # A 429 is never processed.
+
+    def test_the_count_falls_as_answers_go_and_the_limit_can_be_lifted(self):
+        self.admin("POST", "/_sim/config", {"max_concurrent_requests": 1})
+        # One at a time fits, however many in a row; the header counts this request.
+        for i in range(3):
+            status, headers, _ = self.request("POST", SUBSCRIPTIONS,
+                                              {"Callback": "https://example.com/m"})
+            self.assertEqual(status, 201)
+            self.assertEqual(headers["Twilio-Concurrent-Requests"], "1")
+        self.admin("POST", "/_sim/config", {"max_concurrent_requests": None, "delay_ms": 200})
+        self.assertEqual(sorted(r[0] for r in self.parallel(4)), [201] * 4)
+
+    def test_the_limit_is_per_account(self):
+        other = "/2010-04-01/Accounts/%s/Calls/%s/UserDefinedMessageSubscriptions.json" % (
+            "AC" + "b" * 32, CALL)
+        self.admin("POST", "/_sim/config", {"max_concurrent_requests": 1, "delay_ms": 300})
+        results, lock = [], threading.Lock()
+
+        def one(path):
+            status = self.request("POST", path, {"Callback": "https://example.com/m"})[0]
+            with lock:
+                results.append(status)
+
+        threads = [threading.Thread(target=one, args=(p,)) for p in (SUBSCRIPTIONS, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # The other account is not this simulator's (401), but it was not throttled.
+        self.assertEqual(sorted(results), [201, 401])
+
+    def test_a_bad_limit_is_refused(self):
+        for bad in (-1, 1.5, True, "3"):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request("POST", "/_sim/config", body=json.dumps({"max_concurrent_requests": bad}))
+            self.assertEqual(conn.getresponse().status, 400, bad)
+            conn.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -103,7 +103,7 @@ FAULT_RULE_KEYS = {
     "after_record", "delay_ms", "drop", "malformed", "comment", "name",
 }
 CONFIG_KEYS = {"delay_ms", "default_call_state", "api_keys", "idempotency_window_s",
-               "max_content_bytes"}
+               "max_content_bytes", "max_concurrent_requests"}
 
 # POST /_sim/deliver: user-defined messages delivered to subscriptions' Callback URLs.
 DELIVER_KEYS = {"subscription_sid", "call_sid", "count", "content", "contents", "content_type",
@@ -860,7 +860,7 @@ class HttpConnection(asyncio.Protocol):
 class ApiCall:
     """A Twilio API request between arrival and answer (which an injected delay may postpone)."""
     __slots__ = ("conn", "req", "op", "route", "is_form", "form", "form_error", "key", "auth_ok",
-                 "key_stats", "entry", "rule", "started")
+                 "key_stats", "entry", "rule", "started", "account")
 
 
 class Simulator:
@@ -876,12 +876,16 @@ class Simulator:
         self.startup_call_state = args.default_call_state
         self.startup_idempotency_window_s = args.idempotency_window_s
         self.startup_max_content_bytes = args.max_content_bytes
+        self.startup_max_concurrent = args.max_concurrent_requests
         self.rng = random.Random(args.seed)
         self.log = log
         self.loop = None
         self.connections = set()
         self.delivery_tasks = set()  # Running /_sim/deliver requests (held against collection).
         self.in_flight = 0
+        # Account SID in the path -> its API requests being answered (Twilio's per-account count,
+        # which Twilio-Concurrent-Requests reports and --max-concurrent-requests limits).
+        self.account_in_flight = collections.Counter()
         self._date_second = -1
         self._date_header = b""
         self.reset()
@@ -893,6 +897,10 @@ class Simulator:
         self.idempotency_window_s = self.startup_idempotency_window_s
         # Largest Content, in UTF-8 bytes, a message may have; past it Twilio answers 31212.
         self.max_content_bytes = self.startup_max_content_bytes
+        # Concurrent API requests an account may have; past it, 429 with code 20429. 0: none.
+        self.max_concurrent = self.startup_max_concurrent
+        self.concurrency_throttled = 0
+        self.max_account_in_flight = 0
         self.api_keys = dict(self.startup_api_keys)
         self.rules = []
         self.call_states = {}
@@ -929,7 +937,7 @@ class Simulator:
         return self._date_header
 
     def response_bytes(self, status, body, keep_alive, version="HTTP/1.1", head_only=False,
-                       extra_headers=()):
+                       extra_headers=(), concurrent=None):
         lines = [
             b"HTTP/1.1 %d %s" % (status, _reason(status).encode("ascii")),
             b"Date: " + self._date(),
@@ -938,7 +946,8 @@ class Simulator:
             lines.append(b"Content-Type: application/json")
             lines.append(b"Content-Length: %d" % len(body))
         lines.append(b"Twilio-Request-Id: " + _new_sid("RQ").encode("ascii"))
-        lines.append(b"Twilio-Concurrent-Requests: %d" % self.in_flight)
+        lines.append(b"Twilio-Concurrent-Requests: %d" %
+                     (self.in_flight if concurrent is None else concurrent))
         for name, value in extra_headers:
             lines.append(name.encode("latin-1") + b": " + value.encode("latin-1"))
         if not keep_alive:
@@ -982,6 +991,7 @@ class Simulator:
                 break
         call.route = route
         account_in_path, call_in_path = route.groups()[:2] if route else (None, None)
+        call.account = None
         content_type = headers.get("content-type", "")
         is_form = call.is_form = content_type.split(";", 1)[0].strip().lower() == \
             "application/x-www-form-urlencoded"
@@ -1018,6 +1028,15 @@ class Simulator:
         }
         self.request_log.append(entry)
 
+        if account_in_path is not None:
+            if 0 < self.max_concurrent <= self.account_in_flight[account_in_path]:
+                self._throttle(call, account_in_path)
+                return
+            call.account = account_in_path
+            self.account_in_flight[account_in_path] += 1
+            self.max_account_in_flight = max(self.max_account_in_flight,
+                                             self.account_in_flight[account_in_path])
+
         call.key_stats = None
         if call.op in ("create", "send") and req.method == "POST" and key is not None:
             stats_key = "%s/%s/%s" % (account_in_path, call_in_path, key)
@@ -1044,7 +1063,26 @@ class Simulator:
             self.log("internal error: %s: %s" % (type(e).__name__, e))
             data, keep_alive = self.http_error_bytes(500, "internal simulator error"), False
         self.in_flight -= 1
+        if call.account is not None:
+            self.account_in_flight[call.account] -= 1
+            if self.account_in_flight[call.account] <= 0:
+                del self.account_in_flight[call.account]
         call.conn.send(data, keep_alive)
+
+    def _throttle(self, call, account):
+        """Twilio's answer past the account's concurrency limit, at once and before anything else:
+        429 with code 20429, which is never processed and always safe to retry."""
+        req = call.req
+        self.in_flight -= 1
+        self.concurrency_throttled += 1
+        call.entry["response_status"] = 429
+        call.entry["fault"] = "concurrency limit %d" % self.max_concurrent
+        self._log_api(call)
+        body = _json_bytes(_twilio_error(429, 20429, "Too many concurrent requests"))
+        call.conn.send(self.response_bytes(429, body, req.keep_alive, req.version,
+                                           req.method == "HEAD",
+                                           concurrent=self.account_in_flight[account]),
+                       req.keep_alive)
 
     def _api_response(self, call):
         """Returns (response bytes, or None to close without answering; keep-alive)."""
@@ -1069,7 +1107,12 @@ class Simulator:
         entry["response_status"] = status
         self._log_api(call)
         return self.response_bytes(status, payload, req.keep_alive, req.version,
-                                   req.method == "HEAD", extra), req.keep_alive
+                                   req.method == "HEAD", extra,
+                                   self._concurrent(call)), req.keep_alive
+
+    def _concurrent(self, call):
+        """Twilio-Concurrent-Requests: the account's requests in flight, this one included."""
+        return None if call.account is None else self.account_in_flight[call.account]
 
     def _check_credentials(self, user, password):
         if user is None or password is None:
@@ -1101,7 +1144,8 @@ class Simulator:
         call.entry["response_status"] = status
         self._log_api(call)
         return self.response_bytes(status, _json_bytes(_twilio_error(status, code, message)),
-                                   req.keep_alive, req.version, req.method == "HEAD", extra)
+                                   req.keep_alive, req.version, req.method == "HEAD", extra,
+                                   self._concurrent(call))
 
     def _process(self, call):
         """Twilio's checks in order; returns (status, body bytes, extra headers)."""
@@ -1534,6 +1578,13 @@ class Simulator:
                     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                         raise HttpError(400, "max_content_bytes must be an integer >= 0")
                     self.max_content_bytes = limit
+                if "max_concurrent_requests" in spec:
+                    limit = spec["max_concurrent_requests"]
+                    if limit is None:
+                        limit = 0
+                    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                        raise HttpError(400, "max_concurrent_requests must be an integer >= 0")
+                    self.max_concurrent = limit
                 if "api_keys" in spec:
                     keys = spec["api_keys"]
                     if not isinstance(keys, dict) or not all(
@@ -1543,6 +1594,7 @@ class Simulator:
             return 200, {"delay_ms": self.delay_ms, "default_call_state": self.default_call_state,
                          "idempotency_window_s": self.idempotency_window_s,
                          "max_content_bytes": self.max_content_bytes,
+                         "max_concurrent_requests": self.max_concurrent,
                          "api_keys": sorted(self.api_keys)}
 
         if path == "/_sim/requests":
@@ -1582,6 +1634,9 @@ class Simulator:
                 "faults_applied": self.faults_applied,
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
+                "max_concurrent_requests": self.max_concurrent,
+                "max_account_in_flight": self.max_account_in_flight,
+                "concurrency_throttled": self.concurrency_throttled,
                 "connections": len(self.connections),
                 "delay_ms": self.delay_ms,
                 "log_lines_dropped": self.log.dropped,
@@ -1683,6 +1738,9 @@ def _parse_args(argv):
     p.add_argument("--max-content-bytes", type=int, default=DEFAULT_MAX_CONTENT_BYTES,
                    help="largest message Content in UTF-8 bytes before Twilio's 31212 (default "
                         "%(default)s); Twilio publishes no limit")
+    p.add_argument("--max-concurrent-requests", type=int, default=0,
+                   help="API requests an account may have in flight; past it, 429 with code "
+                        "20429 (0: no limit)")
     p.add_argument("--seed", type=int, default=None, help="seed for fault share sampling")
     p.add_argument("--quiet", action="store_true", help="no per-request log lines on stderr")
     args = p.parse_args(argv)
@@ -1694,6 +1752,8 @@ def _parse_args(argv):
         p.error("--delay-ms must be >= 0")
     if args.max_content_bytes < 0:
         p.error("--max-content-bytes must be >= 0")
+    if args.max_concurrent_requests < 0:
+        p.error("--max-concurrent-requests must be >= 0")
     if not 0 <= args.port <= 65535:
         p.error("--port must be in [0, 65535]")
     return args

@@ -35,7 +35,8 @@ constexpr char kAccountB[] = "AC0123456789abcdef0123456789abcdee";
 class ConcurrencyLimiterTest : public ::testing::Test {
  protected:
   ConcurrencyLimiter& Limiter() {
-    if (limiter_ == nullptr) limiter_ = std::make_unique<ConcurrencyLimiter>(options_, timer_);
+    if (limiter_ == nullptr)
+      limiter_ = std::make_unique<ConcurrencyLimiter>(options_, timer_, clock_);
     return *limiter_;
   }
 
@@ -286,8 +287,8 @@ class UpstreamEngineLimiterTest : public ::testing::Test {
   FakeTimer timer_{clock_};
   FakeHttpTransport transport_;
   FakeRandom random_{0.5};
-  ConcurrencyLimiter limiter_{{.max_in_flight_per_account = 1, .max_queued_per_account = 10},
-                              timer_};
+  ConcurrencyLimiter limiter_{
+      {.max_in_flight_per_account = 1, .max_queued_per_account = 10}, timer_, clock_};
   std::unique_ptr<UpstreamEngine> engine_;
   std::vector<std::pair<std::string, UpstreamOutcome>> results_;
 };
