@@ -80,7 +80,7 @@ class Stunnel {
           const std::string& ca_file, const std::string& check_host)
       : port_(FreeLoopbackPort()) {
     const std::string config = config_dir + "/stunnel-" + std::to_string(port_) + ".conf";
-    // The same settings as deploy/k8s/components/redis-tls/stunnel.conf, on test ports.
+    // deploy/k8s/overlays/production-redis-tls/stunnel-configmap.yaml, on test ports.
     std::ofstream(config) << "foreground = yes\n"
                              "syslog = no\n"
                              "pid =\n"
