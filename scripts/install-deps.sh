@@ -9,6 +9,9 @@ packages=(
   libcurl4-openssl-dev libabsl-dev nlohmann-json3-dev libgtest-dev libgmock-dev
   python3 python3-grpcio python3-protobuf curl ca-certificates
   libhiredis-dev redis-server
+  # Tests of Redis over TLS (tests/integration/redis_tls_test.cc): the stunnel client the
+  # deploy/ sidecar runs, and openssl for the test's throwaway CA.
+  stunnel4 openssl
   # The server's allocator (service/CMakeLists.txt says why).
   libjemalloc-dev
   # Metrics: prometheus-cpp's core library; the HTTP server of /metrics (and later webhooks).

@@ -58,6 +58,8 @@ NOT_FOR_THE_IMAGE_BUILD = {
     "python3-grpcio": "Python client example and its e2e test (tests/clients)",
     "python3-protobuf": "Python client example and its e2e test (tests/clients)",
     "redis-server": "the Redis the integration, chaos and redis-store tests start",
+    "stunnel4": "the TLS client of the Redis-over-TLS test; the sidecar image is deploy/stunnel.Dockerfile",
+    "openssl": "makes the Redis-over-TLS test's throwaway CA and server certificate",
     "nodejs": "Node.js client e2e test and deploy.manifests",
     "npm": "Node.js client e2e test and deploy.manifests",
     "curl": "command-line tool for poking a running gateway; the build links libcurl (libcurl4-openssl-dev)",

@@ -1,4 +1,4 @@
-// Renders deploy/k8s/base and deploy/k8s/overlays/production offline, validates every object
+// Renders deploy/k8s/base and the overlays production and production-redis-tls offline, validates every object
 // against the Kubernetes schemas (kubernetes-models), rejects fields the schemas do not know, and
 // checks the properties the gateway's deployment depends on. Run: tests/deploy/run.sh
 import assert from "node:assert/strict";
@@ -29,6 +29,8 @@ const LISTEN_FLAGS = { grpc: "listen", health: "health-listen", metrics: "metric
 // The one Ingress, publishing the webhook path, and the ingress controller's pods that alone may
 // reach the webhook port (ingress-nginx, as its Helm chart and manifests label them).
 const WEBHOOK_INGRESS = "twilio-gateway-webhook";
+// production-redis-tls: the CA stunnel verifies the managed Redis's certificate against.
+const REDIS_CA_SECRET = "twilio-gateway-redis-ca";
 const INGRESS_CONTROLLER_NAMESPACE = { "kubernetes.io/metadata.name": "ingress-nginx" };
 const INGRESS_CONTROLLER_PODS = { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" };
 // --webhook-max-body-bytes when not set (issue 13's contract).
@@ -354,6 +356,7 @@ function realKustomize() {
 const overlays = {
   base: path.join(k8sDir, "base"),
   production: path.join(k8sDir, "overlays/production"),
+  "production-redis-tls": path.join(k8sDir, "overlays/production-redis-tls"),
 };
 const rendered = Object.fromEntries(Object.entries(overlays).map(([name, dir]) => [name, render(dir)]));
 
@@ -545,6 +548,8 @@ for (const [overlay, objects] of Object.entries(rendered)) {
       }
       // No other Secret reaches the pod's files, and nothing through projected volumes unchecked.
       const expected = Object.values(MOUNTS).filter((m) => m.kind === "secret").map((m) => m.name);
+      // The Redis CA of the TLS sidecar (checked with the sidecar below).
+      if (overlay === "production-redis-tls") expected.push(REDIS_CA_SECRET);
       for (const v of spec.volumes) {
         if (v.secret) assert.ok(expected.includes(v.secret.secretName), `unexpected Secret volume ${v.secret.secretName}`);
         assert.equal(v.projected, undefined, `${v.name}: projected volumes are not checked by this test`);
@@ -879,7 +884,7 @@ for (const [overlay, objects] of Object.entries(rendered)) {
         assert.equal(spec.securityContext.fsGroup, spec.securityContext.runAsGroup ?? c.securityContext?.runAsGroup,
           "the volume is writable by Redis's group (fsGroup)");
       });
-    } else {
+    } else if (overlay === "production") {
       test("production: 3 replicas, larger limits, image by digest, external Redis instead of in-cluster", () => {
         const base = rendered.base;
         const c = gatewayContainer(deployment());
@@ -920,6 +925,75 @@ for (const [overlay, objects] of Object.entries(rendered)) {
         assert.deepEqual(podSpec.volumes, get(base, "Deployment", GATEWAY).spec.template.spec.volumes);
         assert.deepEqual(get(objects, "ConfigMap", MOUNTS.policy.name).data, get(base, "ConfigMap", MOUNTS.policy.name).data);
         assert.deepEqual(get(objects, "NetworkPolicy", GATEWAY).spec.ingress, get(base, "NetworkPolicy", GATEWAY).spec.ingress);
+      });
+    }
+
+    if (overlay === "production-redis-tls") {
+      test("production-redis-tls: the gateway reaches Redis through a loopback stunnel sidecar that verifies the server's certificate", () => {
+        const production = rendered.production;
+        const spec = deployment().spec.template.spec;
+        const c = gatewayContainer(deployment());
+        // A native sidecar: an init container that keeps running, up before the gateway starts.
+        const sidecars = (spec.initContainers ?? []).filter((i) => i.restartPolicy === "Always");
+        assert.equal(sidecars.length, 1, "one sidecar init container (restartPolicy Always)");
+        const tunnel = sidecars[0];
+        assert.ok(tunnel.startupProbe?.tcpSocket, "the gateway starts once stunnel accepts connections");
+
+        // stunnel's configuration, from the ConfigMap it mounts: `key = value` lines per section.
+        const { volume, mount } = volumeAndMounts(spec, tunnel, { kind: "configMap", name: "twilio-gateway-stunnel" });
+        const confFile = tunnel.args?.[0] ?? "";
+        assert.ok(confFile.startsWith(`${mount.mountPath}/`), `stunnel reads ${confFile}, outside its ConfigMap mount`);
+        const text = get(objects, "ConfigMap", volume.name).data[path.basename(confFile)];
+        assert.ok(text, `the ConfigMap has no ${path.basename(confFile)}`);
+        const global = {};
+        const services = {};
+        let section = global;
+        for (const raw of text.split("\n")) {
+          const line = raw.trim();
+          if (line === "" || line.startsWith(";") || line.startsWith("#")) continue;
+          const m = line.match(/^\[(.+)\]$/);
+          if (m) {
+            section = services[m[1]] = {};
+            continue;
+          }
+          const [k, v] = line.split(/\s*=\s*(.*)/s);
+          section[k] = v;
+        }
+        assert.equal(global.foreground, "yes", "stunnel stays in the foreground (the container's process)");
+        assert.deepEqual(Object.keys(services), ["redis"], "one service");
+        const redis = services.redis;
+        assert.equal(redis.client, "yes", "client mode: plain in, TLS out");
+        assert.equal(redis.verifyChain, "yes", "the server's certificate must chain to the CA");
+        assert.ok(redis.checkHost && redis.checkHost === hostOfAddress(redis.connect), "checkHost is the host stunnel connects to");
+        assert.ok(!redis.verify && !redis.verifyPeer, "verifyChain, not the deprecated verify levels or a pinned peer");
+        assert.match(redis.sslVersionMin ?? "", /^TLSv1\.[23]$/);
+
+        // The CA from a Secret, mounted whole into the sidecar.
+        const ca = volumeAndMounts(spec, tunnel, { kind: "secret", name: REDIS_CA_SECRET });
+        assert.ok(redis.CAfile?.startsWith(`${ca.mount.mountPath}/`), `CAfile ${redis.CAfile} is not in the CA Secret's mount`);
+        assert.equal(ca.mount.readOnly, true);
+        assert.equal(ca.volume.items, undefined, "the whole Secret, so a renewed CA appears without a change here");
+        assert.ok(((ca.volume.defaultMode ?? 0o644) & 0o004) !== 0, "readable by stunnel's uid");
+        assert.ok(!(c.volumeMounts ?? []).some((m) => m.name === ca.mount.name), "only stunnel mounts the Redis CA");
+
+        // Loopback only, and the gateway's Redis address is exactly stunnel's accept address.
+        assert.ok(isLoopbackHost(hostOfAddress(redis.accept)), `stunnel accepts on ${redis.accept}, beyond loopback`);
+        const effective = settings();
+        assert.equal(effective.GATEWAY_REDIS_ADDRESS, redis.accept, "the gateway talks to stunnel");
+        assert.equal(effective.GATEWAY_REDIS_SENTINELS, undefined, "Sentinel discovery would bypass stunnel");
+        assert.ok(effective.GATEWAY_REDIS_USERNAME, "an ACL user");
+        assert.equal(effective.GATEWAY_REDIS_PASSWORD, FROM_SECRET, "the user's password comes from a Secret");
+        assert.ok(!(c.args ?? []).some((a) => /password/.test(a)), "no password flag");
+        assert.ok(!/pass|PASSWORD/i.test(text), "no password in stunnel's configuration");
+        // The NetworkPolicy lets the pod reach the Redis port stunnel connects to.
+        const egressPorts = get(objects, "NetworkPolicy", GATEWAY).spec.egress.flatMap((r) => r.ports.map((p) => p.port));
+        assert.ok(egressPorts.includes(portOfAddress(redis.connect)), `no egress to ${redis.connect}`);
+
+        // Otherwise the production overlay's gateway.
+        const prodC = gatewayContainer(get(production, "Deployment", GATEWAY));
+        for (const field of ["image", "args", "env", "ports", "volumeMounts", "resources", "lifecycle"]) {
+          assert.deepEqual(c[field], prodC[field], `gateway ${field} differs from production's`);
+        }
       });
     }
   });

@@ -24,6 +24,8 @@ SECRETS = [
     "acl-user-password-3e9b1c",
     "acl-wrong-password-a47d20",
     "acl-admin-password-5c0e8f",
+    # The ACL user's password behind stunnel (redis_tls_test.cc).
+    "tls-acl-user-password-8d41f7",
 ]
 
 
