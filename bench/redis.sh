@@ -102,13 +102,13 @@ run() {  # name, extra env...
   shift
   local port
   port=$(free_port)
-  env "$@" GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$in_flight TWILIO_BASE_URL="http://127.0.0.1:$delayed_port" \
+  env "$@" GATEWAY_ACCOUNT_LIMIT_ADAPTIVE=false GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$in_flight TWILIO_BASE_URL="http://127.0.0.1:$delayed_port" \
     TWILIO_ACCOUNT_SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa \
     TWILIO_API_KEY=SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_API_SECRET=simulator-api-secret \
     "$gateway_bin" --listen "127.0.0.1:$port" >/dev/null 2>"$results/gateway-$name.log" &
   local gateway_pid=$!
   wait_for_port "$port" gateway
-  echo "$* GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$in_flight twilio-gateway ...; gateway-loadgen --target 127.0.0.1:$port --concurrency $in_flight --warmup $warmup --duration $window --timeout 10s" \
+  echo "$* GATEWAY_ACCOUNT_LIMIT_ADAPTIVE=false GATEWAY_MAX_UPSTREAM_IN_FLIGHT=$in_flight twilio-gateway ...; gateway-loadgen --target 127.0.0.1:$port --concurrency $in_flight --warmup $warmup --duration $window --timeout 10s" \
     >>"$results/commands.txt"
   "$loadgen_bin" --target "127.0.0.1:$port" --concurrency "$in_flight" --warmup "$warmup" \
     --duration "$window" --timeout 10s --quiet --monitor "gateway=$gateway_pid" \
@@ -150,7 +150,7 @@ mem_ok, mem_p50 = medians["memory"]
 lines = [
     f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{invocation}`: "
     f"{in_flight} Creates in flight (closed loop), nginx answering after {delay_ms} ms, "
-    f"every flag at its default but the per-account upstream limit (raised to {in_flight}, as in "
+    f"every flag at its default but the per-account upstream limit (fixed, at {in_flight}, as in "
     f"scenario 2). Medians of {pairs} alternating runs (each run in parentheses). {rtt}.",
     "",
     "| store | Creates/s (runs) | of Little's law | p50 ms | p99 ms | gateway CPU µs/Create |",

@@ -349,3 +349,12 @@ if [[ ${BENCH_WEBHOOK:-1} -eq 1 ]]; then
   [[ $profile -eq 1 ]] && webhook_args+=(--profile)
   bench/webhook.sh "${webhook_args[@]}"
 fi
+
+# --- the Redis store against memory (issue 12): its own script and section of the doc ----------
+# BENCH_REDIS=0 skips it; like the webhook's, it writes only its section, after report.py.
+if [[ ${BENCH_REDIS:-1} -eq 1 ]]; then
+  redis_args=(--build-dir "$build_dir" --no-build)
+  [[ $quick -eq 1 ]] && redis_args+=(--quick)
+  [[ $write_doc -eq 0 ]] && redis_args+=(--no-doc)
+  bench/redis.sh "${redis_args[@]}"
+fi
