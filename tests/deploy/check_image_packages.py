@@ -58,6 +58,16 @@ NOT_FOR_THE_IMAGE_BUILD = {
     "python3-grpcio": "Python client example and its e2e test (tests/clients)",
     "python3-protobuf": "Python client example and its e2e test (tests/clients)",
     "redis-server": "the Redis the integration, chaos and redis-store tests start",
+    "python3-venv": "the Python client package is built and tested offline (client/python)",
+    "python3-pip": "the Python client package is built and tested offline (client/python)",
+    "python3-setuptools": "the Python client package is built and tested offline (client/python)",
+    "python3-wheel": "the Python client package is built and tested offline (client/python)",
+    "python3-pytest": "the Python client's tests (client/python/tests)",
+    "golang-go": "the Go client is built, vetted and tested (client/go)",
+    "golang-goprotobuf-dev": "the Go client's generated code (scripts/generate-clients.sh)",
+    "protoc-gen-go-grpc": "the Go client's generated code (scripts/generate-clients.sh)",
+    "golang-google-grpc-dev": "the Go client's dependencies, offline (client/go)",
+    "golang-google-protobuf-dev": "the Go client's dependencies, offline (client/go)",
     "stunnel4": "the TLS client of the Redis-over-TLS test; the sidecar image is deploy/stunnel.Dockerfile",
     "openssl": "makes the Redis-over-TLS test's throwaway CA and server certificate",
     "nodejs": "Node.js client e2e test and deploy.manifests",
@@ -70,6 +80,9 @@ NOT_FOR_THE_IMAGE_BUILD = {
 # Needed in the runtime image although no binary links it.
 RUNTIME_DATA = {
     "ca-certificates": "libcurl verifies api.twilio.com against /etc/ssl/certs/ca-certificates.crt",
+    # Checked against whichever build tree the test runs in: a sanitizer build keeps the
+    # sanitizer's allocator, so only the Release build links it.
+    "libjemalloc2": "the server's allocator in the image's Release build (service/CMakeLists.txt)",
 }
 
 # Never in the runtime stage: headers, static libraries, compilers and build tools.
@@ -251,11 +264,11 @@ def image_without_digest(image):
 def install_deps_packages(path):
     """Elements of the `packages=( ... )` and `packages+=( ... )` arrays of install-deps.sh."""
     with open(path, encoding="utf-8") as f:
-        text = f.read()
+        # Comments first: one may hold a ")" that would end an array early.
+        text = re.sub(r"(^|\s)#[^\n]*", r"\1", f.read())
     packages = []
     for match in re.finditer(r"\bpackages\+?=\((.*?)\)", text, re.S):
-        body = re.sub(r"#[^\n]*", "", match.group(1))
-        packages += body.split()
+        packages += match.group(1).split()
     return packages
 
 

@@ -421,7 +421,9 @@ class CppClientWatchTest : public ::testing::Test {
         HttpCall("POST", sim_->base_url() + "/_sim/deliver",
                  nlohmann::json{{"call_sid", call_sid}, {"contents", contents}}.dump());
     ASSERT_EQ(reply.status, 200) << reply.body;
-    for (const auto& delivery : nlohmann::json::parse(reply.body)["deliveries"]) {
+    // Kept in a variable: a range-for over a member of a temporary outlives the temporary.
+    const nlohmann::json answer = nlohmann::json::parse(reply.body);
+    for (const auto& delivery : answer["deliveries"]) {
       EXPECT_EQ(delivery["status"], 200) << delivery.dump();
     }
   }

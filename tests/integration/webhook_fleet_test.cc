@@ -68,7 +68,9 @@ void Deliver(Simulator& sim, int count) {
       const nlohmann::json request = {{"call_sid", call}, {"count", 1}, {"duplicate", 1}};
       const HttpReply reply = HttpCall("POST", sim.base_url() + "/_sim/deliver", request.dump());
       ASSERT_EQ(reply.status, 200) << reply.body;
-      for (const auto& delivery : nlohmann::json::parse(reply.body)["deliveries"]) {
+      // Kept in a variable: a range-for over a member of a temporary outlives the temporary.
+      const nlohmann::json answer = nlohmann::json::parse(reply.body);
+      for (const auto& delivery : answer["deliveries"]) {
         ASSERT_EQ(delivery["status"], 200) << delivery.dump();
       }
     }
