@@ -274,14 +274,14 @@ class JsonCursor {
 }  // namespace
 
 absl::Status ReadJsonStrings(absl::string_view text, absl::Span<const JsonStringMember> members) {
-  auto invalid = [] { return absl::InvalidArgumentError("not valid JSON"); };
+  auto invalid = [] { return absl::InvalidArgumentError("is not valid JSON"); };
   JsonCursor json(text);
   json.SkipSpace();
   if (json.Peek() != '{') {
     // Valid JSON of another kind is told apart from text that is no JSON at all.
     if (!json.SkipValue()) return invalid();
     json.SkipSpace();
-    return json.AtEnd() ? absl::InvalidArgumentError("not a JSON object") : invalid();
+    return json.AtEnd() ? absl::InvalidArgumentError("is not a JSON object") : invalid();
   }
   // Named members that are not strings (bit k for members[k]): the last of a name counts.
   uint64_t wrong_type = 0;

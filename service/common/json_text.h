@@ -38,7 +38,7 @@ struct JsonStringMember {
 
 // Reads the string members named in `members` from `text`, which must be one valid JSON object
 // (RFC 8259: UTF-8, whitespace around it only); other members are checked and skipped. Errors
-// are INVALID_ARGUMENT: "not valid JSON", "not a JSON object", or "property NAME is not a
+// are INVALID_ARGUMENT: "is not valid JSON", "is not a JSON object", or "property NAME is not a
 // string" for a named member of another type (the first of `members`). At most 64 members.
 absl::Status ReadJsonStrings(absl::string_view text, absl::Span<const JsonStringMember> members);
 

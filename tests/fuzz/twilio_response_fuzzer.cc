@@ -32,12 +32,12 @@
 #include "absl/time/time.h"
 #include "api/grpc_status.h"
 #include "common/error_details.h"
+#include "common/rfc2822.h"
 #include "google/rpc/status.pb.h"
 #include "http/http_transport.h"
 #include "idempotency/outcome_codec.h"
 #include "model/resources.h"
 #include "twilio/attempt.h"
-#include "twilio/rfc2822.h"
 #include "twilio/twilio_api.h"
 
 namespace gateway {

@@ -137,10 +137,10 @@ TEST(ReadJsonStringsTest, NamesTheFirstMemberOfAnotherType) {
 
 TEST(ReadJsonStringsTest, TellsOtherJsonFromNoJson) {
   for (const char* text : {"[]", "\"sid\"", "42", "null", " true "}) {
-    EXPECT_EQ(ReadSidAndUri(text).status.message(), "not a JSON object") << text;
+    EXPECT_EQ(ReadSidAndUri(text).status.message(), "is not a JSON object") << text;
   }
   for (const char* text : {"", " ", "<html>", "[1,]", "nul"}) {
-    EXPECT_EQ(ReadSidAndUri(text).status.message(), "not valid JSON") << text;
+    EXPECT_EQ(ReadSidAndUri(text).status.message(), "is not valid JSON") << text;
   }
 }
 
