@@ -59,106 +59,54 @@ Exactly one of the two (default: --rate 100).
   --quiet                no progress lines
 )";
 
-struct Flags {
+struct Flags : loadgen::CommonFlags {
   std::string target = "127.0.0.1:50051";
   std::string rpc = "create";
   int channels = 4;
   std::string direct_url;
   std::string auth = "SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:simulator-api-secret";
-  std::optional<double> rate;
-  std::optional<int> concurrency;
-  std::chrono::nanoseconds duration = std::chrono::seconds(10);
-  std::chrono::nanoseconds warmup = std::chrono::seconds(2);
-  std::chrono::nanoseconds timeout = std::chrono::seconds(5);
   std::string call_sid = "CA0123456789abcdef0123456789abcdef";
   std::string callback = "https://example.com/twilio/messages";
   std::string account_sid;
   std::string key_prefix;
-  uint64_t max_in_flight = 100000;
-  std::vector<std::pair<std::string, pid_t>> monitors;
-  std::string label;
-  bool json = false;
-  bool quiet = false;
 };
 
 // Returns an error message, or empty on success. --help prints usage and exits.
 std::string ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string name = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos && name.rfind("--", 0) == 0) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    if (name == "--help" || name == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (name == "--json" || name == "--quiet") {
-      (name == "--json" ? flags->json : flags->quiet) = true;
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return absl::StrCat(name, " needs a value");
-      value = argv[++i];
-    }
-    auto bad = [&] { return absl::StrCat("bad value for ", name, ": '", value, "'"); };
-    auto duration = [&](std::chrono::nanoseconds* out) {
-      auto d = ParseDuration(value);
-      if (d) *out = *d;
-      return d.has_value();
-    };
-    if (name == "--target") {
-      flags->target = value;
-    } else if (name == "--rpc") {
-      if (value != "create" && value != "health") return bad();
-      flags->rpc = value;
-    } else if (name == "--channels") {
-      if (!absl::SimpleAtoi(value, &flags->channels) || flags->channels < 1) return bad();
-    } else if (name == "--direct-url") {
-      flags->direct_url = value;
-    } else if (name == "--auth") {
-      if (value.find(':') == std::string::npos) return bad();
-      flags->auth = value;
-    } else if (name == "--rate") {
-      double rate = 0;
-      if (!absl::SimpleAtod(value, &rate) || rate <= 0) return bad();
-      flags->rate = rate;
-    } else if (name == "--concurrency") {
-      int concurrency = 0;
-      if (!absl::SimpleAtoi(value, &concurrency) || concurrency < 1) return bad();
-      flags->concurrency = concurrency;
-    } else if (name == "--duration") {
-      if (!duration(&flags->duration) || flags->duration.count() == 0) return bad();
-    } else if (name == "--warmup") {
-      if (!duration(&flags->warmup)) return bad();
-    } else if (name == "--timeout") {
-      if (!duration(&flags->timeout) || flags->timeout.count() == 0) return bad();
-    } else if (name == "--call-sid") {
-      flags->call_sid = value;
-    } else if (name == "--callback") {
-      flags->callback = value;
-    } else if (name == "--account-sid") {
-      flags->account_sid = value;
-    } else if (name == "--key-prefix") {
-      flags->key_prefix = value;
-    } else if (name == "--max-in-flight") {
-      if (!absl::SimpleAtoi(value, &flags->max_in_flight) || flags->max_in_flight < 1) return bad();
-    } else if (name == "--monitor") {
-      std::pair<std::string, std::string> parts = absl::StrSplit(value, absl::MaxSplits('=', 1));
-      int pid = 0;
-      if (parts.first.empty() || !absl::SimpleAtoi(parts.second, &pid) || pid <= 0) return bad();
-      flags->monitors.emplace_back(parts.first, pid);
-    } else if (name == "--label") {
-      flags->label = value;
-    } else {
-      return absl::StrCat("unknown flag ", name, " (see --help)");
-    }
-  }
-  if (flags->rate && flags->concurrency) return "give --rate or --concurrency, not both";
-  if (!flags->rate && !flags->concurrency) flags->rate = 100;
+  auto bad = [](const std::string& name, const std::string& value) {
+    return absl::StrCat("bad value for ", name, ": '", value, "'");
+  };
+  std::string error = loadgen::ParseFlags(
+      argc, argv, kUsage, flags,
+      [&](const std::string& name, const std::string& value) -> std::optional<std::string> {
+        if (name == "--target") {
+          flags->target = value;
+        } else if (name == "--rpc") {
+          if (value != "create" && value != "health") return bad(name, value);
+          flags->rpc = value;
+        } else if (name == "--channels") {
+          if (!absl::SimpleAtoi(value, &flags->channels) || flags->channels < 1) {
+            return bad(name, value);
+          }
+        } else if (name == "--direct-url") {
+          flags->direct_url = value;
+        } else if (name == "--auth") {
+          if (value.find(':') == std::string::npos) return bad(name, value);
+          flags->auth = value;
+        } else if (name == "--call-sid") {
+          flags->call_sid = value;
+        } else if (name == "--callback") {
+          flags->callback = value;
+        } else if (name == "--account-sid") {
+          flags->account_sid = value;
+        } else if (name == "--key-prefix") {
+          flags->key_prefix = value;
+        } else {
+          return std::nullopt;
+        }
+        return "";
+      });
+  if (!error.empty()) return error;
   if (flags->key_prefix.empty()) {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);

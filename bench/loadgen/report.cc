@@ -1,9 +1,13 @@
 #include "report.h"
 
+#include <cstdlib>
+#include <iostream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 
 namespace loadgen {
 
@@ -35,6 +39,69 @@ Json PercentilesJson(const LatencyHistogram& h) {
   j["p99.9"] = h.Percentile(99.9);
   j["max"] = h.max();
   return j;
+}
+
+std::string ParseFlags(int argc, char** argv, absl::string_view usage, CommonFlags* flags,
+                       OwnFlag own) {
+  for (int i = 1; i < argc; ++i) {
+    std::string name = argv[i];
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = name.find('='); eq != std::string::npos && name.rfind("--", 0) == 0) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (name == "--help" || name == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    if (name == "--json" || name == "--quiet") {
+      (name == "--json" ? flags->json : flags->quiet) = true;
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return absl::StrCat(name, " needs a value");
+      value = argv[++i];
+    }
+    auto bad = [&] { return absl::StrCat("bad value for ", name, ": '", value, "'"); };
+    auto duration = [&](std::chrono::nanoseconds* out) {
+      auto d = ParseDuration(value);
+      if (d) *out = *d;
+      return d.has_value();
+    };
+    if (name == "--rate") {
+      double rate = 0;
+      if (!absl::SimpleAtod(value, &rate) || rate <= 0) return bad();
+      flags->rate = rate;
+    } else if (name == "--concurrency") {
+      int concurrency = 0;
+      if (!absl::SimpleAtoi(value, &concurrency) || concurrency < 1) return bad();
+      flags->concurrency = concurrency;
+    } else if (name == "--duration") {
+      if (!duration(&flags->duration) || flags->duration.count() == 0) return bad();
+    } else if (name == "--warmup") {
+      if (!duration(&flags->warmup)) return bad();
+    } else if (name == "--timeout") {
+      if (!duration(&flags->timeout) || flags->timeout.count() == 0) return bad();
+    } else if (name == "--max-in-flight") {
+      if (!absl::SimpleAtoi(value, &flags->max_in_flight) || flags->max_in_flight < 1) return bad();
+    } else if (name == "--monitor") {
+      std::pair<std::string, std::string> parts = absl::StrSplit(value, absl::MaxSplits('=', 1));
+      int pid = 0;
+      if (parts.first.empty() || !absl::SimpleAtoi(parts.second, &pid) || pid <= 0) return bad();
+      flags->monitors.emplace_back(parts.first, pid);
+    } else if (name == "--label") {
+      flags->label = value;
+    } else if (std::optional<std::string> problem = own(name, value); !problem.has_value()) {
+      return absl::StrCat("unknown flag ", name, " (see --help)");
+    } else if (!problem->empty()) {
+      return *problem;
+    }
+  }
+  if (flags->rate && flags->concurrency) return "give --rate or --concurrency, not both";
+  if (!flags->rate && !flags->concurrency) flags->rate = 100;
+  return "";
 }
 
 namespace {

@@ -62,7 +62,7 @@ Exactly one of the two (default: --rate 100).
   --quiet                no progress lines
 )";
 
-struct Flags {
+struct Flags : loadgen::CommonFlags {
   std::string url;
   std::string public_url;
   std::string auth_token;
@@ -70,16 +70,6 @@ struct Flags {
   std::string call_sid;
   std::vector<std::string> watch;
   std::chrono::nanoseconds watch_grace = std::chrono::seconds(10);
-  std::optional<double> rate;
-  std::optional<int> concurrency;
-  std::chrono::nanoseconds duration = std::chrono::seconds(10);
-  std::chrono::nanoseconds warmup = std::chrono::seconds(2);
-  std::chrono::nanoseconds timeout = std::chrono::seconds(5);
-  uint64_t max_in_flight = 100000;
-  std::vector<std::pair<std::string, pid_t>> monitors;
-  std::string label;
-  bool json = false;
-  bool quiet = false;
 };
 
 std::string Env(const char* name) {
@@ -89,82 +79,40 @@ std::string Env(const char* name) {
 
 // Returns an error message, or empty on success. --help prints usage and exits.
 std::string ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string name = argv[i];
-    std::string value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos && name.rfind("--", 0) == 0) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      has_value = true;
-    }
-    if (name == "--help" || name == "-h") {
-      std::cout << kUsage;
-      std::exit(0);
-    }
-    if (name == "--json" || name == "--quiet") {
-      (name == "--json" ? flags->json : flags->quiet) = true;
-      continue;
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return absl::StrCat(name, " needs a value");
-      value = argv[++i];
-    }
-    auto bad = [&] { return absl::StrCat("bad value for ", name, ": '", value, "'"); };
-    auto duration = [&](std::chrono::nanoseconds* out) {
-      auto d = ParseDuration(value);
-      if (d) *out = *d;
-      return d.has_value();
-    };
-    if (name == "--url") {
-      flags->url = value;
-    } else if (name == "--public-url") {
-      flags->public_url = value;
-    } else if (name == "--auth-token") {
-      flags->auth_token = value;
-    } else if (name == "--account-sid") {
-      flags->account_sid = value;
-    } else if (name == "--call-sid") {
-      flags->call_sid = value;
-    } else if (name == "--watch") {
-      flags->watch.push_back(value);
-    } else if (name == "--watch-grace") {
-      if (!duration(&flags->watch_grace)) return bad();
-    } else if (name == "--rate") {
-      double rate = 0;
-      if (!absl::SimpleAtod(value, &rate) || rate <= 0) return bad();
-      flags->rate = rate;
-    } else if (name == "--concurrency") {
-      int concurrency = 0;
-      if (!absl::SimpleAtoi(value, &concurrency) || concurrency < 1) return bad();
-      flags->concurrency = concurrency;
-    } else if (name == "--duration") {
-      if (!duration(&flags->duration) || flags->duration.count() == 0) return bad();
-    } else if (name == "--warmup") {
-      if (!duration(&flags->warmup)) return bad();
-    } else if (name == "--timeout") {
-      if (!duration(&flags->timeout) || flags->timeout.count() == 0) return bad();
-    } else if (name == "--max-in-flight") {
-      if (!absl::SimpleAtoi(value, &flags->max_in_flight) || flags->max_in_flight < 1) return bad();
-    } else if (name == "--monitor") {
-      std::pair<std::string, std::string> parts = absl::StrSplit(value, absl::MaxSplits('=', 1));
-      int pid = 0;
-      if (parts.first.empty() || !absl::SimpleAtoi(parts.second, &pid) || pid <= 0) return bad();
-      flags->monitors.emplace_back(parts.first, pid);
-    } else if (name == "--label") {
-      flags->label = value;
-    } else {
-      return absl::StrCat("unknown flag ", name, " (see --help)");
-    }
-  }
+  auto bad = [](const std::string& name, const std::string& value) {
+    return absl::StrCat("bad value for ", name, ": '", value, "'");
+  };
+  std::string error = loadgen::ParseFlags(
+      argc, argv, kUsage, flags,
+      [&](const std::string& name, const std::string& value) -> std::optional<std::string> {
+        if (name == "--url") {
+          flags->url = value;
+        } else if (name == "--public-url") {
+          flags->public_url = value;
+        } else if (name == "--auth-token") {
+          flags->auth_token = value;
+        } else if (name == "--account-sid") {
+          flags->account_sid = value;
+        } else if (name == "--call-sid") {
+          flags->call_sid = value;
+        } else if (name == "--watch") {
+          flags->watch.push_back(value);
+        } else if (name == "--watch-grace") {
+          std::optional<std::chrono::nanoseconds> grace = loadgen::ParseDuration(value);
+          if (!grace.has_value()) return bad(name, value);
+          flags->watch_grace = *grace;
+        } else {
+          return std::nullopt;
+        }
+        return "";
+      });
+  if (!error.empty()) return error;
   if (flags->url.empty()) return "--url is required";
   if (flags->public_url.empty()) flags->public_url = flags->url;
   if (flags->auth_token.empty()) flags->auth_token = Env("TWILIO_AUTH_TOKEN");
   if (flags->account_sid.empty()) flags->account_sid = Env("TWILIO_ACCOUNT_SID");
   if (flags->auth_token.empty()) return "no --auth-token (nor TWILIO_AUTH_TOKEN)";
   if (flags->account_sid.empty()) return "no --account-sid (nor TWILIO_ACCOUNT_SID)";
-  if (flags->rate && flags->concurrency) return "give --rate or --concurrency, not both";
-  if (!flags->rate && !flags->concurrency) flags->rate = 100;
   return "";
 }
 
