@@ -49,24 +49,7 @@ rm -rf "$results"
 mkdir -p "$results/nginx"
 : >"$results/commands.txt"
 
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_for_port() {  # port, what
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench/redis.sh: $2 did not start on port $1" >&2
-  exit 1
-}
+source bench/processes.sh
 
 # nginx's delayed server (bench/nginx.conf); its fixed port is unused here.
 nginx_port=$(free_port)
