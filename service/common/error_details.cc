@@ -31,10 +31,6 @@ std::optional<Message> Get(const absl::Status& status) {
 
 }  // namespace
 
-std::string TypeUrl(const google::protobuf::Message& message) {
-  return absl::StrCat("type.googleapis.com/", message.GetDescriptor()->full_name());
-}
-
 absl::Status WithMessage(const absl::Status& status, absl::string_view message) {
   absl::Status out(status.code(), message);
   status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {

@@ -1,9 +1,10 @@
-// Rich error details carried inside absl::Status as payloads, so that core code stays free of
-// gRPC while callers still receive google.rpc details (BadRequest, ErrorInfo, RetryInfo,
-// TwilioError). api/grpc_status.h turns the payloads into the grpc-status-details-bin trailer.
-//
-// Payload keys are the type URLs the details travel under ("type.googleapis.com/<full name>"),
-// values their serialized bytes.
+// Typed error details carried inside absl::Status as payloads (absl's mechanism for them), so
+// that an error keeps its reason, Twilio's error, the fields at fault and a retry delay as it
+// travels up, and core code stays free of gRPC. Only this file's source knows their encoding:
+// the Google error model's messages (ErrorInfo, BadRequest, RetryInfo, our TwilioError) under
+// their type URLs, so that api/grpc_status.h can place them in the grpc-status-details-bin
+// trailer as they are, and stored outcomes keep them verbatim. This header needs no protobuf:
+// the floors below api/ see no generated code (layering.floors checks it).
 #ifndef GATEWAY_COMMON_ERROR_DETAILS_H_
 #define GATEWAY_COMMON_ERROR_DETAILS_H_
 
@@ -15,7 +16,6 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "google/protobuf/message.h"
 
 namespace gateway {
 
@@ -53,8 +53,6 @@ std::map<std::string, std::string> GetErrorMetadata(const absl::Status& status);
 
 // `status` with a new message and the same code and details.
 absl::Status WithMessage(const absl::Status& status, absl::string_view message);
-
-std::string TypeUrl(const google::protobuf::Message& message);
 
 }  // namespace gateway
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Proves the build enforces the floors of service/CMakeLists.txt: compiled with the include
 paths its own library gets (read from compile_commands.json), a file of a lower floor cannot
-include a header of a floor above it, and can include one it links.
+include a header of a floor above it, and can include one it links. The generated protos are
+such a header for every floor below api/. gRPC's and protobuf's own headers sit in /usr/include,
+which no include path can hide, so the sources are also scanned: below api/ only
+common/error_details.cc (which encodes error details) includes protobuf, and nothing gRPC.
 
 Usage: check_layering.py BUILD_DIR SOURCE_DIR
 """
@@ -32,7 +35,23 @@ CASES = [
     ("upstream", "idempotency/idempotency_guard.h", "limits/concurrency_limiter.h"),
     ("operations", "api/unary_call.h", "upstream/upstream_engine.h"),
     ("api", "gateway/gateway.h", "operations/operations.h"),
+    ("auth", "operations/operations.h", "model/sid.h"),
+    ("reload", "credentials/credential_loader.h", "common/file.h"),
+    ("credentials", "config/config.h", "reload/reloader.h"),
+    ("config", "upstream/upstream_engine.h", "credentials/credential_loader.h"),
+    ("limits", "upstream/upstream_engine.h", "redis/redis_client.h"),
+    # Generated code (the public contract and google.rpc) is for api/ alone.
+    ("twilio", "twilio_gateway/v1/subscription_service.grpc.pb.h", "http/http_transport.h"),
+    ("upstream", "google/rpc/error_details.pb.h", "twilio/attempt.h"),
+    ("operations", "twilio_gateway/v1/message_service.pb.h", "upstream/upstream_engine.h"),
+    ("idempotency", "google/rpc/status.pb.h", "common/error_details.h"),
+    ("webhook", "twilio_gateway/v1/message_service.pb.h", "messages/message_log.h"),
 ]
+
+# Folders of service/ that may include gRPC or protobuf headers, and the one file below them
+# that may include protobuf's.
+RPC_FOLDERS = ("api", "gateway")
+PROTOBUF_FILES = ("common/error_details.cc",)
 
 
 def compile_command(commands, source_dir, folder):
@@ -67,6 +86,27 @@ def compiles(entry, header):
     return result.returncode == 0, result.stderr
 
 
+def rpc_includes(source_dir):
+    """Lines below api/ that include gRPC or protobuf headers, which include paths cannot hide."""
+    found = []
+    service = os.path.join(source_dir, "service")
+    for root, _, files in os.walk(service):
+        for name in files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, service)
+            if rel.split(os.sep)[0] in RPC_FOLDERS or rel == "main.cc" or rel == "CMakeLists.txt":
+                continue
+            with open(path, encoding="utf-8") as f:
+                for number, line in enumerate(f, 1):
+                    if not line.startswith("#include"):
+                        continue
+                    rpc = "grpc" in line or ".grpc.pb.h" in line
+                    protobuf = "google/protobuf" in line or ".pb.h" in line
+                    if rpc or (protobuf and rel not in PROTOBUF_FILES):
+                        found.append(f"service/{rel}:{number}: {line.strip()}")
+    return found
+
+
 def main():
     build_dir, source_dir = sys.argv[1], os.path.realpath(sys.argv[2])
     with open(os.path.join(build_dir, "compile_commands.json")) as f:
@@ -84,6 +124,9 @@ def main():
             failures += 1
         else:
             print(f"ok   {folder}/ sees {allowed}, not {forbidden}")
+    for line in rpc_includes(source_dir):
+        print(f"FAIL below api/, a gRPC or protobuf include: {line}")
+        failures += 1
     return 1 if failures else 0
 
 

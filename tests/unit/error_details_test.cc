@@ -71,8 +71,10 @@ TEST(ErrorDetailsTest, WithMessageKeepsCodeAndDetails) {
   EXPECT_THAT(GetErrorMetadata(renamed), ElementsAre(Pair("k", "v")));
 }
 
-TEST(ErrorDetailsTest, TypeUrlUsesFullName) {
-  EXPECT_EQ(TypeUrl(google::rpc::ErrorInfo()), "type.googleapis.com/google.rpc.ErrorInfo");
+TEST(ErrorDetailsTest, DetailsTravelUnderTheirTypeUrls) {
+  absl::Status status = absl::UnavailableError("down");
+  SetErrorInfo(status, "REASON");
+  EXPECT_TRUE(status.GetPayload("type.googleapis.com/google.rpc.ErrorInfo").has_value());
 }
 
 }  // namespace
