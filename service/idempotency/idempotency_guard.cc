@@ -184,7 +184,7 @@ class IdempotencyGuard::Call final : public PendingCall, public std::enable_shar
       attempts_ = outcome.attempts;
       last_status_ = outcome.result.status();
     }
-    if (IsReplayableOutcome(outcome.result)) {
+    if (outcome.settled) {
       Record(std::move(outcome.result), /*resolution=*/false);
     } else if (!may_exist) {
       // No attempt can have reached Twilio (throttled, never connected): leave no record, so a
@@ -253,9 +253,9 @@ class IdempotencyGuard::Call final : public PendingCall, public std::enable_shar
     }
     // Out of attempts, or the gateway is stopping, while the key may still be recognized: the
     // next claimant (a caller retry, on any replica) takes the record over.
-    const absl::string_view result = IsReplayableOutcome(outcome.result) ? "resolved"
-                                     : outcome.window_closed             ? "unknown"
-                                                                         : "handed_over";
+    const absl::string_view result = outcome.settled         ? "resolved"
+                                     : outcome.window_closed ? "unknown"
+                                                             : "handed_over";
     // Counted and logged before anyone hears the outcome.
     if (guard_.metrics_ != nullptr) guard_.metrics_->Resolution(result);
     Log(LogLevel::kInfo, "resolution ended",
@@ -528,6 +528,7 @@ void IdempotencyGuard::Drain(absl::Time deadline) {
       {{"count", absl::StrCat(left.size())}});
   for (const std::shared_ptr<Call>& call : left) call->StopResolution();
   absl::MutexLock lock(&mu_);
+  // Mutex waits, like the drain deadline, are in real time, not the injected clock's.
   mu_.AwaitWithDeadline(absl::Condition(&idle), std::max(deadline, absl::Now()) + absl::Seconds(2));
 }
 

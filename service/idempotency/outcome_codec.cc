@@ -179,15 +179,4 @@ std::string RequestFingerprint(const SendMessageRequest& request) {
   return Sha256Hex(canonical);
 }
 
-bool IsReplayableOutcome(const absl::StatusOr<Resource>& outcome) {
-  switch (outcome.status().code()) {
-    case absl::StatusCode::kOk:
-    case absl::StatusCode::kNotFound:
-    case absl::StatusCode::kInvalidArgument:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace gateway

@@ -33,11 +33,6 @@ absl::StatusOr<StoredOutcome> DecodeOutcome(absl::string_view encoded);
 std::string RequestFingerprint(const CreateSubscriptionRequest& request);
 std::string RequestFingerprint(const SendMessageRequest& request);
 
-// Whether an outcome is final and may be replayed for the same key: a created resource, or an
-// answer that no retry can change (the call does not exist, Twilio rejected a parameter).
-// Unknown or transient outcomes are not: a later retry with the key must try again.
-bool IsReplayableOutcome(const absl::StatusOr<Resource>& outcome);
-
 }  // namespace gateway
 
 #endif  // GATEWAY_IDEMPOTENCY_OUTCOME_CODEC_H_

@@ -67,6 +67,9 @@ struct UpstreamPlan {
 // What one run of attempts found, for the guard to decide on.
 struct UpstreamOutcome {
   absl::StatusOr<Resource> result = absl::UnknownError("no outcome");
+  // Twilio's last answer settles the operation for its key (a success, or a rejection the same
+  // request would get again): the guard records it for replay.
+  bool settled = false;
   // An attempt (of this run or an earlier one) may have taken effect.
   bool may_exist = false;
   // The run stopped because no further attempt could end inside Twilio's key window: sending

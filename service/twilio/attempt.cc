@@ -91,6 +91,8 @@ AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, abs
   out.retry_reason = RetryReason(http);
   out.timed_out = http.failure == TransportFailure::kTimeout;
   out.throttled = http.failure == TransportFailure::kNone && http.response.status == 429;
+  out.accepted = http.failure == TransportFailure::kNone && !out.throttled &&
+                 http.response.status >= 200 && http.response.status < 500;
   bool body_readable = false;
   if (http.failure == TransportFailure::kCancelled) {
     // Not the caller's cancel (that finishes the call first): the transport is stopping.
@@ -105,13 +107,16 @@ AttemptResult ClassifyAttempt(TwilioCall::Kind kind, const HttpResult& http, abs
     if (http.response.status >= 200 && http.response.status < 300) {
       out.result = ParseResource(kind, http.response.body);
       body_readable = out.result.ok();
+      out.settled = body_readable;
       if (!body_readable) {
         absl::Status status = out.result.status();
         SetErrorInfo(status, "UNREADABLE_TWILIO_RESPONSE");
         out.result = std::move(status);
       }
     } else {
-      absl::Status status = StatusFromHttpError(kind, http.response);
+      HttpError error = ReadHttpError(kind, http.response);
+      out.settled = error.settled;
+      absl::Status status = std::move(error.status);
       if (http.response.retry_after.has_value()) {
         out.retry_after = ParseRetryAfter(*http.response.retry_after, now);
         if (out.retry_after.has_value()) SetRetryDelay(status, *out.retry_after);

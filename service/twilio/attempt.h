@@ -30,6 +30,14 @@ struct AttemptResult {
   // Twilio refused it with 429: the account is over its concurrent-request limit (code 20429;
   // any 429 is taken as that signal). The account's adaptive limit backs off on it.
   bool throttled = false;
+  // Twilio took the request for processing: any answer below 500 but 429, a rejection included.
+  // The account's adaptive limit grows on it; a 5xx or no answer says nothing about concurrency.
+  bool accepted = false;
+  // The answer settles the operation for its key: a success, or a rejection of the request
+  // itself (400, 404, 413, 422, 31212) that the same request would get again. The guard
+  // records it for replay; any other failure may change (a call becoming active, credentials
+  // fixed, an outage ending).
+  bool settled = false;
   // The resource on success; otherwise the error the caller gets if no attempt follows.
   absl::StatusOr<Resource> result = absl::UnknownError("no response");
   // What Twilio asked to wait, read once against the engine's clock.

@@ -22,10 +22,12 @@ using Json = nlohmann::json;
 // error's trailers stay under 4 KiB whatever Twilio writes. Twilio's own messages are shorter.
 constexpr size_t kMaxTwilioMessageBytes = 256;
 
-// Chosen by what the caller should do next; the README's error table mirrors this.
+// Chosen by what the caller should do next; the README's error table mirrors this. `settled`:
+// the request itself was rejected, so sending it again would be rejected again.
 struct Mapping {
   absl::StatusCode code;
   const char* reason;
+  bool settled = false;
 };
 
 Mapping MapHttpError(TwilioCall::Kind kind, int http_status, int twilio_code) {
@@ -33,12 +35,12 @@ Mapping MapHttpError(TwilioCall::Kind kind, int http_status, int twilio_code) {
   if (twilio_code == 21220 || twilio_code == 31211) {
     return {absl::StatusCode::kFailedPrecondition, "CALL_NOT_ACTIVE"};
   }
-  if (twilio_code == 31212) return {absl::StatusCode::kInvalidArgument, "MESSAGE_TOO_LARGE"};
+  if (twilio_code == 31212) return {absl::StatusCode::kInvalidArgument, "MESSAGE_TOO_LARGE", true};
   switch (http_status) {
     case 400:
     case 413:
     case 422:
-      return {absl::StatusCode::kInvalidArgument, "TWILIO_REJECTED_REQUEST"};
+      return {absl::StatusCode::kInvalidArgument, "TWILIO_REJECTED_REQUEST", true};
     case 401:
       // The gateway's own credentials failed; the caller cannot fix that, the operator can.
       return {absl::StatusCode::kInternal, "GATEWAY_CREDENTIALS_REJECTED"};
@@ -46,9 +48,10 @@ Mapping MapHttpError(TwilioCall::Kind kind, int http_status, int twilio_code) {
       return {absl::StatusCode::kPermissionDenied, "TWILIO_FORBIDDEN"};
     case 404:
       // Twilio's 20404 does not say which path segment it did not find.
-      return {absl::StatusCode::kNotFound, kind == TwilioCall::Kind::kDeleteSubscription
-                                               ? "SUBSCRIPTION_NOT_FOUND"
-                                               : "CALL_NOT_FOUND"};
+      return {absl::StatusCode::kNotFound,
+              kind == TwilioCall::Kind::kDeleteSubscription ? "SUBSCRIPTION_NOT_FOUND"
+                                                            : "CALL_NOT_FOUND",
+              true};
     case 409:
       return {absl::StatusCode::kAborted, "TWILIO_CONFLICT"};
     case 429:
@@ -73,10 +76,6 @@ std::string CallPath(absl::string_view account_sid, absl::string_view call_sid,
 }
 
 }  // namespace
-
-bool IsNaturallyIdempotent(const TwilioCall& call) {
-  return call.kind == TwilioCall::Kind::kDeleteSubscription;
-}
 
 absl::string_view OperationName(TwilioCall::Kind kind) {
   switch (kind) {
@@ -111,7 +110,9 @@ TwilioCall DeleteSubscriptionCall(const DeleteSubscriptionRequest& request) {
           .form = {},
           .account_sid = request.account_sid,
           .call_sid = request.call_sid,
-          .idempotency_key = ""};
+          .idempotency_key = "",
+          .naturally_idempotent = true,
+          .not_found_after_effect_is_success = true};
 }
 
 TwilioCall SendMessageCall(const SendMessageRequest& request) {
@@ -213,6 +214,10 @@ absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view 
 }
 
 absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response) {
+  return ReadHttpError(kind, response).status;
+}
+
+HttpError ReadHttpError(TwilioCall::Kind kind, const HttpResponse& response) {
   TwilioErrorInfo error;
   error.http_status = response.status;
   Json json = Json::parse(response.body, nullptr, /*allow_exceptions=*/false);
@@ -246,7 +251,7 @@ absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& resp
   SetErrorInfo(status, mapping.reason);
   // Twilio's limit is not published; the caller learns which field to shrink.
   if (error.code == 31212) AddFieldViolation(status, {"content", "Twilio: message too large"});
-  return status;
+  return {.status = std::move(status), .settled = mapping.settled};
 }
 
 absl::Status StatusFromTransportFailure(const HttpResult& result) {

@@ -48,11 +48,13 @@ struct TwilioCall {
   std::string call_sid;
   // Sent as IdempotencyKey; empty for Delete, which needs none.
   std::string idempotency_key;
+  // Repeating it leaves the same state (Delete): it may be resent at any time, with no key and
+  // no key window.
+  bool naturally_idempotent = false;
+  // Twilio's 404 after an attempt that may have acted means that attempt did act (Delete: the
+  // subscription is gone, as asked), so the run succeeds with an empty answer.
+  bool not_found_after_effect_is_success = false;
 };
-
-// Deleting twice leaves the same state, so a Delete may be resent at any time (no key window),
-// and a 404 after an attempt that may have deleted means it did.
-bool IsNaturallyIdempotent(const TwilioCall& call);
 
 // Operation name for logs and metrics: "Create", "Delete" or "Send".
 absl::string_view OperationName(TwilioCall::Kind kind);
@@ -81,6 +83,14 @@ absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view 
 // (see the proto and README), Twilio's error as a TwilioError detail and an ErrorInfo reason.
 // (ClassifyAttempt adds RetryInfo from Retry-After.)
 absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response);
+
+// The same, and whether the error settles the operation for its key: a rejection of the
+// request itself (400, 404, 413, 422, 31212), which the same request would get again.
+struct HttpError {
+  absl::Status status;
+  bool settled = false;
+};
+HttpError ReadHttpError(TwilioCall::Kind kind, const HttpResponse& response);
 
 // Status for a transfer that produced no response (see TransportFailure).
 absl::Status StatusFromTransportFailure(const HttpResult& result);

@@ -25,8 +25,7 @@ using Result = std::optional<UpstreamOutcome>;
 // says nothing about concurrency.
 UpstreamFeedback LimitFeedback(const AttemptResult& attempt) {
   if (attempt.throttled) return UpstreamFeedback::kThrottled;
-  if (attempt.http_status >= 200 && attempt.http_status < 500) return UpstreamFeedback::kAccepted;
-  return UpstreamFeedback::kOther;
+  return attempt.accepted ? UpstreamFeedback::kAccepted : UpstreamFeedback::kOther;
 }
 
 }  // namespace
@@ -43,7 +42,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
       : engine_(engine),
         account_(std::move(account)),
         call_(std::move(call)),
-        naturally_idempotent_(IsNaturallyIdempotent(*call_)),
+        naturally_idempotent_(call_->naturally_idempotent),
         started_(engine.clock_.Now()),
         resolution_(plan.resolution),
         max_attempts_(plan.resolution ? engine.options_.resolution_max_attempts
@@ -232,12 +231,13 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
     may_exist_ = may_exist_ || attempt.may_have_acted;
     if (attempt.outcome == AttemptOutcome::kSucceeded) {
       if (budget != nullptr) budget->RecordSuccess();
-      return FinishLocked(std::move(attempt.result));
+      return FinishLocked(std::move(attempt.result), /*settled=*/true);
     }
-    if (naturally_idempotent_ && may_exist_ && absl::IsNotFound(attempt.result.status())) {
-      // An earlier attempt may have deleted it: gone is what the caller asked for.
+    if (call_->not_found_after_effect_is_success && may_exist_ && attempt.http_status == 404) {
+      // An earlier attempt may have acted: what the caller asked for is done. The answer is
+      // the operation's empty success (a Delete's 204 has no body either).
       if (budget != nullptr) budget->RecordSuccess();
-      return FinishLocked(ParseResource(call_->kind, ""));
+      return FinishLocked(ParseResource(call_->kind, ""), /*settled=*/true);
     }
     if (attempt.outcome == AttemptOutcome::kStopped) return FinishLocked(attempt.result.status());
     const absl::Status status = attempt.result.status();
@@ -256,7 +256,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
     if (!ShouldRetry(attempt.outcome, engine_.options_.retry, naturally_idempotent_)) {
       // With ambiguous retries turned off, nothing will ever resend this key.
       if (attempt.outcome == AttemptOutcome::kAmbiguous) window_closed_ = true;
-      return FinishLocked(status);
+      return FinishLocked(status, attempt.settled);
     }
     if (budget != nullptr) budget->RecordFailure();
     if (attempts_ >= max_attempts_) return FinishLocked(GiveUp(status, "gave up after"));
@@ -323,7 +323,9 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
                              : GiveUp(last_status_, absl::StrCat(kWhy, "; stopped after"));
   }
 
-  UpstreamOutcome FinishLocked(absl::StatusOr<Resource> result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // `settled`: Twilio's last answer settles the operation (see AttemptResult::settled).
+  UpstreamOutcome FinishLocked(absl::StatusOr<Resource> result, bool settled = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     finished_ = true;
     if (!result.ok()) {
       // Every error names a reason; those that arise here without one are upstream errors.
@@ -343,6 +345,7 @@ class UpstreamEngine::Run final : public PendingCall, public std::enable_shared_
          {"latency_ms",
           absl::StrCat(absl::ToDoubleMilliseconds(engine_.clock_.Now() - started_))}});
     return {.result = std::move(result),
+            .settled = settled,
             .may_exist = may_exist_,
             .window_closed = window_closed_,
             .attempts = attempts_};

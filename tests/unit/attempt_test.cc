@@ -157,6 +157,45 @@ TEST(ClassifyAttemptTest, ClientErrorsAreRejected) {
   EXPECT_EQ(Classify(Answered(403, "")), AttemptOutcome::kRejected);
 }
 
+// Settled: the same request would get the same answer, so the guard records it for replay.
+TEST(ClassifyAttemptTest, OnlySuccessAndRejectionsOfTheRequestSettleIt) {
+  auto settled = [](const HttpResult& http, Kind kind = Kind::kSendMessage) {
+    return ClassifyAttempt(kind, http, kNow).settled;
+  };
+  EXPECT_TRUE(settled(Answered(201), Kind::kCreateSubscription));
+  EXPECT_TRUE(settled(Answered(204, ""), Kind::kDeleteSubscription));
+  EXPECT_TRUE(settled(Answered(400, "")));
+  EXPECT_TRUE(settled(Answered(404, "")));
+  EXPECT_TRUE(settled(Answered(413, "")));
+  EXPECT_TRUE(settled(Answered(422, "")));
+  EXPECT_TRUE(settled(Answered(400, R"({"code":31212})")));
+  // The call may become active, credentials may be fixed, an outage may end.
+  EXPECT_FALSE(settled(Answered(400, R"({"code":31211})")));
+  EXPECT_FALSE(settled(Answered(401, "")));
+  EXPECT_FALSE(settled(Answered(403, "")));
+  EXPECT_FALSE(settled(Answered(409, "")));
+  EXPECT_FALSE(settled(Answered(429, "")));
+  EXPECT_FALSE(settled(Answered(503, "")));
+  EXPECT_FALSE(settled(Answered(201, "{")));
+  EXPECT_FALSE(settled(Failed(TransportFailure::kTimeout, true)));
+  EXPECT_FALSE(settled(Failed(TransportFailure::kConnect, false)));
+}
+
+// What the account's adaptive limit learns: any answer under 500 but 429 was taken for
+// processing.
+TEST(ClassifyAttemptTest, AcceptedIsAnyAnswerBelow500But429) {
+  auto accepted = [](const HttpResult& http) {
+    return ClassifyAttempt(Kind::kCreateSubscription, http, kNow).accepted;
+  };
+  EXPECT_TRUE(accepted(Answered(201)));
+  EXPECT_TRUE(accepted(Answered(201, "{")));
+  EXPECT_TRUE(accepted(Answered(400, "")));
+  EXPECT_TRUE(accepted(Answered(404, "")));
+  EXPECT_FALSE(accepted(Answered(429, "")));
+  EXPECT_FALSE(accepted(Answered(500, "")));
+  EXPECT_FALSE(accepted(Failed(TransportFailure::kIo, true)));
+}
+
 TEST(ClassifyAttemptTest, BodyReadabilityIgnoredForErrors) {
   EXPECT_EQ(Classify(Answered(503, "{")), AttemptOutcome::kAmbiguous);
   EXPECT_EQ(Classify(Answered(400, "{")), AttemptOutcome::kRejected);

@@ -116,12 +116,17 @@ class IdempotencyGuardTest : public ::testing::Test {
 
   std::shared_ptr<PendingCall> Run() { return Run(clock_.Now() + absl::Seconds(10)); }
 
-  // Ends the latest run of upstream attempts the guard started.
+  // Ends the latest run of upstream attempts the guard started. The outcome is settled as the
+  // engine marks Twilio's answers: a success, or a rejection of the request (NOT_FOUND,
+  // INVALID_ARGUMENT).
   void DeliverUpstream(absl::StatusOr<Resource> outcome, bool may_exist = false,
                        bool window_closed = false) {
     IdempotencyGuard::UpstreamDone done = std::exchange(upstream_done_, nullptr);
     ASSERT_TRUE(done != nullptr) << "upstream already delivered";
+    const bool settled = outcome.ok() || absl::IsNotFound(outcome.status()) ||
+                         absl::IsInvalidArgument(outcome.status());
     std::move(done)(UpstreamOutcome{.result = std::move(outcome),
+                                    .settled = settled,
                                     .may_exist = may_exist,
                                     .window_closed = window_closed,
                                     .attempts = 1});

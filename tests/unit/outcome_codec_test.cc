@@ -432,33 +432,5 @@ TEST(RequestFingerprintTest, SendNeverMatchesACreate) {
   EXPECT_NE(RequestFingerprint(send), RequestFingerprint(create));
 }
 
-TEST(IsReplayableOutcomeTest, OnlyFinalAnswersAreReplayable) {
-  EXPECT_TRUE(IsReplayableOutcome(FullSubscription()));
-  EXPECT_TRUE(IsReplayableOutcome(FullMessage()));
-  EXPECT_TRUE(IsReplayableOutcome(Deletion{}));
-  const std::map<absl::StatusCode, bool> replayable = {
-      {absl::StatusCode::kCancelled, false},
-      {absl::StatusCode::kUnknown, false},
-      {absl::StatusCode::kInvalidArgument, true},
-      {absl::StatusCode::kDeadlineExceeded, false},
-      {absl::StatusCode::kNotFound, true},
-      {absl::StatusCode::kAlreadyExists, false},
-      {absl::StatusCode::kPermissionDenied, false},
-      {absl::StatusCode::kResourceExhausted, false},
-      {absl::StatusCode::kFailedPrecondition, false},
-      {absl::StatusCode::kAborted, false},
-      {absl::StatusCode::kOutOfRange, false},
-      {absl::StatusCode::kUnimplemented, false},
-      {absl::StatusCode::kInternal, false},
-      {absl::StatusCode::kUnavailable, false},
-      {absl::StatusCode::kDataLoss, false},
-      {absl::StatusCode::kUnauthenticated, false},
-  };
-  for (const auto& [code, expected] : replayable) {
-    EXPECT_EQ(IsReplayableOutcome(absl::Status(code, "x")), expected)
-        << absl::StatusCodeToString(code);
-  }
-}
-
 }  // namespace
 }  // namespace gateway

@@ -84,7 +84,8 @@ TEST(CreateSubscriptionCallTest, PostsToTheSubscriptionsOfTheCall) {
   EXPECT_EQ(call.account_sid, kAccount);
   EXPECT_EQ(call.call_sid, kCall);
   EXPECT_EQ(call.idempotency_key, "key-1");
-  EXPECT_FALSE(IsNaturallyIdempotent(call));
+  EXPECT_FALSE(call.naturally_idempotent);
+  EXPECT_FALSE(call.not_found_after_effect_is_success);
   EXPECT_EQ(OperationName(call.kind), "Create");
 }
 
@@ -102,7 +103,8 @@ TEST(DeleteSubscriptionCallTest, DeletesTheSubscriptionWithoutBodyOrKey) {
             "ZY00112233445566778899aabbccddeeff.json");
   EXPECT_TRUE(call.form.empty());
   EXPECT_EQ(call.idempotency_key, "");
-  EXPECT_TRUE(IsNaturallyIdempotent(call));
+  EXPECT_TRUE(call.naturally_idempotent);
+  EXPECT_TRUE(call.not_found_after_effect_is_success);
   EXPECT_EQ(OperationName(call.kind), "Delete");
 
   HttpRequest http =
@@ -127,7 +129,8 @@ TEST(SendMessageCallTest, PostsTheContentAndKeyToTheMessagesOfTheCall) {
             "/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/Calls/"
             "CAfedcba9876543210fedcba9876543210/UserDefinedMessages.json");
   EXPECT_EQ(call.idempotency_key, "key-1");
-  EXPECT_FALSE(IsNaturallyIdempotent(call));
+  EXPECT_FALSE(call.naturally_idempotent);
+  EXPECT_FALSE(call.not_found_after_effect_is_success);
   EXPECT_EQ(OperationName(call.kind), "Send");
 
   HttpRequest http =
