@@ -99,6 +99,15 @@ class GatewayTest : public ::testing::Test {
     return in_progress;
   }
 
+  // Stalled requests abandoned by earlier tests still count as in flight at the simulator, and
+  // would raise its max_in_flight: waits (up to 5 s) for them to end, then resets it.
+  static void ResetWhenTheSimulatorIsIdle() {
+    for (int i = 0; i < 100 && sim_->Stats()["in_flight"].get<int>() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    sim_->Reset();
+  }
+
   static SubscriptionClient Client(const std::string& target) {
     return SubscriptionClient(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   }
@@ -592,11 +601,7 @@ TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
                   {"--account-limit-adaptive=false", "--max-upstream-in-flight", "2",
                    "--max-upstream-queue", "2"},
                   {}, LogDir() + "/gateway-limited.log");
-  // Stalled requests abandoned by earlier tests still count as in flight at the simulator.
-  for (int i = 0; i < 100 && sim_->Stats()["in_flight"].get<int>() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  sim_->Reset();
+  ResetWhenTheSimulatorIsIdle();
   sim_->SetFaults({{{"delay_ms", 300}}});
   std::vector<std::future<CreateResult>> calls;
   for (int i = 0; i < 8; ++i) {
@@ -619,6 +624,33 @@ TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
   EXPECT_GE(ok, 4);  // 2 in flight + 2 queued at any moment.
   EXPECT_GE(shed, 1);
   EXPECT_LE(sim_->Stats()["max_in_flight"].get<int>(), 2);
+}
+
+TEST_F(GatewayTest, UpstreamConcurrencyCapAppliesToSend) {
+  Gateway limited(sim_->base_url(),
+                  {"--account-limit-adaptive=false", "--max-upstream-in-flight", "1",
+                   "--max-upstream-queue", "8"},
+                  {}, LogDir() + "/gateway-limited-send.log");
+  ResetWhenTheSimulatorIsIdle();
+  // Slow enough that the sends overlap at the simulator unless the gateway holds them back.
+  sim_->SetFaults({{{"operation", "send"}, {"delay_ms", 200}}});
+  std::vector<std::future<grpc::Status>> calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      pb::SendMessageRequest request;
+      request.set_call_sid(kCallSid);
+      request.set_content("{}");
+      request.set_idempotency_key("key-limit-send-" + std::to_string(i));
+      return Client(limited.target()).Send(request, std::chrono::seconds(10)).status;
+    }));
+  }
+  for (auto& call : calls) {
+    const grpc::Status status = call.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  const nlohmann::json stats = sim_->Stats();
+  EXPECT_EQ(stats["messages"], 4);
+  EXPECT_EQ(stats["max_in_flight"], 1);
 }
 
 TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
