@@ -16,6 +16,7 @@ grpc::ServerUnaryReactor* MessageService::Send(grpc::CallbackServerContext* cont
        .may_exist_key = "message_may_exist",
        .account_sid = request->account_sid(),
        .call_sid = request->call_sid(),
+       .sid = "",
        .idempotency_key = request->idempotency_key()},
       FromProto(*request), &Operations::Send, [response](const Outcome& outcome) {
         ToProto(std::get<Message>(*outcome.result), outcome.report.idempotency_key, response);

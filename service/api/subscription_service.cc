@@ -16,6 +16,7 @@ grpc::ServerUnaryReactor* SubscriptionService::Create(grpc::CallbackServerContex
        .may_exist_key = "subscription_may_exist",
        .account_sid = request->account_sid(),
        .call_sid = request->call_sid(),
+       .sid = "",
        .idempotency_key = request->idempotency_key()},
       FromProto(*request), &Operations::Create, [response](const Outcome& outcome) {
         ToProto(std::get<Subscription>(*outcome.result), outcome.report.idempotency_key, response);
@@ -30,6 +31,7 @@ grpc::ServerUnaryReactor* SubscriptionService::Delete(grpc::CallbackServerContex
                            .may_exist_key = "",
                            .account_sid = request->account_sid(),
                            .call_sid = request->call_sid(),
+                           .sid = request->sid(),
                            .idempotency_key = ""},
                           FromProto(*request), &Operations::Delete, [](const Outcome&) {});
 }

@@ -32,6 +32,7 @@ void Audit(const std::string& request_id, const RpcInfo& info, const std::string
        {"caller", caller.empty() ? absl::string_view("anonymous") : absl::string_view(caller)},
        {"account_sid", info.account_sid.empty() ? "default" : info.account_sid.substr(0, 64)},
        {"call_sid", info.call_sid.substr(0, 64)},
+       {"sid", info.sid.substr(0, 64)},
        {"idempotency_key", key.substr(0, 255)},
        {"code", absl::StatusCodeToString(status.code())},
        {"reason", status.ok() ? "" : GetErrorReason(status).value_or("")},

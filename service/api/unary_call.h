@@ -73,6 +73,9 @@ struct RpcInfo {
   // message, which gRPC keeps until OnDone().
   absl::string_view account_sid;
   absl::string_view call_sid;
+  // The subscription a Delete names: a Delete has no idempotency key, so without it the audit
+  // could not say what was deleted. Empty for Create and Send.
+  absl::string_view sid;
   absl::string_view idempotency_key;
 };
 

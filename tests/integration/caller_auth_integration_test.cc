@@ -28,6 +28,9 @@ namespace pb = twilio_gateway::v1;
 using twilio_gateway::client::ChannelCredentialsFromFiles;
 using twilio_gateway::client::ClientOptions;
 using twilio_gateway::client::CreateResult;
+using twilio_gateway::client::DeleteResult;
+using twilio_gateway::client::ErrorDetails;
+using twilio_gateway::client::SendResult;
 using twilio_gateway::client::SubscriptionClient;
 
 constexpr char kCallSid[] = "CA0123456789abcdef0123456789abcdef";
@@ -47,9 +50,28 @@ pb::CreateSubscriptionRequest Request(const std::string& key, const std::string&
   return request;
 }
 
-std::string Reason(const CreateResult& result) {
-  return result.details.error_info ? result.details.error_info->reason() : "";
+pb::DeleteSubscriptionRequest DeleteRequest(const std::string& sid,
+                                            const std::string& account = "") {
+  pb::DeleteSubscriptionRequest request;
+  request.set_call_sid(kCallSid);
+  request.set_sid(sid);
+  request.set_account_sid(account);
+  return request;
 }
+
+pb::SendMessageRequest SendRequest(const std::string& key, const std::string& account = "") {
+  pb::SendMessageRequest request;
+  request.set_call_sid(kCallSid);
+  request.set_content(R"({"text":"hi"})");
+  request.set_idempotency_key(key);
+  request.set_account_sid(account);
+  return request;
+}
+
+std::string Reason(const ErrorDetails& details) {
+  return details.error_info ? details.error_info->reason() : "";
+}
+std::string Reason(const CreateResult& result) { return Reason(result.details); }
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -224,6 +246,13 @@ class ProductionSetupTest : public ::testing::Test {
     return user;
   }
 
+  // API requests of one operation ("create", "delete", "send") the simulator received.
+  static int RequestsFor(const std::string& operation) {
+    int count = 0;
+    for (const auto& entry : sim_->Requests()) count += entry["operation"] == operation ? 1 : 0;
+    return count;
+  }
+
   static Simulator* sim_;
   fs::path dir_;
   fs::path secrets_dir_;
@@ -378,6 +407,64 @@ TEST_F(CallerPolicyTest, TokensAuthenticateAndThePolicyAuthorizes) {
   EXPECT_EQ(log.find(kSupportToken), std::string::npos);
 }
 
+TEST_F(CallerPolicyTest, DeleteAndSendAreAuthenticatedAndAuthorizedLikeCreate) {
+  WritePolicyAndTokens();
+  Gateway gateway(sim_->base_url(),
+                  {"--caller-policy", (dir_ / "policy.json").string(), "--caller-tokens",
+                   (dir_ / "tokens").string()},
+                  {}, LogPath());
+  SubscriptionClient anonymous = PlainClient(gateway.target());
+  SubscriptionClient billing = PlainClient(gateway.target(), kBillingToken);
+  const CreateResult created = billing.Create(Request("policy-create"), std::chrono::seconds(10));
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  const std::string sid = created.subscription.sid();
+
+  const DeleteResult anonymous_delete =
+      anonymous.Delete(DeleteRequest(sid), std::chrono::seconds(5));
+  EXPECT_EQ(anonymous_delete.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Reason(anonymous_delete.details), "CALLER_UNAUTHENTICATED");
+  const SendResult anonymous_send = anonymous.Send(SendRequest("anon"), std::chrono::seconds(5));
+  EXPECT_EQ(anonymous_send.status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Reason(anonymous_send.details), "CALLER_UNAUTHENTICATED");
+  // Like every Send error: the key to retry with, and that nothing was sent.
+  EXPECT_EQ(anonymous_send.details.Metadata("idempotency_key"), "anon");
+  EXPECT_EQ(anonymous_send.details.Metadata("message_may_exist"), "false");
+
+  // billing may use only the gateway's own account.
+  const DeleteResult denied_delete =
+      billing.Delete(DeleteRequest(sid, kOtherAccount), std::chrono::seconds(5));
+  EXPECT_EQ(denied_delete.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Reason(denied_delete.details), "CALLER_NOT_ALLOWED");
+  const SendResult denied_send =
+      billing.Send(SendRequest("billing-other", kOtherAccount), std::chrono::seconds(5));
+  EXPECT_EQ(denied_send.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Reason(denied_send.details), "CALLER_NOT_ALLOWED");
+  EXPECT_EQ(denied_send.details.Metadata("message_may_exist"), "false");
+  EXPECT_EQ(RequestsFor("delete"), 0);
+  EXPECT_EQ(RequestsFor("send"), 0);
+
+  const DeleteResult deleted = billing.Delete(DeleteRequest(sid), std::chrono::seconds(10));
+  EXPECT_TRUE(deleted.status.ok()) << deleted.status.error_message();
+  const SendResult sent = billing.Send(SendRequest("billing-send"), std::chrono::seconds(10));
+  EXPECT_TRUE(sent.status.ok()) << sent.status.error_message();
+  EXPECT_EQ(RequestsFor("delete"), 1);
+  EXPECT_EQ(RequestsFor("send"), 1);
+  EXPECT_EQ(sim_->Stats()["subscriptions_deleted"], 1);
+  EXPECT_EQ(sim_->Stats()["messages"], 1);
+
+  gateway.process().Stop(SIGTERM);
+  for (const char* rpc : {"\"rpc\":\"Delete\"", "\"rpc\":\"Send\""}) {
+    EXPECT_EQ(CountLines(LogPath(), {"\"audit\"", rpc, "\"code\":\"UNAUTHENTICATED\""}), 1) << rpc;
+    EXPECT_EQ(CountLines(LogPath(), {"\"audit\"", rpc, "\"caller\":\"billing\"",
+                                     "\"code\":\"PERMISSION_DENIED\""}),
+              1)
+        << rpc;
+    EXPECT_EQ(
+        CountLines(LogPath(), {"\"audit\"", rpc, "\"caller\":\"billing\"", "\"code\":\"OK\""}), 1)
+        << rpc;
+  }
+}
+
 TEST_F(CallerPolicyTest, SameKeyFromTwoCallersIsTwoRecords) {
   WritePolicyAndTokens();
   WriteFileAtomically(dir_ / "tokens", ReadFile(dir_ / "tokens") +
@@ -530,6 +617,45 @@ TEST_F(ProductionSetupTest, MetricsCountWhatHappened) {
   EXPECT_EQ(Sample(text, "gateway_credentials_loaded"), 1);
   EXPECT_EQ(text.find(kSimAuthToken), std::string::npos);
   EXPECT_EQ(text.find("metrics-1"), std::string::npos) << "no request data in labels";
+}
+
+TEST_F(ProductionSetupTest, MetricsCountDeleteAndSendByMethod) {
+  Gateway gateway(sim_->base_url(), {"--metrics-listen", "127.0.0.1:0"}, {}, LogPath());
+  const std::string metrics_url =
+      "http://" + gateway.process().WaitForLine("twilio-gateway metrics on ") + "/metrics";
+  SubscriptionClient client = PlainClient(gateway.target());
+  const CreateResult created = client.Create(Request("metrics-create"), std::chrono::seconds(10));
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  const std::string sid = created.subscription.sid();
+  ASSERT_TRUE(client.Delete(DeleteRequest(sid), std::chrono::seconds(10)).status.ok());
+  EXPECT_EQ(client.Delete(DeleteRequest(sid), std::chrono::seconds(10)).status.error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(client.Send(SendRequest("metrics-send"), std::chrono::seconds(10)).status.ok());
+  EXPECT_TRUE(client.Send(SendRequest("metrics-send"), std::chrono::seconds(10)).replayed);
+  pb::SendMessageRequest bad = SendRequest("metrics-send-bad");
+  bad.set_content("{not json");
+  EXPECT_EQ(client.Send(bad, std::chrono::seconds(10)).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  const HttpReply reply = HttpCall("GET", metrics_url);
+  ASSERT_EQ(reply.status, 200);
+  const std::string& text = reply.body;
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="OK",method="Create"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="OK",method="Delete"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="NOT_FOUND",method="Delete"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="OK",method="Send"})"), 2);
+  EXPECT_EQ(Sample(text, R"(gateway_rpcs_total{code="INVALID_ARGUMENT",method="Send"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpc_duration_seconds_count{method="Create"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_rpc_duration_seconds_count{method="Delete"})"), 2);
+  EXPECT_EQ(Sample(text, R"(gateway_rpc_duration_seconds_count{method="Send"})"), 3);
+  EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="201"})"), 2);
+  EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="204"})"), 1);
+  EXPECT_EQ(Sample(text, R"(gateway_upstream_responses_total{status="404"})"), 1);
+  EXPECT_EQ(Sample(text, "gateway_upstream_attempt_duration_seconds_count"), 4);
+  EXPECT_EQ(Sample(text, "gateway_idempotency_replays_total"), 1);
+  EXPECT_EQ(Sample(text, "gateway_rpcs_in_flight"), 0);
+  EXPECT_EQ(text.find(sid), std::string::npos) << "no request data in labels";
+  EXPECT_EQ(text.find("metrics-send"), std::string::npos) << "no request data in labels";
 }
 
 TEST_F(ProductionSetupTest, MetricsCountResolutions) {

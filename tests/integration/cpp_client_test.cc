@@ -3,9 +3,6 @@
 // (error helpers, the CLI's commands and usage errors). Watch runs against a gateway whose
 // webhook receiver is its own public URL (--webhook-listen, --public-webhook-url), with the
 // simulator playing the Voice SDK (POST /_sim/deliver signs each message as Twilio does).
-//
-// The Delete and Send cases follow the contract (proto/twilio_gateway/v1/*.proto); until the
-// gateway implements those RPCs they fail with UNIMPLEMENTED.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -224,6 +221,21 @@ TEST_F(CppClientTest, DeleteWhoseAnswerWasLostIsOk) {
   EXPECT_EQ(sim_->Stats()["subscriptions_deleted"], 1);
 }
 
+TEST_F(CppClientTest, DeleteWhoseFirstAttemptFailedAfterTwilioActedIsOk) {
+  const std::string sid = CreateSubscription();
+  // Twilio deletes, then answers 500; the retry's 404 means the first attempt did it.
+  sim_->SetFaults(
+      {{{"operation", "delete"}, {"status", 500}, {"after_record", true}, {"count", 1}}});
+  const auto deleted = Client().Delete(DeleteRequest(sid), kTimeout);
+  EXPECT_TRUE(deleted.status.ok()) << deleted.status.error_message();
+  EXPECT_EQ(sim_->Stats()["subscriptions_deleted"], 1);
+  std::vector<int> answers;
+  for (const auto& request : sim_->Requests()) {
+    if (request["operation"] == "delete") answers.push_back(request["response_status"].get<int>());
+  }
+  EXPECT_EQ(answers, (std::vector<int>{500, 404}));
+}
+
 TEST_F(CppClientTest, DeleteOfAMalformedSidIsRefusedWithoutCallingTwilio) {
   const auto deleted = Client().Delete(DeleteRequest("ZY-not-a-sid"), kTimeout);
   EXPECT_EQ(deleted.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -274,6 +286,28 @@ TEST_F(CppClientTest, SendOfContentThatIsNotJsonNamesContentAndSendsNothing) {
   EXPECT_EQ(sent.details.Metadata("idempotency_key"), "cpp-send-bad");
   EXPECT_FALSE(sent.details.MessageMayExist());
   EXPECT_EQ(sim_->Stats()["requests"], 0);
+}
+
+TEST_F(CppClientTest, SendOfContentOverTheCapNamesContentAndSendsNothing) {
+  // One JSON string of 4097 bytes: valid JSON, one byte over the contract's 4096-byte cap.
+  const std::string too_long = "\"" + std::string(4095, 'a') + "\"";
+  const auto sent = Client().Send(SendRequest(too_long, "cpp-send-4097"), kTimeout);
+  EXPECT_EQ(sent.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(sent.details.bad_request.has_value());
+  ASSERT_EQ(sent.details.bad_request->field_violations_size(), 1);
+  EXPECT_EQ(sent.details.bad_request->field_violations(0).field(), "content");
+  EXPECT_NE(sent.details.bad_request->field_violations(0).description().find("4096"),
+            std::string::npos)
+      << sent.details.bad_request->field_violations(0).description();
+  EXPECT_FALSE(sent.details.twilio_error.has_value()) << "refused by the gateway, not Twilio";
+  EXPECT_FALSE(sent.details.MessageMayExist());
+  EXPECT_EQ(sim_->Stats()["requests"], 0);
+
+  // At the cap it goes through.
+  const std::string at_cap = "\"" + std::string(4094, 'a') + "\"";
+  const auto fits = Client().Send(SendRequest(at_cap, "cpp-send-4096"), kTimeout);
+  EXPECT_TRUE(fits.status.ok()) << fits.status.error_message();
+  EXPECT_EQ(sim_->Stats()["messages"], 1);
 }
 
 TEST_F(CppClientTest, SendThatTwilioFindsTooLargeIsInvalidArgumentNamingContent) {

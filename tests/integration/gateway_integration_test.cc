@@ -5,15 +5,20 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <thread>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "harness.h"
 #include "subscription_client.h"
@@ -92,6 +97,15 @@ class GatewayTest : public ::testing::Test {
           !resolutions || line.find("event=\"started\"") != std::string::npos ? value : -value;
     }
     return in_progress;
+  }
+
+  // Stalled requests abandoned by earlier tests still count as in flight at the simulator, and
+  // would raise its max_in_flight: waits (up to 5 s) for them to end, then resets it.
+  static void ResetWhenTheSimulatorIsIdle() {
+    for (int i = 0; i < 100 && sim_->Stats()["in_flight"].get<int>() > 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    sim_->Reset();
   }
 
   static SubscriptionClient Client(const std::string& target) {
@@ -587,11 +601,7 @@ TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
                   {"--account-limit-adaptive=false", "--max-upstream-in-flight", "2",
                    "--max-upstream-queue", "2"},
                   {}, LogDir() + "/gateway-limited.log");
-  // Stalled requests abandoned by earlier tests still count as in flight at the simulator.
-  for (int i = 0; i < 100 && sim_->Stats()["in_flight"].get<int>() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  sim_->Reset();
+  ResetWhenTheSimulatorIsIdle();
   sim_->SetFaults({{{"delay_ms", 300}}});
   std::vector<std::future<CreateResult>> calls;
   for (int i = 0; i < 8; ++i) {
@@ -614,6 +624,33 @@ TEST_F(GatewayTest, UpstreamConcurrencyIsCappedPerAccountAndExcessIsShed) {
   EXPECT_GE(ok, 4);  // 2 in flight + 2 queued at any moment.
   EXPECT_GE(shed, 1);
   EXPECT_LE(sim_->Stats()["max_in_flight"].get<int>(), 2);
+}
+
+TEST_F(GatewayTest, UpstreamConcurrencyCapAppliesToSend) {
+  Gateway limited(sim_->base_url(),
+                  {"--account-limit-adaptive=false", "--max-upstream-in-flight", "1",
+                   "--max-upstream-queue", "8"},
+                  {}, LogDir() + "/gateway-limited-send.log");
+  ResetWhenTheSimulatorIsIdle();
+  // Slow enough that the sends overlap at the simulator unless the gateway holds them back.
+  sim_->SetFaults({{{"operation", "send"}, {"delay_ms", 200}}});
+  std::vector<std::future<grpc::Status>> calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(std::async(std::launch::async, [&, i] {
+      pb::SendMessageRequest request;
+      request.set_call_sid(kCallSid);
+      request.set_content("{}");
+      request.set_idempotency_key("key-limit-send-" + std::to_string(i));
+      return Client(limited.target()).Send(request, std::chrono::seconds(10)).status;
+    }));
+  }
+  for (auto& call : calls) {
+    const grpc::Status status = call.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  const nlohmann::json stats = sim_->Stats();
+  EXPECT_EQ(stats["messages"], 4);
+  EXPECT_EQ(stats["max_in_flight"], 1);
 }
 
 TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
@@ -642,40 +679,98 @@ TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
 }
 
 TEST_F(GatewayTest, EveryRpcHasARequestIdAndOneAuditLine) {
+  SubscriptionClient client = Client(gateway_->target());
   const CreateResult ok = Create(Request("key-audit-ok"));
   const CreateResult bad = Create(Request(std::string(300, 'k')));
   ASSERT_TRUE(ok.status.ok());
   ASSERT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  ASSERT_EQ(ok.request_id.size(), 32u);
-  ASSERT_EQ(bad.request_id.size(), 32u);
-  EXPECT_NE(ok.request_id, bad.request_id);
-  // Written just before the response, by the log's writer thread: wait until both are there.
+  pb::DeleteSubscriptionRequest remove;
+  remove.set_call_sid(kCallSid);
+  remove.set_sid(ok.subscription.sid());
+  const auto deleted = client.Delete(remove, std::chrono::seconds(10));
+  ASSERT_TRUE(deleted.status.ok()) << deleted.status.error_message();
+  // An invalid sid is still echoed, but never more of it than a caller could use to size the line.
+  const std::string long_sid = "ZY" + std::string(300, 'f');
+  remove.set_sid(long_sid);
+  const auto bad_delete = client.Delete(remove, std::chrono::seconds(10));
+  ASSERT_EQ(bad_delete.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  pb::SendMessageRequest message;
+  message.set_call_sid(kCallSid);
+  message.set_content(R"({"text":"audit"})");
+  message.set_idempotency_key("key-audit-send");
+  const auto sent = client.Send(message, std::chrono::seconds(10));
+  ASSERT_TRUE(sent.status.ok()) << sent.status.error_message();
+  message.set_content("{not json");
+  message.set_idempotency_key("key-audit-send-bad");
+  const auto bad_send = client.Send(message, std::chrono::seconds(10));
+  ASSERT_EQ(bad_send.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Each RPC's request id and what its one audit line must say.
+  const std::vector<std::pair<std::string, nlohmann::json>> expected = {
+      {ok.request_id,
+       {{"rpc", "Create"},
+        {"code", "OK"},
+        {"idempotency_key", "key-audit-ok"},
+        {"attempts", "1"},
+        {"call_sid", kCallSid},
+        {"sid", ""}}},
+      {bad.request_id,
+       {{"rpc", "Create"},
+        {"code", "INVALID_ARGUMENT"},
+        {"reason", "INVALID_REQUEST"},
+        {"attempts", "0"}}},
+      {deleted.request_id,
+       {{"rpc", "Delete"},
+        {"code", "OK"},
+        {"sid", ok.subscription.sid()},
+        {"call_sid", kCallSid},
+        {"idempotency_key", ""},
+        {"attempts", "1"}}},
+      {bad_delete.request_id,
+       {{"rpc", "Delete"},
+        {"code", "INVALID_ARGUMENT"},
+        {"reason", "INVALID_REQUEST"},
+        {"sid", long_sid.substr(0, 64)},
+        {"attempts", "0"}}},
+      {sent.request_id,
+       {{"rpc", "Send"},
+        {"code", "OK"},
+        {"idempotency_key", "key-audit-send"},
+        {"sid", ""},
+        {"attempts", "1"}}},
+      {bad_send.request_id,
+       {{"rpc", "Send"},
+        {"code", "INVALID_ARGUMENT"},
+        {"reason", "INVALID_REQUEST"},
+        {"idempotency_key", "key-audit-send-bad"},
+        {"attempts", "0"}}},
+  };
+  std::set<std::string> ids;
+  for (const auto& [id, fields] : expected) {
+    EXPECT_EQ(id.size(), 32u);
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), expected.size()) << "request ids are not unique";
+  // Written just before the response, by the log's writer thread: wait until all are there.
   std::istringstream log(ReadLogUntil(LogDir() + "/gateway.log", [&](const std::string& text) {
-    return text.find(ok.request_id) != std::string::npos &&
-           text.find(bad.request_id) != std::string::npos;
+    return std::all_of(expected.begin(), expected.end(),
+                       [&](const auto& e) { return text.find(e.first) != std::string::npos; });
   }));
-  std::string line;
-  int ok_lines = 0;
-  int bad_lines = 0;
-  while (std::getline(log, line)) {
+  std::map<std::string, int> lines;
+  for (std::string line; std::getline(log, line);) {
     const nlohmann::json entry = nlohmann::json::parse(line, nullptr, false);
     if (entry.is_discarded() || entry.value("msg", "") != "audit") continue;
-    if (entry["request_id"] == ok.request_id) {
-      ++ok_lines;
-      EXPECT_EQ(entry["code"], "OK");
-      EXPECT_EQ(entry["idempotency_key"], "key-audit-ok");
-      EXPECT_EQ(entry["attempts"], "1");
-      EXPECT_EQ(entry["call_sid"], kCallSid);
-    }
-    if (entry["request_id"] == bad.request_id) {
-      ++bad_lines;
-      EXPECT_EQ(entry["code"], "INVALID_ARGUMENT");
-      EXPECT_EQ(entry["reason"], "INVALID_REQUEST");
-      EXPECT_EQ(entry["attempts"], "0");
+    for (const auto& [id, fields] : expected) {
+      if (entry["request_id"] != id) continue;
+      ++lines[id];
+      for (const auto& [name, value] : fields.items()) {
+        EXPECT_EQ(entry[name], value) << name << " in " << line;
+      }
     }
   }
-  EXPECT_EQ(ok_lines, 1);
-  EXPECT_EQ(bad_lines, 1);
+  for (const auto& [id, fields] : expected) {
+    EXPECT_EQ(lines[id], 1) << fields.dump();
+  }
 }
 
 TEST_F(GatewayTest, NoLogOfThisRunContainsACredential) {

@@ -1,8 +1,7 @@
 package gateway_test
 
 // Delete and Send against the real gateway and the Twilio simulator (see integration_test.go),
-// by the contract (proto/twilio_gateway/v1/*.proto). They fail with UNIMPLEMENTED until the
-// gateway implements SubscriptionService.Delete and MessageService.Send.
+// by the contract (proto/twilio_gateway/v1/*.proto).
 
 import (
 	"net/http"

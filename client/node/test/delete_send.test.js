@@ -1,7 +1,6 @@
 // SubscriptionClient.delete and .send against the real gateway and the Twilio simulator, by the
-// contract (proto/twilio_gateway/v1/*.proto); they fail with UNIMPLEMENTED until the gateway
-// implements SubscriptionService.Delete and MessageService.Send. Then what needs no gateway: the
-// arguments each call checks itself and the error helpers.
+// contract (proto/twilio_gateway/v1/*.proto). Then what needs no gateway: the arguments each call
+// checks itself and the error helpers.
 "use strict";
 
 const assert = require("node:assert/strict");

@@ -1,6 +1,5 @@
 """SubscriptionClient.delete and .send, and `subscription-cli delete|send`, against the real gateway
-and simulator, by the contract (proto/twilio_gateway/v1/*.proto). They fail with UNIMPLEMENTED
-until the gateway implements SubscriptionService.Delete and MessageService.Send."""
+and simulator, by the contract (proto/twilio_gateway/v1/*.proto)."""
 
 import json
 import os
