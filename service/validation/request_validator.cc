@@ -6,10 +6,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_details.h"
+#include "common/host_port.h"
 #include "model/call_message.h"
 #include "model/sid.h"
 
@@ -33,8 +33,6 @@ bool IsUrlTailChar(char c) {
 }
 
 std::string HostProblem(absl::string_view host) {
-  if (host.empty()) return "must have a hostname";
-  if (host.front() == '[') return "must use a hostname, not an IPv6 literal";
   if (host.size() > 253) return "hostname is longer than 253 characters";
   if (host.find('_') != absl::string_view::npos) {
     return "hostname must not contain underscores";
@@ -80,19 +78,11 @@ std::string CallbackProblem(absl::string_view url) {
   if (authority.find('@') != absl::string_view::npos) {
     return "must not contain a user name or password";
   }
-  absl::string_view host = authority;
-  const size_t colon = authority.rfind(':');
-  if (colon != absl::string_view::npos && authority.front() != '[') {
-    host = authority.substr(0, colon);
-    absl::string_view port_text = authority.substr(colon + 1);
-    int port = 0;
-    if (port_text.empty() || port_text.size() > 5 ||
-        !std::all_of(port_text.begin(), port_text.end(), absl::ascii_isdigit) ||
-        !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
-      return "port must be a number from 1 to 65535";
-    }
-  }
-  if (std::string problem = HostProblem(host); !problem.empty()) return problem;
+  if (authority.empty()) return "must have a hostname";
+  absl::StatusOr<UrlAuthority> split = SplitUrlAuthority(authority);
+  if (!split.ok()) return std::string(split.status().message());
+  if (split->bracketed) return "must use a hostname, not an IPv6 literal";
+  if (std::string problem = HostProblem(split->host); !problem.empty()) return problem;
   for (char c : tail) {
     if (!IsUrlTailChar(c)) return "path or query contains a character that must be percent-encoded";
   }
