@@ -115,6 +115,37 @@ void CheckIdempotencyKey(const std::string& key, std::vector<FieldViolation>& vi
   }
 }
 
+// Accepts what nlohmann::json::accept() does, nested at most kMaxContentDepth deep; builds
+// nothing.
+struct DepthLimitedSax {
+  using json = nlohmann::json;
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) { return true; }
+  bool string(json::string_t&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(size_t) { return Enter(); }
+  bool key(json::string_t&) { return true; }
+  bool end_object() { return Leave(); }
+  bool start_array(size_t) { return Enter(); }
+  bool end_array() { return Leave(); }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  bool Enter() {
+    too_deep = ++depth > kMaxContentDepth;
+    return !too_deep;
+  }
+  bool Leave() {
+    --depth;
+    return true;
+  }
+
+  int depth = 0;
+  bool too_deep = false;
+};
+
 std::string AccountOrDefault(const CallInput& input, absl::string_view default_account_sid) {
   return input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
 }
@@ -126,8 +157,18 @@ std::string ContentProblem(absl::string_view content) {
   if (content.size() > kMaxContentBytes) {
     return absl::StrCat("must be at most ", kMaxContentBytes, " bytes");
   }
+  // nlohmann skips a byte order mark; RFC 8259 forbids sending one and lets a parser refuse it,
+  // as Python's json does.
+  if (absl::StartsWith(content, "\xEF\xBB\xBF")) return "must not begin with a byte order mark";
   // nlohmann's parser keeps its nesting on the heap, so deep input cannot exhaust the stack.
-  if (!nlohmann::json::accept(content)) return "must be one JSON document";
+  DepthLimitedSax sax;
+  if (!nlohmann::json::sax_parse(content.begin(), content.end(), &sax)) {
+    if (sax.too_deep) {
+      return absl::StrCat("must nest arrays and objects at most ", kMaxContentDepth,
+                          " levels deep");
+    }
+    return "must be one JSON document";
+  }
   return "";
 }
 
