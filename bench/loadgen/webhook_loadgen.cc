@@ -12,17 +12,18 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/random/distributions.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "common/random_ids.h"
 #include "curl_target.h"
 #include "driver.h"
 #include "process_monitor.h"
@@ -155,8 +156,7 @@ int Run(int argc, char** argv) {
   // Sleeps end when asked, not up to 50 us later: the open-loop schedule depends on it.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
-  std::random_device random;
-  const uint64_t run_id = (uint64_t{random()} << 32) | random();
+  const uint64_t run_id = absl::Uniform<uint64_t>(gateway::ThreadBitGen());
   if (flags.call_sid.empty()) flags.call_sid = absl::StrFormat("CA%016x%016x", run_id, 0);
   auto deliveries = std::make_shared<const WebhookDeliveries>(
       WebhookDeliveryOptions{.post_url = flags.url,

@@ -153,7 +153,8 @@ class WatchStream final : public grpc::ServerWriteReactor<pb::CallMessage>,
          {"code", absl::StatusCodeToString(code)},
          {"messages", absl::StrCat(sent)},
          {"duration_s", absl::StrFormat("%.3f", absl::ToDoubleSeconds(absl::Now() - started_))}});
-    owner_.Remove(id_);
+    // A stream refused (id 0) was never registered and never held the API.
+    if (id_ != 0) owner_.Remove(id_);
     self_.reset();  // Last: may destroy this.
   }
 
@@ -306,8 +307,10 @@ MessageWatch::~MessageWatch() = default;
 grpc::ServerWriteReactor<pb::CallMessage>* MessageWatch::Begin(
     grpc::CallbackServerContext* context, const pb::WatchMessagesRequest* request) {
   absl::Status refused;
-  uint64_t id = 0;
+  std::shared_ptr<WatchStream> stream;
   {
+    // Checked, counted (Api::Enter()) and registered in one step, so that EndAll() either ends
+    // a stream or it is refused: none slips past the drain.
     absl::MutexLock lock(&mu_);
     if (log_ == nullptr) {
       refused = absl::FailedPreconditionError(
@@ -319,18 +322,18 @@ grpc::ServerWriteReactor<pb::CallMessage>* MessageWatch::Begin(
       refused = absl::ResourceExhaustedError(
           absl::StrCat("the gateway serves its maximum of ", options_.max_streams,
                        " Watch streams; retry later or on another replica"));
+    } else if (!api_.Enter()) {
+      refused = absl::UnavailableError("the gateway is shutting down; watch on another replica");
     } else {
-      id = next_id_++;
+      const uint64_t id = next_id_++;
+      stream = std::make_shared<WatchStream>(*this, id);
+      streams_.emplace(id, stream);
     }
   }
-  auto stream = std::make_shared<WatchStream>(*this, id);
-  if (id == 0) {
+  if (stream == nullptr) {
+    stream = std::make_shared<WatchStream>(*this, 0);
     stream->Refuse(std::move(refused), stream);
     return stream.get();
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    streams_.emplace(id, stream);
   }
   stream->Start(context, *request, stream);
   return stream.get();
@@ -357,8 +360,11 @@ size_t MessageWatch::streams() const {
 }
 
 void MessageWatch::Remove(uint64_t id) {
-  absl::MutexLock lock(&mu_);
-  streams_.erase(id);
+  {
+    absl::MutexLock lock(&mu_);
+    streams_.erase(id);
+  }
+  api_.Exit();
 }
 
 }  // namespace gateway

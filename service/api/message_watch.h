@@ -52,6 +52,7 @@ class MessageWatch {
 
  private:
   friend class WatchStream;
+  // At the stream's OnDone(): forgets it and lets go of the API (Api::Enter()).
   void Remove(uint64_t id);
 
   Api& api_;

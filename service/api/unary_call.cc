@@ -43,10 +43,24 @@ void Audit(const std::string& request_id, const RpcInfo& info, const std::string
 
 }  // namespace
 
-bool Api::WaitIdle(absl::Time deadline) const {
+bool Api::Enter() {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
-  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  if (closed_) return false;
+  ++in_flight_;
+  return true;
+}
+
+void Api::Exit() {
+  absl::MutexLock lock(&mu_);
+  --in_flight_;
+}
+
+bool Api::CloseWhenIdle(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  const bool idle_in_time = mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  closed_ = true;
+  return idle_in_time;
 }
 
 grpc::Status RenderStatus(const Outcome& outcome, absl::string_view may_exist_key) {
@@ -81,13 +95,17 @@ UnaryCall::UnaryCall(Api& api, grpc::CallbackServerContext* context, RpcInfo inf
 grpc::ServerUnaryReactor* UnaryCall::Begin(Api& api, grpc::CallbackServerContext* context,
                                            RpcInfo info, Start start, Render render) {
   auto* call = new UnaryCall(api, context, std::move(info), std::move(render));
-  {
-    absl::MutexLock lock(&api.mu_);
-    ++api.in_flight_;
-  }
+  call->entered_ = api.Enter();
   if (api.metrics_ != nullptr) api.metrics_->RpcStarted();
   // Returned to the caller, and in the audit line, so one request can be traced across both.
   context->AddInitialMetadata("x-request-id", call->request_id_);
+  if (!call->entered_) {
+    // Accepted by gRPC just before the drain's GOAWAY: nothing is started, so it is safe to retry.
+    call->Complete(NothingSent(absl::UnavailableError("the gateway is shutting down; retry on "
+                                                      "another replica"),
+                               call->info_.idempotency_key));
+    return call;
+  }
   if (api.authenticator_ != nullptr) {
     absl::StatusOr<std::string> caller = api.authenticator_->Authenticate(*context);
     if (!caller.ok()) {
@@ -122,10 +140,7 @@ void UnaryCall::OnCancel() {
 }
 
 void UnaryCall::OnDone() {
-  {
-    absl::MutexLock lock(&api_.mu_);
-    --api_.in_flight_;
-  }
+  if (entered_) api_.Exit();
   delete this;
 }
 

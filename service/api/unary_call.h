@@ -48,9 +48,15 @@ class Api {
   GatewayMetrics* metrics() const { return metrics_; }
   Random& random() { return random_; }
 
-  // Waits until no RPC begun is still undone (gRPC's OnDone(): the reply is handed to the
-  // transport) or `deadline` passes; true when idle. Used by the drain.
-  bool WaitIdle(absl::Time deadline) const;
+  // An RPC the gateway serves (unary, or a Watch it takes) holds the API from its start until
+  // gRPC's OnDone(). Enter() is false once the API is closed: the RPC is then answered
+  // UNAVAILABLE and starts nothing. Exit() once for each true Enter().
+  bool Enter();
+  void Exit();
+
+  // For the drain: waits until no RPC is in flight, and closes the API in the same step, so that
+  // none begins after the wait; at `deadline`, closes it anyway. True when it closed idle.
+  bool CloseWhenIdle(absl::Time deadline);
 
  private:
   friend class UnaryCall;
@@ -59,8 +65,9 @@ class Api {
   Random& random_;
   const CallerAuthenticator* const authenticator_;
   GatewayMetrics* const metrics_;
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // What the audit line and the error details say of one RPC.
@@ -125,6 +132,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   const absl::Time started_;
   std::string caller_;  // Written before the operation starts.
   Render render_;
+  bool entered_ = false;  // Holds the API (Api::Enter()).
   absl::Mutex mu_;
   std::shared_ptr<PendingCall> pending_ ABSL_GUARDED_BY(mu_);
 };

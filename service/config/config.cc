@@ -71,9 +71,9 @@ std::string ApplyAddress(absl::string_view value, std::string* out) {
 }
 
 // Literal loopback addresses only: a DNS name such as 127.0.0.1.nip.io may resolve anywhere.
-// `host` without brackets ("::1"), or bracketed as in a URL ("[::1]").
+// `host` without brackets ("::1"), as SplitHostPort and SplitUrlAuthority give it.
 bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  if (host == "localhost" || host == "::1") return true;
   in_addr address{};
   return inet_pton(AF_INET, std::string(host).c_str(), &address) == 1 &&
          (ntohl(address.s_addr) >> 24) == 127;
@@ -91,13 +91,11 @@ std::string ApplyBaseUrl(absl::string_view value, GatewayConfig& config) {
   if (rest.empty() || rest.find_first_of("/?#@ ") != absl::string_view::npos) {
     return "must be a scheme and host[:port] with no path, query or user name";
   }
-  absl::string_view host = rest;
-  if (host.front() == '[') {
-    host = host.substr(0, host.find(']') + 1);
-  } else {
-    host = host.substr(0, host.find(':'));
+  absl::StatusOr<UrlAuthority> authority = SplitUrlAuthority(rest);
+  if (!authority.ok()) {
+    return absl::StrCat("must be a scheme and host[:port]: ", authority.status().message());
   }
-  if (!https && !IsLoopbackHost(host)) {
+  if (!https && !IsLoopbackHost(authority->host)) {
     return "plain http is allowed only for loopback hosts; use https";
   }
   config.twilio_base_url = std::move(url);

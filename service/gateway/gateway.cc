@@ -33,11 +33,6 @@
 namespace gateway {
 namespace {
 
-// An RPC the server accepted just before its GOAWAY may not have reached its reactor, so the
-// count of RPCs in flight can read zero while it is on its way; this long after the count
-// first reads zero, it is trusted.
-constexpr absl::Duration kAcceptSettle = absl::Milliseconds(50);
-
 std::string UserAgent() {
   utsname uts{};
   uname(&uts);
@@ -220,6 +215,28 @@ std::string BoundAddress(const std::string& address, int port) {
   absl::StatusOr<HostPort> split = SplitHostPort(address);  // Checked by ParseConfig.
   return split.ok() ? JoinHostPort(split->host, port) : address;
 }
+
+// grpc::Server::Shutdown() closes the listeners, sends the GOAWAYs and waits, in one call. The
+// drain does the first two before it closes the connections left, or one accepted in between
+// would sit idle and hold Shutdown() up; Shutdown() then joins the core server's shutdown begun
+// here. Destroy only after Shutdown() has returned.
+class GoAway {
+ public:
+  explicit GoAway(grpc_server* server) : cq_(grpc_completion_queue_create_for_pluck(nullptr)) {
+    grpc_server_shutdown_and_notify(server, cq_, this);
+  }
+  ~GoAway() {
+    const gpr_timespec forever = gpr_inf_future(GPR_CLOCK_REALTIME);
+    grpc_completion_queue_pluck(cq_, this, forever, nullptr);
+    grpc_completion_queue_shutdown(cq_);
+    grpc_completion_queue_destroy(cq_);
+  }
+  GoAway(const GoAway&) = delete;
+  GoAway& operator=(const GoAway&) = delete;
+
+ private:
+  grpc_completion_queue* const cq_;
+};
 
 }  // namespace
 
@@ -455,16 +472,15 @@ void Gateway::Stop() {
   // from on another replica.
   watch_.EndAll();
   if (server_ != nullptr) {
-    // 2. GOAWAY: no new RPCs. Shutdown() would also wait for every client to close its idle
-    // connection, which most never do before the deadline; so wait for our own RPCs instead.
-    std::thread shutdown([&] { server_->Shutdown(absl::ToChronoTime(drain_deadline)); });
-    // 3. Once none is in flight (trusted after kAcceptSettle), or at the deadline, what is left
-    // is cancelled.
-    if (api_.WaitIdle(drain_deadline)) {
-      absl::SleepFor(kAcceptSettle);
-      if (api_.WaitIdle(drain_deadline)) grpc_server_cancel_all_calls(server_->c_server());
-    }
-    shutdown.join();
+    // 2. GOAWAY, listeners closed: no new RPCs.
+    GoAway go_away(server_->c_server());
+    // 3. Once no RPC is in flight (the Watch streams ended above included), none can begin
+    // (Api::CloseWhenIdle): what is left is idle connections and health or reflection streams.
+    // An idle connection closes only when its client acknowledges the GOAWAY, which a gRPC
+    // C-core client that is not polling does at its backup poll, up to 5 s later: close them
+    // all now. At the deadline, Shutdown() cancels the RPCs still running and waits for them.
+    if (api_.CloseWhenIdle(drain_deadline)) grpc_server_cancel_all_calls(server_->c_server());
+    server_->Shutdown(absl::ToChronoTime(drain_deadline));
     server_->Wait();
   }
   // 4. Resolutions of ambiguous outcomes get the rest of the grace period; the unfinished are

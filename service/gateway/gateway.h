@@ -7,7 +7,8 @@
 //      webhook port closed         Twilio redelivers elsewhere; deliveries in hand are stored
 //   2. Watch streams ended         with their cursors; gRPC intake closed (GOAWAY); unary RPCs
 //                                  in flight finish within the grace period
-//   3. RPCs past the grace         cancelled
+//   3. connections closed          once no RPC is in flight: idle ones, health and reflection
+//                                  streams; at the deadline, RPCs past the grace are cancelled
 //   4. resolutions                 finish within the grace, or are handed over
 //   5. upstream transport          transfers still in libcurl end while their users exist
 //   6. timer, store worker         their callbacks reach the guard, the engine and the limiter

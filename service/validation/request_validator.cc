@@ -6,10 +6,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/error_details.h"
+#include "common/host_port.h"
 #include "model/call_message.h"
 #include "model/sid.h"
 
@@ -33,8 +33,6 @@ bool IsUrlTailChar(char c) {
 }
 
 std::string HostProblem(absl::string_view host) {
-  if (host.empty()) return "must have a hostname";
-  if (host.front() == '[') return "must use a hostname, not an IPv6 literal";
   if (host.size() > 253) return "hostname is longer than 253 characters";
   if (host.find('_') != absl::string_view::npos) {
     return "hostname must not contain underscores";
@@ -80,19 +78,11 @@ std::string CallbackProblem(absl::string_view url) {
   if (authority.find('@') != absl::string_view::npos) {
     return "must not contain a user name or password";
   }
-  absl::string_view host = authority;
-  const size_t colon = authority.rfind(':');
-  if (colon != absl::string_view::npos && authority.front() != '[') {
-    host = authority.substr(0, colon);
-    absl::string_view port_text = authority.substr(colon + 1);
-    int port = 0;
-    if (port_text.empty() || port_text.size() > 5 ||
-        !std::all_of(port_text.begin(), port_text.end(), absl::ascii_isdigit) ||
-        !absl::SimpleAtoi(port_text, &port) || port < 1 || port > 65535) {
-      return "port must be a number from 1 to 65535";
-    }
-  }
-  if (std::string problem = HostProblem(host); !problem.empty()) return problem;
+  if (authority.empty()) return "must have a hostname";
+  absl::StatusOr<UrlAuthority> split = SplitUrlAuthority(authority);
+  if (!split.ok()) return std::string(split.status().message());
+  if (split->bracketed) return "must use a hostname, not an IPv6 literal";
+  if (std::string problem = HostProblem(split->host); !problem.empty()) return problem;
   for (char c : tail) {
     if (!IsUrlTailChar(c)) return "path or query contains a character that must be percent-encoded";
   }
@@ -125,6 +115,37 @@ void CheckIdempotencyKey(const std::string& key, std::vector<FieldViolation>& vi
   }
 }
 
+// Accepts what nlohmann::json::accept() does, nested at most kMaxContentDepth deep; builds
+// nothing.
+struct DepthLimitedSax {
+  using json = nlohmann::json;
+  bool null() { return true; }
+  bool boolean(bool) { return true; }
+  bool number_integer(json::number_integer_t) { return true; }
+  bool number_unsigned(json::number_unsigned_t) { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) { return true; }
+  bool string(json::string_t&) { return true; }
+  bool binary(json::binary_t&) { return true; }
+  bool start_object(size_t) { return Enter(); }
+  bool key(json::string_t&) { return true; }
+  bool end_object() { return Leave(); }
+  bool start_array(size_t) { return Enter(); }
+  bool end_array() { return Leave(); }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  bool Enter() {
+    too_deep = ++depth > kMaxContentDepth;
+    return !too_deep;
+  }
+  bool Leave() {
+    --depth;
+    return true;
+  }
+
+  int depth = 0;
+  bool too_deep = false;
+};
+
 std::string AccountOrDefault(const CallInput& input, absl::string_view default_account_sid) {
   return input.account_sid.empty() ? std::string(default_account_sid) : input.account_sid;
 }
@@ -136,8 +157,18 @@ std::string ContentProblem(absl::string_view content) {
   if (content.size() > kMaxContentBytes) {
     return absl::StrCat("must be at most ", kMaxContentBytes, " bytes");
   }
+  // nlohmann skips a byte order mark; RFC 8259 forbids sending one and lets a parser refuse it,
+  // as Python's json does.
+  if (absl::StartsWith(content, "\xEF\xBB\xBF")) return "must not begin with a byte order mark";
   // nlohmann's parser keeps its nesting on the heap, so deep input cannot exhaust the stack.
-  if (!nlohmann::json::accept(content)) return "must be one JSON document";
+  DepthLimitedSax sax;
+  if (!nlohmann::json::sax_parse(content.begin(), content.end(), &sax)) {
+    if (sax.too_deep) {
+      return absl::StrCat("must nest arrays and objects at most ", kMaxContentDepth,
+                          " levels deep");
+    }
+    return "must be one JSON document";
+  }
   return "";
 }
 

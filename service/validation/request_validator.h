@@ -18,6 +18,11 @@ inline constexpr size_t kMaxIdempotencyKeyLength = 255;
 // A message's content. Twilio publishes no limit (it answers 31212 when a message is too large);
 // 4 KiB keeps a message well inside one gRPC frame and the idempotency fingerprint cheap.
 inline constexpr size_t kMaxContentBytes = 4096;
+// Arrays and objects within one another in a message's content. Twilio documents no limit, and
+// parsers differ (Python's json stops near 1,000, nlohmann never); 64 is far beyond any real
+// message's shape and well inside every limit we know of, so what the gateway accepts Twilio
+// parses too, instead of answering after an upstream call.
+inline constexpr int kMaxContentDepth = 64;
 
 // At most kMaxIdempotencyKeyLength printable ASCII characters, no spaces (empty is valid: the
 // gateway generates one).

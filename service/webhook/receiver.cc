@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/host_port.h"
 #include "common/log.h"
 #include "common/rfc2822.h"
 #include "model/sid.h"
@@ -186,11 +187,16 @@ absl::StatusOr<std::unique_ptr<WebhookReceiver>> WebhookReceiver::Create(
   if (absl::StrContains(url, '#')) {
     return absl::InvalidArgumentError("--public-webhook-url must not have a fragment");
   }
-  // The host ends at the path or, with none ("https://host?tenant=1"), at the query.
+  // The host ends at the path or, with none ("https://host?tenant=1"), at the query. Checked as
+  // the signature check reads it: a URL it cannot read would fail every delivery.
   const size_t host_end = rest.find_first_of("/?");
-  const absl::string_view host = rest.substr(0, host_end);
-  if (host.empty() || absl::StrContains(host, '@')) {
+  const absl::string_view authority = rest.substr(0, host_end);
+  if (absl::StrContains(authority, '@')) {
     return absl::InvalidArgumentError("--public-webhook-url must name a host (and no user)");
+  }
+  if (absl::StatusOr<UrlAuthority> split = SplitUrlAuthority(authority); !split.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--public-webhook-url must name a host[:port]: ", split.status().message()));
   }
   absl::string_view path =
       host_end == absl::string_view::npos ? absl::string_view() : rest.substr(host_end);

@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/host_port.h"
 #include "common/sha256.h"
 
 namespace gateway {
@@ -47,33 +48,10 @@ std::optional<UrlPort> ParseUrlPort(absl::string_view url) {
     host_start += at + 1;
     authority.remove_prefix(at + 1);
   }
-  size_t colon = absl::string_view::npos;
-  if (!authority.empty() && authority.front() == '[') {
-    // An IPv6 literal's colons are inside the brackets; a port may follow the ']'.
-    const size_t close = authority.find(']');
-    if (close == absl::string_view::npos) return std::nullopt;
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return std::nullopt;
-      colon = close + 1;
-    }
-  } else {
-    // A name or IPv4 address: one ':' at most, and no brackets, so that toggling the port twice
-    // gives back the same URL.
-    colon = authority.find(':');
-    if ((colon != absl::string_view::npos &&
-         authority.find(':', colon + 1) != absl::string_view::npos) ||
-        authority.find_first_of("[]") != absl::string_view::npos) {
-      return std::nullopt;
-    }
-  }
-  const size_t host_length = colon == absl::string_view::npos ? authority.size() : colon;
-  if (host_length == 0) return std::nullopt;
-  if (colon != absl::string_view::npos &&
-      !std::all_of(authority.begin() + colon + 1, authority.end(),
-                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); })) {
-    return std::nullopt;  // a port is digits (or empty)
-  }
-  if (colon != absl::string_view::npos) parsed.port_colon = host_start + colon;
+  // Only a well-formed host[:port] is toggled, so that toggling twice gives back the same URL.
+  absl::StatusOr<UrlAuthority> split = SplitUrlAuthority(authority);
+  if (!split.ok()) return std::nullopt;
+  if (split->port.has_value()) parsed.port_colon = host_start + authority.rfind(':');
   return parsed;
 }
 

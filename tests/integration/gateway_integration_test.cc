@@ -678,6 +678,89 @@ TEST_F(GatewayTest, SigtermDrainsRpcsInFlightAndExitsCleanly) {
   EXPECT_EQ(sim_->Stats()["subscriptions"], 20);
 }
 
+// The drain waits for RPCs, not for connections: a client that keeps its connection open and
+// idle, as most do, must not hold the gateway until --drain-grace (20 s here).
+TEST_F(GatewayTest, SigtermEndsPromptlyWhileAClientKeepsAnIdleConnection) {
+  Gateway draining(sim_->base_url(), {"--drain-grace", "20s"}, {},
+                   LogDir() + "/gateway-drain-idle.log");
+  auto channel = grpc::CreateChannel(draining.target(), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(SubscriptionClient(channel)
+                  .Create(Request("key-drain-idle"), std::chrono::seconds(10))
+                  .status.ok());
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  const auto signalled = std::chrono::steady_clock::now();
+  const int status = draining.process().Stop(SIGTERM);
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_LT(took, std::chrono::seconds(5));
+}
+
+// A health Watch never ends by itself: the drain cancels it, as it ends the gateway's own Watch
+// streams, instead of letting it hold the shutdown until --drain-grace (20 s here).
+TEST_F(GatewayTest, SigtermEndsAHealthWatchInsteadOfWaitingOutTheGrace) {
+  Gateway draining(sim_->base_url(), {"--drain-grace", "20s"}, {},
+                   LogDir() + "/gateway-drain-health-watch.log");
+  auto channel = grpc::CreateChannel(draining.target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(&context, "/grpc.health.v1.Health/Watch", &cq);
+  void* tag;
+  bool ok;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::Slice empty(std::string{});  // HealthCheckRequest{}: the server as a whole.
+  grpc::ByteBuffer request(&empty, 1);
+  call->WriteLast(request, grpc::WriteOptions(), reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);  // SERVING.
+
+  const auto signalled = std::chrono::steady_clock::now();
+  int exit_status = -1;
+  std::thread stop([&] { exit_status = draining.process().Stop(SIGTERM); });
+  int updates = 0;
+  while (true) {  // NOT_SERVING may come first; then the stream ends.
+    call->Read(&response, reinterpret_cast<void*>(3));
+    if (!cq.Next(&tag, &ok) || !ok) break;
+    ++updates;
+  }
+  grpc::Status ended;
+  call->Finish(&ended, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  stop.join();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  EXPECT_LE(updates, 1);
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0) << exit_status;
+}
+
+// An RPC still running when --drain-grace ends is cancelled then, and the gateway exits.
+TEST_F(GatewayTest, SigtermCancelsAnRpcStillRunningWhenTheGraceEnds) {
+  Gateway draining(sim_->base_url(), {"--drain-grace", "1s"}, {},
+                   LogDir() + "/gateway-drain-late.log");
+  sim_->SetFaults({{{"delay_ms", 6000}}});
+  std::future<CreateResult> call = std::async(std::launch::async, [&] {
+    return Client(draining.target()).Create(Request("key-drain-late"), std::chrono::seconds(20));
+  });
+  for (int i = 0; i < 100 && sim_->Stats()["requests"].get<int>() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(sim_->Stats()["in_flight"].get<int>(), 1);
+  const auto signalled = std::chrono::steady_clock::now();
+  const int status = draining.process().Stop(SIGTERM);
+  const CreateResult result = call.get();
+  const auto took = std::chrono::steady_clock::now() - signalled;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_FALSE(result.status.ok());
+  EXPECT_LT(took, std::chrono::seconds(4));  // The upstream answers only after 6 s.
+}
+
 TEST_F(GatewayTest, EveryRpcHasARequestIdAndOneAuditLine) {
   SubscriptionClient client = Client(gateway_->target());
   const CreateResult ok = Create(Request("key-audit-ok"));

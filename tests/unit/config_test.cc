@@ -266,8 +266,10 @@ TEST(ParseConfigTest, PlainHttpRejectedToHostsThatOnlyLookLikeLoopback) {
 }
 
 TEST(ParseConfigTest, RejectsMalformedBaseUrl) {
-  for (const char* url : {"api.twilio.com", "https://", "https://api.twilio.com/2010-04-01",
-                          "https://user:pw@api.twilio.com", "ftp://api.twilio.com"}) {
+  for (const char* url :
+       {"api.twilio.com", "https://", "https://api.twilio.com/2010-04-01",
+        "https://user:pw@api.twilio.com", "ftp://api.twilio.com", "https://api.twilio.com:99999",
+        "https://:443", "http://127.0.0.1:http", "http://[::1"}) {
     ExpectInvalidNaming(Parse({std::string("--twilio-base-url=") + url}), "--twilio-base-url");
   }
   EnvMap env = BaseEnv();

@@ -25,6 +25,7 @@
 #include "idempotency/memory_store.h"
 #include "retry/retry_budget.h"
 #include "upstream/upstream_engine.h"
+#include "validation/request_validator.h"
 
 namespace gateway {
 namespace {
@@ -1109,12 +1110,37 @@ TEST_F(OperationsTest, SendRejectsBadContentWithoutARequest) {
   EXPECT_EQ(random_.uuid_calls(), 0);
 }
 
-TEST_F(OperationsTest, SendAcceptsDeeplyNestedContentWithinTheSizeLimit) {
-  const std::string nested = std::string(2048, '[') + std::string(2048, ']');
-  ASSERT_EQ(nested.size(), 4096u);
+TEST_F(OperationsTest, SendAcceptsContentNestedUpToTheDepthLimit) {
+  const std::string nested =
+      std::string(kMaxContentDepth, '[') + std::string(kMaxContentDepth, ']');
   Send(SendInput("caller-key", nested));
   EXPECT_EQ(transport_.sent_count(), 1u);
   EXPECT_THAT(results_, IsEmpty());
+}
+
+// Within the size limit, but nlohmann would take it and Python's json (the simulator's, and
+// perhaps Twilio's parser) would not: refused here rather than by Twilio after a request.
+TEST_F(OperationsTest, SendRejectsContentNestedPastTheDepthLimitWithoutARequest) {
+  for (const std::string& content :
+       {std::string(kMaxContentDepth + 1, '[') + std::string(kMaxContentDepth + 1, ']'),
+        std::string(2048, '[') + std::string(2048, ']')}) {
+    results_.clear();
+    Send(SendInput("caller-key", content));
+    const Outcome& result = Result();
+    EXPECT_EQ(result.result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(ViolatedFields(result.result.status()), ElementsAre("content"));
+    EXPECT_FALSE(result.report.may_exist);
+  }
+  EXPECT_EQ(transport_.sent_count(), 0u);
+}
+
+TEST_F(OperationsTest, SendRejectsContentWithAByteOrderMarkWithoutARequest) {
+  Send(SendInput("caller-key", "\xEF\xBB\xBF{\"a\":1}"));
+  const Outcome& result = Result();
+  EXPECT_EQ(result.result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ViolatedFields(result.result.status()), ElementsAre("content"));
+  EXPECT_FALSE(result.report.may_exist);
+  EXPECT_EQ(transport_.sent_count(), 0u);
 }
 
 TEST_F(OperationsTest, SendToACallNotActiveIsFailedPrecondition) {

@@ -383,12 +383,34 @@ TEST(ContentProblemTest, SizeLimitIs4096Bytes) {
 // Deep nesting must neither crash nor exhaust the stack.
 TEST(ContentProblemTest, DeepNestingIsHandled) {
   EXPECT_THAT(ContentProblem(std::string(100000, '[')), HasSubstr("4096"));
-  EXPECT_EQ(ContentProblem(std::string(4096, '[')), "must be one JSON document");
-  EXPECT_EQ(ContentProblem(std::string(2048, '[') + std::string(2048, ']')), "");
-  std::string objects;
-  for (int i = 0; i < 600; ++i) objects += "{\"a\":";
-  objects += "1" + std::string(600, '}');
-  EXPECT_EQ(ContentProblem(objects), "");
+  EXPECT_THAT(ContentProblem(std::string(4096, '[')), HasSubstr("levels deep"));
+  EXPECT_THAT(ContentProblem(std::string(2048, '[') + std::string(2048, ']')),
+              HasSubstr("levels deep"));
+}
+
+TEST(ContentProblemTest, NestingLimitIs64LevelsOfArraysAndObjects) {
+  ASSERT_EQ(kMaxContentDepth, 64);
+  auto nested = [](int depth) {
+    std::string content;
+    for (int i = 0; i < depth; ++i) content += i % 2 == 0 ? "{\"a\":" : "[";
+    content += "1";
+    for (int i = depth - 1; i >= 0; --i) content += i % 2 == 0 ? "}" : "]";
+    return content;
+  };
+  EXPECT_EQ(ContentProblem(nested(64)), "");
+  EXPECT_EQ(ContentProblem(nested(65)), "must nest arrays and objects at most 64 levels deep");
+  // Depth, not count: many shallow values are fine.
+  std::string wide = "[";
+  for (int i = 0; i < 500; ++i) wide += "[1],";
+  wide += "[]]";
+  EXPECT_EQ(ContentProblem(wide), "");
+}
+
+// RFC 8259 forbids sending a byte order mark and lets a parser refuse one; nlohmann skips it.
+TEST(ContentProblemTest, RejectsALeadingByteOrderMark) {
+  EXPECT_EQ(ContentProblem("\xEF\xBB\xBF{\"a\":1}"), "must not begin with a byte order mark");
+  EXPECT_EQ(ContentProblem("\xEF\xBB\xBF"), "must not begin with a byte order mark");
+  EXPECT_EQ(ContentProblem("\"\xEF\xBB\xBF\""), "");  // In a string it is a character.
 }
 
 // ---- ValidateDeleteRequest ------------------------------------------------------------------

@@ -430,8 +430,10 @@ TEST(ParseJsonDeliveryTest, ARepeatedFieldIsRefused) {
 TEST(WebhookReceiverCreateTest, RefusesAPublicUrlThatIsNotAnAbsoluteHttpUrl) {
   FakeClock clock;
   MemoryMessageLog log({}, clock);
-  for (const char* url : {"", "hooks.example.com/x", "ftp://hooks.example.com/x", "https:///x",
-                          "https://user@hooks.example.com/x", "https://hooks.example.com/x#frag"}) {
+  for (const char* url :
+       {"", "hooks.example.com/x", "ftp://hooks.example.com/x", "https:///x",
+        "https://user@hooks.example.com/x", "https://hooks.example.com/x#frag",
+        "https://hooks.example.com:/x", "https://hooks.example.com:0/x", "https://[::1/x"}) {
     absl::StatusOr<std::unique_ptr<WebhookReceiver>> receiver = WebhookReceiver::Create(
         {.public_url = url}, [] { return WebhookAccount{}; }, log, clock);
     EXPECT_EQ(receiver.status().code(), absl::StatusCode::kInvalidArgument) << url;

@@ -202,9 +202,10 @@ type SendMessageRequest struct {
 	// Required. The call whose Voice SDK client receives the message: `^CA[0-9a-fA-F]{32}$`.
 	CallSid string `protobuf:"bytes,1,opt,name=call_sid,json=callSid,proto3" json:"call_sid,omitempty"`
 	// Required. The message: one JSON document (object, array, string, number, true, false or
-	// null) as UTF-8 text, at most 4096 bytes. The SDK receives it as sent. Checked before
-	// anything reaches Twilio; Twilio publishes no limit of its own and answers 31212 when a
-	// message is too large for it.
+	// null) as UTF-8 text, at most 4096 bytes, with no byte order mark and arrays and objects
+	// nested at most 64 levels deep. The SDK receives it as sent. Checked before anything reaches
+	// Twilio; Twilio publishes no limits of its own (it answers 31212 when a message is too large
+	// for it), and parsers differ in what they take: these are within every limit we know of.
 	Content string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
 	// Optional. Identifies this message across retries, as CreateSubscriptionRequest's does: 1 to
 	// 255 printable ASCII characters without spaces. Empty: the gateway generates a UUID v4 and
