@@ -50,7 +50,11 @@ class WatchStream final : public grpc::ServerWriteReactor<pb::CallMessage>,
       End(scope.status());
       return;
     }
-    scope_ = *std::move(scope);
+    {
+      // Written once, here; End() may read it meanwhile, from EndAll() on another thread.
+      absl::MutexLock lock(&mu_);
+      scope_ = *std::move(scope);
+    }
     std::weak_ptr<WatchStream> weak = weak_from_this();
     std::unique_ptr<MessageLog::Listener> listener = owner_.log_->Listen([weak] {
       if (std::shared_ptr<WatchStream> stream = weak.lock()) stream->Wake();
