@@ -11,8 +11,8 @@ trap 'exit 130' INT TERM
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-wait_for_port() {  # port, what
-  for _ in $(seq 100); do
+wait_for_port() {  # port, what, [tries 0.1 s apart, default 100]
+  for _ in $(seq "${3:-100}"); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
