@@ -275,7 +275,9 @@ WatchResult MessageStream::Finish() {
   reader_.reset();
   result.cancelled = cancelled_ && result.status.error_code() == grpc::StatusCode::CANCELLED;
   if (!result.status.ok()) result.details = DecodeErrorDetails(result.status);
-  result.resume_cursor = cursor_;
+  // This stream's own word first; without one (no message yet, a watch of new ones) the
+  // gateway's says where the stream started.
+  result.resume_cursor = cursor_.empty() ? result.details.Metadata("cursor") : cursor_;
   result.messages = messages_;
   return result;
 }

@@ -110,9 +110,9 @@ struct WatchResult {
   ErrorDetails details;
   bool cancelled = false;
   // Where to watch again (WatchMessagesRequest.cursor): the last message Next() returned, else
-  // the cursor the stream started after; empty when there is neither. The gateway's own word
-  // (the last message it wrote, which a broken connection may have lost) is
-  // details.Metadata("cursor").
+  // the cursor the stream started after, else the gateway's details.Metadata("cursor") (where
+  // a watch of new messages that got none started); empty when there is none. The gateway's own
+  // word (the last message it wrote, which a broken connection may have lost) is that metadata.
   std::string resume_cursor;
   uint64_t messages = 0;  // How many Next() returned.
 };

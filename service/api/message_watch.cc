@@ -94,8 +94,12 @@ class WatchStream final : public grpc::ServerWriteReactor<pb::CallMessage>,
       if (!status.ok() && status.code() != absl::StatusCode::kInvalidArgument &&
           status.code() != absl::StatusCode::kPermissionDenied &&
           status.code() != absl::StatusCode::kUnauthenticated) {
-        // Where to resume: the last message delivered (none: the cursor asked for, if any).
-        const std::string& resume = delivered_.empty() ? scope_.cursor : delivered_;
+        // Where to resume: the last message delivered, else where the stream started (the log's
+        // tail for a Watch of new messages, so that one ended before any message loses none),
+        // else the cursor asked for.
+        const std::string& resume = !delivered_.empty()    ? delivered_
+                                    : !started_at_.empty() ? started_at_
+                                                           : scope_.cursor;
         if (!resume.empty()) SetErrorInfo(status, "", {{"cursor", resume}});
       }
       code_ = status.code();
@@ -169,9 +173,12 @@ class WatchStream final : public grpc::ServerWriteReactor<pb::CallMessage>,
     {
       absl::MutexLock lock(&mu_);
       if (state_ == State::kFinished) return;
+      started_at_ = cursor;
       read_after_ = std::move(cursor);
       state_ = State::kReading;
     }
+    Log(LogLevel::kDebug, "watch started",
+        {{"call_sid", scope_.call_sid}, {"after", started_at_.empty() ? "oldest" : started_at_}});
     ReadMore();
   }
 
@@ -293,6 +300,7 @@ class WatchStream final : public grpc::ServerWriteReactor<pb::CallMessage>,
   std::string read_after_ ABSL_GUARDED_BY(mu_);
   std::deque<LoggedMessage> pending_ ABSL_GUARDED_BY(mu_);
   std::string delivered_ ABSL_GUARDED_BY(mu_);
+  std::string started_at_ ABSL_GUARDED_BY(mu_);  // The cursor the first read was after.
   std::optional<absl::Status> finish_ ABSL_GUARDED_BY(mu_);
   absl::StatusCode code_ ABSL_GUARDED_BY(mu_) = absl::StatusCode::kOk;
   uint64_t sent_ ABSL_GUARDED_BY(mu_) = 0;

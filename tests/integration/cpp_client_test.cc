@@ -504,6 +504,39 @@ TEST_F(CppClientWatchTest, CreateWithoutACallbackSubscribesTheGatewaysOwnUrl) {
   EXPECT_TRUE(found);
 }
 
+// A Watch of new messages that the gateway ends (a drain) before any came: the client has no
+// cursor of its own, so it resumes where the gateway says the stream started, and loses nothing
+// that arrives in between.
+TEST_F(CppClientWatchTest, AWatchEndedBeforeAnyMessageResumesWhereItStarted) {
+  WebhookGateway draining(*sim_, "gateway-cpp-client-watch-drained.log");
+  const std::string busy = NewCall();
+  const std::string quiet = NewCall();
+  Subscribe(draining, busy);
+  auto watch_busy = draining.Client().Watch(FromOldest(busy), kStreamTimeout);
+  Deliver(busy, {"[1]"});
+  const std::vector<pb::CallMessage> first = Take(*watch_busy, 1);
+  ASSERT_EQ(first.size(), 1u);
+
+  pb::WatchMessagesRequest new_messages;  // No cursor: from the log's tail.
+  new_messages.set_call_sid(quiet);
+  auto watch_quiet = draining.Client().Watch(new_messages, kStreamTimeout);
+  // A round trip through the log after the quiet Watch began: it has started by now, at the
+  // first message's cursor or (if it started later) the second's.
+  Deliver(busy, {"[2]"});
+  const std::vector<pb::CallMessage> second = Take(*watch_busy, 1);
+  ASSERT_EQ(second.size(), 1u);
+
+  draining.gateway().process().Stop(SIGTERM);
+  pb::CallMessage none;
+  EXPECT_FALSE(watch_quiet->Next(&none));
+  const WatchResult ended = watch_quiet->Finish();
+  EXPECT_EQ(ended.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ended.messages, 0u);
+  EXPECT_TRUE(ended.resume_cursor == first[0].cursor() || ended.resume_cursor == second[0].cursor())
+      << "resume cursor \"" << ended.resume_cursor << "\"";
+  watch_busy->Finish();
+}
+
 TEST_F(CppClientWatchTest, WatchStreamsTheDeliveredMessagesAndResumesAfterACursor) {
   const std::string call = NewCall();
   Subscribe(*receiver_, call);

@@ -670,6 +670,43 @@ TEST_F(WebhookTest, ShutdownEndsAWatchWithUnavailableAndTheCursorToResumeFrom) {
   ExpectNoSecretIn(gateway->log_path);
 }
 
+// A Watch of new messages that ends before any came still says where it started (the log's tail),
+// so resuming there on another replica loses none that arrived meanwhile.
+TEST_F(WebhookTest, ShutdownEndsAWatchThatGotNoMessageWithTheCursorItStartedAfter) {
+  const std::unique_ptr<WebhookGateway> gateway =
+      StartGateway({"--log-level", "debug"}, {}, "shutdown-quiet");
+  ChildProcess& process = gateway->gateway->process();
+  // The debug line each Watch logs once it has its place in the log: true once `count` have.
+  auto started = [&](size_t count) {
+    auto enough = [count](const std::string& text) {
+      size_t found = 0;
+      for (size_t at = text.find("\"watch started\""); at != std::string::npos;
+           at = text.find("\"watch started\"", at + 1)) {
+        ++found;
+      }
+      return found >= count;
+    };
+    return enough(ReadLogUntil(gateway->log_path, enough));
+  };
+  const std::string call = CallSid(14);
+  const std::string post = Subscribe(*gateway, call);
+  Watcher earlier(gateway->target(), WatchCall(call));
+  ASSERT_TRUE(started(1));
+  EXPECT_EQ(Statuses(Deliver({{"subscription_sid", post}, {"count", 2}})),
+            std::vector<int>(2, 200));
+  ASSERT_TRUE(earlier.WaitFor(2));
+
+  // Of new messages (the log's tail), on a call no message will come for.
+  Watcher quiet(gateway->target(), WatchCall(CallSid(15), /*from_oldest=*/false));
+  ASSERT_TRUE(started(2));
+  const int exit = process.Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(exit) && WEXITSTATUS(exit) == 0) << exit;
+  const grpc::Status status = quiet.WaitEnd();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_TRUE(quiet.messages().empty());
+  EXPECT_EQ(ErrorInfoMeta(status, "cursor"), earlier.messages()[1].cursor());
+}
+
 TEST_F(WebhookTest, TheWebhookPortAnswersWhileAThousandHalfOpenConnectionsAreHeld) {
   rlimit limit{};
   ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);

@@ -38,9 +38,10 @@ type Error struct {
 	// Operation is the call that failed (OperationCreate when decoded by DecodeError).
 	Operation Operation
 	// ResumeCursor, for an error that ended a Watch, is where to watch again: the cursor of the
-	// last message Recv returned, else the one the Watch started after; empty when neither. The
-	// gateway's own word (the last message it wrote, which a broken connection may have lost) is
-	// Metadata["cursor"].
+	// last message Recv returned, else the one the Watch started after, else the gateway's
+	// Metadata["cursor"] (where a Watch of new messages that got none started); empty when there
+	// is none. The gateway's own word (the last message it wrote, which a broken connection may
+	// have lost) is that metadata.
 	ResumeCursor string
 
 	// From google.rpc.ErrorInfo (domain "twilio-gateway"): a stable reason such as

@@ -70,7 +70,11 @@ func (w *Watch) Cursor() string {
 func (w *Watch) decode(err error) *Error {
 	out := decodeError(err, "", first(w.header, "x-request-id"), OperationWatch)
 	// This stream's own word first: the gateway's `cursor` is the last message it wrote, which a
-	// broken connection may have lost on the way.
+	// broken connection may have lost on the way. Without one (no message yet, a watch of new
+	// ones) the gateway's says where the stream started.
 	out.ResumeCursor = w.Cursor()
+	if out.ResumeCursor == "" {
+		out.ResumeCursor = out.Metadata["cursor"]
+	}
 	return out
 }

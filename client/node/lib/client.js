@@ -200,9 +200,10 @@ class MessageStream extends Readable {
         this.push(null);
         return;
       }
-      // This stream's own word: the gateway's `cursor` (errorInfo.metadata) is the last message
-      // it wrote, which a broken connection may have lost on the way.
-      failure.resumeCursor = this.cursor;
+      // This stream's own word first: the gateway's `cursor` (errorInfo.metadata) is the last
+      // message it wrote, which a broken connection may have lost on the way. Without one (no
+      // message yet, a watch of new ones) the gateway's says where the stream started.
+      failure.resumeCursor = this.cursor || failure.errorInfo?.metadata?.cursor || null;
       this.destroy(failure);
     });
   }

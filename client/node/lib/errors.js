@@ -111,8 +111,8 @@ class GatewayError extends Error {
     // key either).
     this.operation = operation;
     // For a watch: where to watch again, the cursor of the last message the stream gave out (or
-    // the one it started after); null when there is none. The gateway's own word is
-    // errorInfo.metadata.cursor.
+    // the one it started after), else the gateway's errorInfo.metadata.cursor (where a watch of
+    // new messages that got none started); null when there is none.
     this.resumeCursor = resumeCursor;
     this.idempotencyKey = idempotencyKey;
     this.errorInfo = errorInfo;

@@ -255,7 +255,8 @@ export class GatewayError extends Error {
   readonly idempotencyKey: string;
   /**
    * For a watch: where to watch again, the cursor of the last message the stream gave out (or the
-   * one it started after); null when there is none. The gateway's own word is errorInfo.metadata.cursor.
+   * one it started after), else the gateway's errorInfo.metadata.cursor (where a watch of new
+   * messages that got none started); null when there is none.
    */
   readonly resumeCursor: string | null;
   readonly errorInfo: ErrorInfo | null;

@@ -221,8 +221,9 @@ class MessageStream:
                     raise StopIteration from None
             error = from_rpc_error(e, "", "watch")
             # This stream's own word first: the gateway's `cursor` is the last message it wrote,
-            # which a broken connection may have lost on the way.
-            error.resume_cursor = self.cursor
+            # which a broken connection may have lost on the way. Without one (no message yet,
+            # a watch of new ones) the gateway's says where the stream started.
+            error.resume_cursor = self.cursor or error.metadata.get("cursor") or None
             raise error from e
         message = _call_message(received)
         self.cursor = message.cursor

@@ -114,8 +114,10 @@ class GatewayError(Exception):
     delete or a watch has no key ("").
 
     An error that ends a watch has `resume_cursor`: the cursor of the last message the watch
-    gave out (or the one it started after), to pass to the next watch(); None when there is none.
-    The gateway's own view is in `metadata["cursor"]` (the last message it wrote to the stream).
+    gave out (or the one it started after), else the gateway's `metadata["cursor"]` (where the
+    stream started, for a watch of new messages that got none), to pass to the next watch(); None
+    when there is none. The gateway's own view is in `metadata["cursor"]` (the last message it
+    wrote to the stream).
     """
 
     def __init__(self, *, code: grpc.StatusCode, message: str, idempotency_key: str,

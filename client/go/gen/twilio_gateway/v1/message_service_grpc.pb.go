@@ -65,7 +65,9 @@ type MessageServiceClient interface {
 	//	RESOURCE_EXHAUSTED  the gateway serves its maximum number of Watch streams.
 	//	UNAVAILABLE         the message store is unreachable, or the gateway is shutting down:
 	//	                    resume on any replica with the cursor in ErrorInfo metadata `cursor`
-	//	                    (the last message delivered; absent when none was).
+	//	                    (the last message delivered; when none was, where the stream
+	//	                    started: the cursor asked for, or the newest message stored when a
+	//	                    Watch of new messages began; absent when the store was empty).
 	//	FAILED_PRECONDITION the gateway has no webhook receiver configured.
 	Watch(ctx context.Context, in *WatchMessagesRequest, opts ...grpc.CallOption) (MessageService_WatchClient, error)
 }
@@ -171,7 +173,9 @@ type MessageServiceServer interface {
 	//	RESOURCE_EXHAUSTED  the gateway serves its maximum number of Watch streams.
 	//	UNAVAILABLE         the message store is unreachable, or the gateway is shutting down:
 	//	                    resume on any replica with the cursor in ErrorInfo metadata `cursor`
-	//	                    (the last message delivered; absent when none was).
+	//	                    (the last message delivered; when none was, where the stream
+	//	                    started: the cursor asked for, or the newest message stored when a
+	//	                    Watch of new messages began; absent when the store was empty).
 	//	FAILED_PRECONDITION the gateway has no webhook receiver configured.
 	Watch(*WatchMessagesRequest, MessageService_WatchServer) error
 	mustEmbedUnimplementedMessageServiceServer()

@@ -83,7 +83,9 @@ class MessageServiceServicer(object):
         RESOURCE_EXHAUSTED  the gateway serves its maximum number of Watch streams.
         UNAVAILABLE         the message store is unreachable, or the gateway is shutting down:
         resume on any replica with the cursor in ErrorInfo metadata `cursor`
-        (the last message delivered; absent when none was).
+        (the last message delivered; when none was, where the stream
+        started: the cursor asked for, or the newest message stored when a
+        Watch of new messages began; absent when the store was empty).
         FAILED_PRECONDITION the gateway has no webhook receiver configured.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
