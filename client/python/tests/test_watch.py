@@ -149,3 +149,60 @@ def test_watch_checks_its_arguments_before_calling(receiver):
         receiver.watch(timeout=0)
     with pytest.raises(TypeError):
         receiver.watch(from_oldest="yes")  # type: ignore[arg-type]
+
+
+class _EndedBeforeAnyMessage(grpc.RpcError, grpc.Call):
+    """A Watch call the gateway ended (a drain) before any message, with its ErrorInfo cursor."""
+
+    def __init__(self, gateway_cursor: str) -> None:
+        from twilio_gateway_client._proto.google.rpc import error_details_pb2, status_pb2
+
+        info = error_details_pb2.ErrorInfo(domain="twilio-gateway",
+                                           metadata={"cursor": gateway_cursor})
+        status = status_pb2.Status(code=grpc.StatusCode.UNAVAILABLE.value[0], message="draining")
+        # Under google.rpc's name, as the gateway sends it (the package's copy is renamed).
+        detail = status.details.add()
+        detail.type_url = "type.googleapis.com/google.rpc.ErrorInfo"
+        detail.value = info.SerializeToString()
+        self._trailing = (("grpc-status-details-bin", status.SerializeToString()),)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        raise self
+
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self):
+        return "draining"
+
+    def initial_metadata(self):
+        return ()
+
+    def trailing_metadata(self):
+        return self._trailing
+
+    def is_active(self):
+        return False
+
+    def time_remaining(self):
+        return None
+
+    def cancel(self):
+        return False
+
+    def add_callback(self, callback):
+        return False
+
+
+def test_a_watch_ended_before_any_message_resumes_where_the_gateway_says_it_started():
+    # A watch of new messages has no cursor of its own until a message comes.
+    with pytest.raises(GatewayError) as raised:
+        next(MessageStream(_EndedBeforeAnyMessage("1700000000000-3"), None))
+    assert raised.value.resume_cursor == "1700000000000-3"
+    # Its own cursor, when it has one, comes first.
+    with pytest.raises(GatewayError) as raised:
+        next(MessageStream(_EndedBeforeAnyMessage("1700000000000-3"), "1700000000000-1"))
+    assert raised.value.resume_cursor == "1700000000000-1"
