@@ -290,3 +290,36 @@ func TestSendAndDeleteErrorsNameTheirOperation(t *testing.T) {
 		t.Errorf("deletes %+v", fake.deletes)
 	}
 }
+
+// Watch ends at once with the status in fail (a draining gateway's, say).
+func (f *fakeGateway) Watch(req *v1.WatchMessagesRequest, stream v1.MessageService_WatchServer) error {
+	if f.fail != nil {
+		return f.fail.Err()
+	}
+	return status.Error(codes.Unimplemented, "the fake streams nothing")
+}
+
+// A Watch of new messages that ends before any came has no cursor of its own: it resumes where
+// the gateway's ErrorInfo says the stream started. Its own cursor, when it has one, comes first.
+func TestWatchEndedBeforeAnyMessageResumesWhereTheGatewaySaysItStarted(t *testing.T) {
+	failure, err := status.New(codes.Unavailable, "the gateway is shutting down").WithDetails(
+		&errdetails.ErrorInfo{Domain: "twilio-gateway", Metadata: map[string]string{"cursor": "1700000000000-3"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := startFake(t, &fakeGateway{fail: failure})
+	for _, c := range []struct{ own, want string }{{"", "1700000000000-3"}, {"1700000000000-1", "1700000000000-1"}} {
+		watch, err := client.Watch(testContext(t), &v1.WatchMessagesRequest{Cursor: c.own})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = watch.Recv()
+		var ended *gateway.Error
+		if !errors.As(err, &ended) {
+			t.Fatalf("Recv() = %v, want a *gateway.Error", err)
+		}
+		if ended.ResumeCursor != c.want {
+			t.Errorf("with own cursor %q: ResumeCursor = %q, want %q", c.own, ended.ResumeCursor, c.want)
+		}
+	}
+}
