@@ -53,7 +53,6 @@ run() {  # label, binary
     TWILIO_API_KEY=SKaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa TWILIO_API_SECRET=simulator-api-secret \
     "${wrapper[@]}" "$2" --listen "127.0.0.1:$port" >/dev/null 2>"$work/gateway.log" &
   local pid=$!
-  pids+=("$pid")
   if [[ "$measure" == cpu ]]; then
     wait_for_port "$port" gateway
     "$loadgen" --target "127.0.0.1:$port" --rate "$rate" --warmup 2s --duration 8s --quiet --json \
