@@ -213,10 +213,6 @@ absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view 
                       .uri = std::move(uri)};
 }
 
-absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response) {
-  return ReadHttpError(kind, response).status;
-}
-
 HttpError ReadHttpError(TwilioCall::Kind kind, const HttpResponse& response) {
   TwilioErrorInfo error;
   error.http_status = response.status;

@@ -80,12 +80,10 @@ std::string BasicAuthorization(const TwilioCredentials& credentials);
 absl::StatusOr<Resource> ParseResource(TwilioCall::Kind kind, absl::string_view body);
 
 // The one place an HTTP error from Twilio becomes a status: the code the caller should act on
-// (see the proto and README), Twilio's error as a TwilioError detail and an ErrorInfo reason.
-// (ClassifyAttempt adds RetryInfo from Retry-After.)
-absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response);
-
-// The same, and whether the error settles the operation for its key: a rejection of the
-// request itself (400, 404, 413, 422, 31212), which the same request would get again.
+// (see the proto and README), Twilio's error as a TwilioError detail and an ErrorInfo reason
+// (ClassifyAttempt adds RetryInfo from Retry-After); and whether the error settles the operation
+// for its key: a rejection of the request itself (400, 404, 413, 422, 31212), which the same
+// request would get again.
 struct HttpError {
   absl::Status status;
   bool settled = false;

@@ -18,6 +18,10 @@
 namespace gateway {
 namespace {
 
+absl::Status StatusFromHttpError(TwilioCall::Kind kind, const HttpResponse& response) {
+  return ReadHttpError(kind, response).status;
+}
+
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Pair;
